@@ -1,0 +1,1 @@
+//! Offline catalogue of the permissions of well-known Microsoft resource APIs.

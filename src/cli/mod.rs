@@ -1,0 +1,105 @@
+//! Command-line shape: clap definitions, global settings, and one module per command.
+//!
+//! Command modules stay thin: parse, resolve settings, call one library function, render the result,
+//! and map it to an exit code. Nothing here talks to Graph directly.
+
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code for success with nothing to report.
+pub const EXIT_OK: u8 = 0;
+/// Exit code for any error, including an invalid manifest.
+pub const EXIT_ERROR: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "appreg",
+    version,
+    about = "Keep Microsoft Entra ID app registrations as code",
+    long_about = "appreg reads app registrations declared in YAML manifests, compares them with the live \
+                  tenant through Microsoft Graph, and applies the differences idempotently."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts. Tenant and cloud settings matter to commands that reach a tenant.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Directory (tenant) id or verified domain; overrides AZURE_TENANT_ID and the manifest's `tenant`.
+    #[arg(long, global = true, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Microsoft cloud whose authority and Graph hosts are used.
+    #[arg(long, global = true, value_enum, default_value_t = Cloud::Global)]
+    pub cloud: Cloud,
+    /// Microsoft Graph base URL, overriding the cloud's (http only for loopback addresses).
+    #[arg(long, global = true, value_name = "URL")]
+    pub graph_url: Option<url::Url>,
+    /// Login authority URL, overriding the cloud's (http only for loopback addresses).
+    #[arg(long, global = true, value_name = "URL")]
+    pub authority_url: Option<url::Url>,
+    /// Target the local sandbox tenant in .appreg/ even when a tenant is configured.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// More detail on stderr; repeat for more (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Cloud {
+    Global,
+    Usgov,
+    UsgovDod,
+    China,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether output written to stderr should carry ANSI colors.
+    pub fn for_stderr(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests offline and report every problem with its file:line:column.
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of the manifest format.
+    Schema(schema::SchemaArgs),
+}
+
+/// Entry point of the binary: parse, run, map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Validate(args) => validate::run(&cli.global, &args),
+        Command::Schema(args) => schema::run(&args),
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,11 @@
+//! appreg keeps Microsoft Entra ID app registrations as code.
+//!
+//! Layers (dependencies point one way): `cli` -> `engine` -> `graph`; `manifest` -> `model`;
+//! `output` renders plans and diagnostics; `emulator` is the sandbox tenant and imports none of the
+//! client side. `catalogue` is shared reference data about Microsoft's first-party APIs.
+
+pub mod catalogue;
+pub mod cli;
+pub mod manifest;
+pub mod model;
+pub mod output;

@@ -1,0 +1,1 @@
+//! Renderers for what users read: diagnostics now, plans later.
