@@ -1,4 +1,5 @@
 //! appreg keeps Microsoft Entra ID app registrations as code.
+#![recursion_limit = "256"]
 //!
 //! Layers (dependencies point one way): `cli` -> `engine` -> `graph`; `manifest` -> `model`;
 //! `output` renders plans and diagnostics; `emulator` is the sandbox tenant and imports none of the
@@ -6,6 +7,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod emulator;
 pub mod manifest;
 pub mod model;
 pub mod output;
