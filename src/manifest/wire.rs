@@ -236,7 +236,9 @@ pub struct AppRole {
     pub is_enabled: Option<bool>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum AppRoleMemberType {
     User,
     Application,
@@ -432,7 +434,9 @@ pub struct Lifecycle {
 }
 
 /// A field `lifecycle.ignore` can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum IgnoredField {
     #[serde(rename = "description")]
     Description,

@@ -1,1 +1,2 @@
 //! Renderers for what users read: diagnostics now, plans later.
+pub mod diagnostics;
