@@ -318,7 +318,7 @@ fn to_json_pruned(node: &Node, reported: &[usize]) -> serde_json::Value {
         Value::Map(entries) => serde_json::Value::Object(
             entries
                 .iter()
-                .filter(|e| !hit(&e.key_span) && !(leaf(&e.value) && hit(&e.value.span)))
+                .filter(|e| !(hit(&e.key_span) || (leaf(&e.value) && hit(&e.value.span))))
                 .map(|e| (e.key.clone(), to_json_pruned(&e.value, reported)))
                 .collect(),
         ),

@@ -797,8 +797,10 @@ fn check_permission_name(
     let (message, help) = if resource.permission(other, name).is_some() {
         (
             format!(
-                "`{name}` is an {other} permission of {}, not a {kind} one",
-                resource.name
+                "`{name}` is {} permission of {}, not {} one",
+                article(other),
+                resource.name,
+                article(kind)
             ),
             Some(format!("move it under `{other}:`")),
         )
@@ -824,6 +826,13 @@ fn check_permission_name(
     diagnostic.help = help.or_else(|| {
         (!complete).then(|| "the tenant's service principal decides at plan time".to_string())
     });
+}
+
+fn article(kind: PermissionKind) -> &'static str {
+    match kind {
+        PermissionKind::Delegated => "a delegated",
+        PermissionKind::Application => "an application",
+    }
 }
 
 fn check_service_principal(rules: &mut Rules, app: &wire::App) {
