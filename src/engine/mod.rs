@@ -1,0 +1,5 @@
+//! The reconciler: observe the tenant, diff it against the desired state, plan, apply, detect drift.
+//!
+//! The engine never imports `cli` or `output`; it returns plain values that those render.
+
+pub mod plan;
