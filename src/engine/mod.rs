@@ -2,4 +2,7 @@
 //!
 //! The engine never imports `cli` or `output`; it returns plain values that those render.
 
+pub mod application;
+pub mod fields;
 pub mod plan;
+pub mod resolve;
