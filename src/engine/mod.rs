@@ -4,5 +4,8 @@
 
 pub mod application;
 pub mod fields;
+pub mod kinds;
+pub mod observed;
 pub mod plan;
+pub mod planner;
 pub mod resolve;
