@@ -72,14 +72,14 @@ impl AppContext<'_> {
     }
 }
 
+/// Builds one kind's instances for an app.
+type InstancesOf = fn(&AppContext) -> Vec<Instance>;
+
 /// Desired and live instances of every kind for one app, in apply order.
 pub fn instances(ctx: &AppContext) -> (Vec<Instance>, Vec<Instance>) {
     let mut desired = Vec::new();
     let mut live = Vec::new();
-    let kinds: [(
-        fn(&AppContext) -> Vec<Instance>,
-        fn(&AppContext) -> Vec<Instance>,
-    ); 7] = [
+    let kinds: [(InstancesOf, InstancesOf); 7] = [
         (application::desired, application::live),
         (service_principal::desired, service_principal::live),
         (owners::desired, owners::live),
