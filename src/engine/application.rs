@@ -213,6 +213,23 @@ fn pick(item: &Value, keys: &[&str]) -> Value {
     Value::Object(object)
 }
 
+/// Whether a desired app role or exposed scope equals a live one on the properties appreg manages.
+pub fn same_entitlement(desired: &Value, live: &Value) -> bool {
+    const KEYS: [&str; 10] = [
+        "id",
+        "value",
+        "type",
+        "isEnabled",
+        "displayName",
+        "description",
+        "allowedMemberTypes",
+        "adminConsentDisplayName",
+        "adminConsentDescription",
+        "userConsentDisplayName",
+    ];
+    pick(desired, &KEYS) == pick(live, &KEYS)
+}
+
 fn picked_set(items: Option<&Value>, keys: &[&str], by: &str) -> Value {
     let picked: Vec<Value> = items
         .and_then(Value::as_array)
