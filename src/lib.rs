@@ -1,13 +1,16 @@
 //! appreg keeps Microsoft Entra ID app registrations as code.
-#![recursion_limit = "256"]
 //!
 //! Layers (dependencies point one way): `cli` -> `engine` -> `graph`; `manifest` -> `model`;
 //! `output` renders plans and diagnostics; `emulator` is the sandbox tenant and imports none of the
 //! client side. `catalogue` is shared reference data about Microsoft's first-party APIs.
 
+// The emulator's resource templates are large `json!` literals.
+#![recursion_limit = "256"]
+
 pub mod catalogue;
 pub mod cli;
 pub mod emulator;
+pub mod engine;
 pub mod manifest;
 pub mod model;
 pub mod output;

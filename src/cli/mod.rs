@@ -91,7 +91,7 @@ impl ColorChoice {
 pub enum Command {
     /// Check manifests offline and report every problem with its file:line:column.
     Validate(validate::ValidateArgs),
-    /// Print the JSON Schema of the manifest format.
+    /// Print the JSON Schema of the manifest format (or of the plan format).
     Schema(schema::SchemaArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
@@ -99,11 +99,37 @@ pub enum Command {
 
 /// Entry point of the binary: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1 like every other error: exit 2 means "changes present".
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    init_logging(cli.global.verbose, cli.global.color.for_stderr());
     let code = match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => schema::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
+}
+
+/// Logs go to stderr; `-v` shows info, `-vv` debug, `-vvv` trace. `RUST_LOG` overrides.
+fn init_logging(verbose: u8, color: bool) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("appreg={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .try_init();
 }

@@ -1,4 +1,5 @@
-//! A fresh sandbox tenant: first-party resource service principals with their permissions, a few
+//! A fresh sandbox tenant: first-party resource service principals with their permissions (from
+//! the shared offline catalogue, descriptions written here), a few
 //! users and groups, and the sandbox's admin application. Ids derive from the seed, so two
 //! sandboxes with the same seed have the same directory (the admin secret and token key are random).
 
@@ -13,6 +14,7 @@ use super::ids::{self, IdGen};
 use super::routes::secret_hash;
 use super::store::{AdminApp, Kind, Link, Record, Store};
 use super::wire;
+use crate::catalogue::{self, PermissionKind, Resource};
 
 /// Tenant of Microsoft's first-party applications (appOwnerOrganizationId of their principals).
 const MICROSOFT_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
@@ -31,158 +33,16 @@ const ADMIN_ROLES: &[&str] = &[
     "User.Read.All",
 ];
 
-/// A permission a seeded resource exposes.
-struct Permission {
-    name: &'static str,
-    id: &'static str,
-    application: bool,
-    admin_consent_required: bool,
-}
-
-/// A first-party resource application.
-struct Resource {
-    name: &'static str,
-    app_id: &'static str,
-    permissions: Vec<Permission>,
-}
-
-fn permission(
-    name: &'static str,
-    id: &'static str,
-    application: bool,
-    admin_consent_required: bool,
-) -> Permission {
-    Permission {
-        name,
-        id,
-        application,
-        admin_consent_required,
-    }
-}
-
-/// Interim permission data: enough for the sandbox to work until the shared catalogue is merged.
-fn resources() -> Vec<Resource> {
-    vec![
-        Resource {
-            name: "Microsoft Graph",
-            app_id: GRAPH_APP_ID,
-            permissions: vec![
-                permission(
-                    "User.Read",
-                    "e1fe6dd8-ba31-4d61-89e7-88639da4683d",
-                    false,
-                    false,
-                ),
-                permission(
-                    "offline_access",
-                    "7427e0e9-2fba-42fe-b0c0-848c9e6a8182",
-                    false,
-                    false,
-                ),
-                permission(
-                    "SMTP.Send",
-                    "258f6531-6087-4cc4-bb90-092c5fb3ed3f",
-                    false,
-                    false,
-                ),
-                permission(
-                    "Mail.Send",
-                    "e383f46e-2787-4529-855e-0e479a3ffac0",
-                    false,
-                    false,
-                ),
-                permission(
-                    "Mail.Send",
-                    "b633e1c5-b582-4048-a93e-9f11b44c7e96",
-                    true,
-                    true,
-                ),
-                permission(
-                    "User.Read.All",
-                    "df021288-bdef-4463-88db-98f22de89214",
-                    true,
-                    true,
-                ),
-                permission(
-                    "Application.ReadWrite.All",
-                    "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
-                    true,
-                    true,
-                ),
-                permission(
-                    "Application.ReadWrite.OwnedBy",
-                    "18a4783c-866b-4cc7-a460-3d5e5662c884",
-                    true,
-                    true,
-                ),
-                permission(
-                    "AppRoleAssignment.ReadWrite.All",
-                    "06b708a9-e830-4db3-a914-8e69da51d44f",
-                    true,
-                    true,
-                ),
-                permission(
-                    "DelegatedPermissionGrant.ReadWrite.All",
-                    "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
-                    true,
-                    true,
-                ),
-                permission(
-                    "Directory.Read.All",
-                    "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
-                    true,
-                    true,
-                ),
-                permission(
-                    "Group.Read.All",
-                    "5b567255-7703-4780-807c-7be8301ae99b",
-                    true,
-                    true,
-                ),
-            ],
-        },
-        Resource {
-            name: "Office 365 Exchange Online",
-            app_id: "00000002-0000-0ff1-ce00-000000000000",
-            permissions: vec![
-                permission(
-                    "full_access_as_app",
-                    "dc890d15-9560-4a4c-9b7f-a736ec74ec40",
-                    true,
-                    true,
-                ),
-                permission(
-                    "EWS.AccessAsUser.All",
-                    "3b5f3d61-589b-4a3c-a359-5dd4b5ee5bd5",
-                    false,
-                    false,
-                ),
-            ],
-        },
-        Resource {
-            name: "Office 365 SharePoint Online",
-            app_id: "00000003-0000-0ff1-ce00-000000000000",
-            permissions: vec![],
-        },
-        Resource {
-            name: "Windows Azure Active Directory",
-            app_id: "00000002-0000-0000-c000-000000000000",
-            permissions: vec![],
-        },
-    ]
-}
-
 fn app_roles(resource: &Resource) -> Value {
     resource
-        .permissions
-        .iter()
-        .filter(|p| p.application)
+        .permissions()
+        .filter(|p| p.kind == PermissionKind::Application)
         .map(|p| {
             json!({
                 "allowedMemberTypes": ["Application"],
                 "description": format!("Lets an application use {} of {} without a signed-in user.", p.name, resource.name),
                 "displayName": p.name,
-                "id": p.id,
+                "id": p.id.to_string(),
                 "isEnabled": true,
                 "origin": "Application",
                 "value": p.name,
@@ -193,9 +53,8 @@ fn app_roles(resource: &Resource) -> Value {
 
 fn scopes(resource: &Resource) -> Value {
     resource
-        .permissions
-        .iter()
-        .filter(|p| !p.application)
+        .permissions()
+        .filter(|p| p.kind == PermissionKind::Delegated)
         .map(|p| {
             let text = format!(
                 "Lets an application use {} of {} for the signed-in user.",
@@ -204,7 +63,7 @@ fn scopes(resource: &Resource) -> Value {
             json!({
                 "adminConsentDescription": text,
                 "adminConsentDisplayName": p.name,
-                "id": p.id,
+                "id": p.id.to_string(),
                 "isEnabled": true,
                 "origin": "Application",
                 "type": if p.admin_consent_required { "Admin" } else { "User" },
@@ -240,15 +99,16 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
     rand::rng().fill(&mut key);
     store.token_key = STANDARD.encode(key);
 
-    for resource in resources() {
+    for resource in catalogue::well_known() {
         let id = store.new_id();
         let owner = Uuid::parse_str(MICROSOFT_TENANT).unwrap_or_default();
-        let mut body = wire::service_principal(id, resource.app_id, owner, None, now_ms);
+        let mut body =
+            wire::service_principal(id, &resource.app_id.to_string(), owner, None, now_ms);
         body.insert("displayName".into(), json!(resource.name));
         body.insert("appDisplayName".into(), json!(resource.name));
         body.insert("signInAudience".into(), json!("AzureADMultipleOrgs"));
-        body.insert("appRoles".into(), app_roles(&resource));
-        body.insert("oauth2PermissionScopes".into(), scopes(&resource));
+        body.insert("appRoles".into(), app_roles(resource));
+        body.insert("oauth2PermissionScopes".into(), scopes(resource));
         store.insert(Record::new(Kind::ServicePrincipal, body, 0));
     }
 

@@ -19,3 +19,15 @@ pub fn schema_json() -> String {
     text.push('\n');
     text
 }
+
+pub mod diagnostic;
+mod interpolate;
+mod load;
+mod lower;
+pub mod source;
+mod structure;
+mod validate;
+mod yaml;
+
+pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load};
+pub use lower::{derived_id, to_wire};

@@ -1,0 +1,96 @@
+//! Problems found in manifests: what, where, and how to fix it.
+//!
+//! Diagnostics are plain data. `crate::output::diagnostics` renders them for people and as JSON.
+
+use super::source::Location;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Stable kebab-case identifier of the rule, such as `unknown-field`.
+    pub code: &'static str,
+    pub message: String,
+    /// None for problems that belong to no file (no manifest found at all).
+    pub location: Option<Location>,
+    /// Short text shown under the offending source.
+    pub label: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            location,
+            label: String::new(),
+            help: None,
+        }
+    }
+
+    pub fn warning(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, location, message)
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Sort key: file, then position; problems without a file come first.
+    fn position(&self) -> (Option<&std::path::Path>, usize) {
+        match &self.location {
+            Some(l) => (Some(l.file.path.as_path()), l.span.start),
+            None => (None, 0),
+        }
+    }
+}
+
+/// Sorts diagnostics by file and position, keeping the discovery order of ties.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| a.position().cmp(&b.position()));
+}
+
+/// A "did you mean" candidate: the closest of `candidates` to `input`, if close enough to be a typo.
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lowered = input.to_lowercase();
+    let mut best: Option<(f64, &str)> = None;
+    for candidate in candidates {
+        if candidate.to_lowercase() == lowered {
+            return Some(candidate);
+        }
+        let score = strsim::jaro_winkler(&lowered, &candidate.to_lowercase());
+        if score >= 0.85 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}

@@ -1,0 +1,173 @@
+//! `${env:NAME}` interpolation in string values.
+//!
+//! Runs on the positioned tree before the schema check, so an unset variable is reported where it is
+//! written. `$${` stands for a literal `${`. Only values are interpolated, never keys.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::diagnostic::Diagnostic;
+use super::source::{Location, SourceFile};
+use super::yaml::{Node, Value};
+
+/// Reads an environment variable; injected so tests do not depend on the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn interpolate(
+    node: &mut Node,
+    file: &Arc<SourceFile>,
+    env: EnvLookup,
+    out: &mut Vec<Diagnostic>,
+) {
+    match &mut node.value {
+        Value::Scalar(scalar) if scalar.text.contains('$') => match expand(&scalar.text, env) {
+            Ok(text) => scalar.text = text,
+            Err(problem) => out.push(problem.into_diagnostic(file, &node.span)),
+        },
+        Value::Seq(items) => items
+            .iter_mut()
+            .for_each(|n| interpolate(n, file, env, out)),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .for_each(|e| interpolate(&mut e.value, file, env, out)),
+        _ => {}
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Problem {
+    Unset { name: String, token: String },
+    Malformed { token: String },
+}
+
+impl Problem {
+    fn into_diagnostic(self, file: &Arc<SourceFile>, span: &Range<usize>) -> Diagnostic {
+        let token = match &self {
+            Problem::Unset { token, .. } | Problem::Malformed { token } => token.clone(),
+        };
+        // Point at the token itself when the source spells it out (no escapes in between).
+        let source = &file.text[span.clone()];
+        let span = match source.find(&token) {
+            Some(i) => span.start + i..span.start + i + token.len(),
+            None => span.clone(),
+        };
+        let location = Some(Location {
+            file: file.clone(),
+            span,
+        });
+        match self {
+            Problem::Unset { name, .. } => Diagnostic::error(
+                "unset-variable",
+                location,
+                format!("environment variable `{name}` is not set"),
+            )
+            .with_label("needs the variable")
+            .with_help(format!(
+                "export {name}=... before running appreg, or write the value itself"
+            )),
+            Problem::Malformed { token } => Diagnostic::error(
+                "bad-interpolation",
+                location,
+                format!("`{token}` is not a valid interpolation"),
+            )
+            .with_label("not `${env:NAME}`")
+            .with_help(
+                "write `${env:NAME}` for an environment variable, or `$${` for a literal `${`",
+            ),
+        }
+    }
+}
+
+fn expand(text: &str, env: EnvLookup) -> Result<String, Problem> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(after) = rest.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if rest.starts_with("${") {
+            let Some(end) = rest.find('}') else {
+                return Err(Problem::Malformed {
+                    token: rest.to_string(),
+                });
+            };
+            let token = &rest[..=end];
+            let inner = &rest[2..end];
+            let name = inner.strip_prefix("env:").filter(|n| is_variable_name(n));
+            let Some(name) = name else {
+                return Err(Problem::Malformed {
+                    token: token.to_string(),
+                });
+            };
+            match env(name) {
+                Some(value) => out.push_str(&value),
+                None => {
+                    return Err(Problem::Unset {
+                        name: name.to_string(),
+                        token: token.to_string(),
+                    });
+                }
+            }
+            rest = &rest[end + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "HOST").then(|| "crm.example.com".to_string())
+    }
+
+    #[test]
+    fn expands_and_reports() {
+        let cases: [(&str, Result<&str, Problem>); 6] = [
+            // A set variable is replaced in place.
+            ("https://${env:HOST}/x", Ok("https://crm.example.com/x")),
+            // `$${` escapes a literal `${`.
+            ("cost $${env:HOST}", Ok("cost ${env:HOST}")),
+            // A lone dollar is just text.
+            ("US$ 5", Ok("US$ 5")),
+            // Unset variables are errors, never empty strings.
+            (
+                "${env:MISSING}",
+                Err(Problem::Unset {
+                    name: "MISSING".into(),
+                    token: "${env:MISSING}".into(),
+                }),
+            ),
+            // A shell-style reference is a mistake worth naming.
+            (
+                "${HOST}",
+                Err(Problem::Malformed {
+                    token: "${HOST}".into(),
+                }),
+            ),
+            // An unterminated reference too.
+            (
+                "${env:HOST",
+                Err(Problem::Malformed {
+                    token: "${env:HOST".into(),
+                }),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(expand(input, &env), expected.map(str::to_string), "{input}");
+        }
+    }
+}

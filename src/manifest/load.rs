@@ -1,0 +1,429 @@
+//! From paths on disk to a validated desired state, or to every problem found on the way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::diagnostic::{self, Diagnostic};
+use super::interpolate::{EnvLookup, interpolate};
+use super::source::{Location, SourceFile};
+use super::structure::{Checker, to_json};
+use super::validate::{self, AppSource};
+use super::yaml::{self, Node, Step, Value};
+use super::{lower, wire};
+use crate::model::DesiredState;
+
+/// Largest manifest file accepted. Real manifests are a few kilobytes; this bounds time and memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A manifest that passed validation, with the warnings it raised.
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: DesiredState,
+    pub warnings: Vec<Diagnostic>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Why loading failed: every problem, errors and warnings, sorted by position.
+#[derive(Debug)]
+pub struct Invalid {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml).
+pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
+    let mut diagnostics = Vec::new();
+    let files = manifest_files(paths, &mut diagnostics);
+    let mut parsed = Vec::new();
+    for path in &files {
+        if let Some(file) = read(path, &mut diagnostics) {
+            parsed.push(file);
+        }
+    }
+    let mut documents = Vec::new();
+    for file in parsed {
+        match yaml::parse(&file) {
+            Ok(mut root) => {
+                interpolate(&mut root, &file, env, &mut diagnostics);
+                documents.push((file, root));
+            }
+            Err(problems) => diagnostics.extend(problems),
+        }
+    }
+
+    let schema = super::schema();
+    let mut decoded = Vec::new();
+    for (file, root) in &documents {
+        if let Some(document) = decode(file, root, schema.as_value(), &mut diagnostics) {
+            decoded.push(document);
+        }
+    }
+
+    let merged = merge(&decoded, &mut diagnostics);
+    let sources: Vec<AppSource> = decoded
+        .iter()
+        .flat_map(|d| {
+            d.apps.iter().map(move |(key, (app, key_span))| AppSource {
+                key,
+                app,
+                file: &d.file,
+                node: d
+                    .root
+                    .at(&[Step::Key("apps".into()), Step::Key(key.clone())])
+                    .expect("decoded apps exist in the tree"),
+                key_span: key_span.clone(),
+            })
+        })
+        .collect();
+    for source in &sources {
+        validate::check_app(source, &mut diagnostics);
+    }
+    validate::check_across_apps(&sources, &mut diagnostics);
+
+    diagnostic::sort(&mut diagnostics);
+    let failed = diagnostics.iter().any(Diagnostic::is_error)
+        || !documents_all_decoded(&documents, &decoded);
+    match merged {
+        Some(settings) if !failed => {
+            let apps = sources
+                .iter()
+                .map(|s| (s.key, s.app, s.file.base_dir()))
+                .collect::<Vec<_>>();
+            Ok(Loaded {
+                state: lower::desired_state(settings, &apps),
+                warnings: diagnostics,
+                files,
+            })
+        }
+        _ => Err(Invalid { diagnostics }),
+    }
+}
+
+fn documents_all_decoded(documents: &[(Arc<SourceFile>, Node)], decoded: &[Document]) -> bool {
+    documents.len() == decoded.len() && decoded.iter().all(|d| d.complete)
+}
+
+/// Expands directories into their *.yaml / *.yml files, sorted; reports paths that do not exist.
+fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let default = [PathBuf::from(".")];
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                let mut found: Vec<PathBuf> = match std::fs::read_dir(path) {
+                    Ok(entries) => entries
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| is_manifest_name(p) && p.is_file())
+                        .collect(),
+                    Err(e) => {
+                        out.push(no_file(format!(
+                            "cannot read directory `{}`: {e}",
+                            path.display()
+                        )));
+                        continue;
+                    }
+                };
+                if found.is_empty() {
+                    out.push(
+                        no_file(format!(
+                            "`{}` holds no *.yaml or *.yml files",
+                            path.display()
+                        ))
+                        .with_help("point appreg at a manifest file or a directory of them"),
+                    );
+                }
+                found.sort();
+                files.extend(found);
+            }
+            Ok(_) => files.push(path.clone()),
+            Err(e) => out.push(no_file(format!("cannot read `{}`: {e}", path.display()))),
+        }
+    }
+    files.dedup();
+    files
+}
+
+fn is_manifest_name(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
+    let extension = path.extension().and_then(|e| e.to_str());
+    !hidden && matches!(extension, Some("yaml" | "yml"))
+}
+
+fn no_file(message: String) -> Diagnostic {
+    Diagnostic::error("cannot-read", None, message)
+}
+
+/// Reads a file as UTF-8 text, refusing oversized files and reporting where invalid bytes start.
+fn read(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
+    let bytes = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+            out.push(
+                no_file(format!(
+                    "`{}` is {} bytes; manifests are limited to {MAX_FILE_BYTES} bytes",
+                    path.display(),
+                    meta.len()
+                ))
+                .with_help("split the manifest into several files in one directory"),
+            );
+            return None;
+        }
+        Ok(_) => match read_limited(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                out.push(no_file(format!("cannot read `{}`: {e}", path.display())));
+                return None;
+            }
+        },
+        Err(e) => {
+            out.push(no_file(format!("cannot read `{}`: {e}", path.display())));
+            return None;
+        }
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(SourceFile::new(path, text.to_string())),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let file = SourceFile::new(path, String::from_utf8_lossy(bytes).into_owned());
+            out.push(
+                Diagnostic::error(
+                    "not-utf8",
+                    Some(Location {
+                        file,
+                        span: at..at + 1,
+                    }),
+                    "the file is not UTF-8 text",
+                )
+                .with_label("invalid byte here")
+                .with_help("save the manifest as UTF-8"),
+            );
+            None
+        }
+    }
+}
+
+/// Reads at most MAX_FILE_BYTES + 1 bytes, so a file that grows (or a device) cannot exhaust memory.
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// One file after the structural check: its top-level settings and the apps that decoded cleanly.
+struct Document {
+    file: Arc<SourceFile>,
+    root: Node,
+    settings: Option<wire::ManifestFile>,
+    apps: BTreeMap<String, (wire::App, std::ops::Range<usize>)>,
+    /// False when some part failed the structural check (its errors are already reported).
+    complete: bool,
+}
+
+fn decode(
+    file: &Arc<SourceFile>,
+    root: &Node,
+    schema: &serde_json::Value,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Document> {
+    let mut checker = Checker::new(schema, file.clone());
+    checker.check(schema, root, &mut Vec::new(), None);
+    out.extend(checker.diagnostics);
+    // Spans of this file already reported (structure and interpolation): pruned before serde, so
+    // the rest of each app still gets its semantic checks and one run shows every problem.
+    let reported: Vec<usize> = out
+        .iter()
+        .filter_map(|d| d.location.as_ref())
+        .filter(|l| Arc::ptr_eq(&l.file, file))
+        .map(|l| l.span.start)
+        .collect();
+    let Value::Map(entries) = &root.value else {
+        return None;
+    };
+    let mut complete = reported.is_empty();
+    let mut apps = BTreeMap::new();
+    let app_entries = entries
+        .iter()
+        .find(|e| e.key == "apps")
+        .map(|e| &e.value.value);
+    if let Some(Value::Map(app_entries)) = app_entries {
+        for entry in app_entries {
+            let had_problems = reported.iter().any(|&at| {
+                (entry.key_span.start..entry.value.span.end.max(entry.key_span.end)).contains(&at)
+            });
+            if reported.iter().any(|at| entry.key_span.contains(at)) {
+                continue;
+            }
+            match serde_json::from_value::<wire::App>(to_json_pruned(&entry.value, &reported)) {
+                Ok(app) => {
+                    apps.insert(entry.key.clone(), (app, entry.key_span.clone()));
+                }
+                // The problems that broke it are already reported.
+                Err(_) if had_problems => complete = false,
+                Err(e) => {
+                    complete = false;
+                    out.push(Diagnostic::error(
+                        "invalid-app",
+                        Some(Location {
+                            file: file.clone(),
+                            span: entry.key_span.clone(),
+                        }),
+                        format!("app `{}` cannot be read: {e}", entry.key),
+                    ));
+                }
+            }
+        }
+    }
+    let mut json = to_json_pruned(root, &reported);
+    if let Some(object) = json.as_object_mut() {
+        object.remove("apps");
+    }
+    let settings = serde_json::from_value::<wire::ManifestFile>(json).ok();
+    complete &= settings.is_some();
+    Some(Document {
+        file: file.clone(),
+        root: root.clone(),
+        settings,
+        apps,
+        complete,
+    })
+}
+
+/// The node as JSON without the values a problem was reported on (a reported mapping key drops its
+/// entry; a reported scalar or list item is left out).
+fn to_json_pruned(node: &Node, reported: &[usize]) -> serde_json::Value {
+    let hit = |span: &std::ops::Range<usize>| {
+        reported
+            .iter()
+            .any(|at| span.contains(at) || (span.is_empty() && *at == span.start))
+    };
+    let leaf = |n: &Node| !matches!(n.value, Value::Map(_) | Value::Seq(_));
+    match &node.value {
+        Value::Map(entries) => serde_json::Value::Object(
+            entries
+                .iter()
+                .filter(|e| !(hit(&e.key_span) || (leaf(&e.value) && hit(&e.value.span))))
+                .map(|e| (e.key.clone(), to_json_pruned(&e.value, reported)))
+                .collect(),
+        ),
+        Value::Seq(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .filter(|n| !(leaf(n) && hit(&n.span)))
+                .map(|n| to_json_pruned(n, reported))
+                .collect(),
+        ),
+        _ => to_json(node),
+    }
+}
+
+/// Settings that hold for the whole manifest after merging files.
+pub struct Settings {
+    pub name: String,
+    pub tenant: Option<String>,
+    pub prune: bool,
+}
+
+/// Merges files: apps must not repeat, `name`/`tenant`/`prune` must agree where stated.
+fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> {
+    let mut first_app: BTreeMap<&str, Location> = BTreeMap::new();
+    for document in documents {
+        for (key, (_, span)) in &document.apps {
+            let here = Location {
+                file: document.file.clone(),
+                span: span.clone(),
+            };
+            match first_app.get(key.as_str()) {
+                Some(previous) => out.push(
+                    Diagnostic::error(
+                        "duplicate-app",
+                        Some(here),
+                        format!("app `{key}` is declared in two places"),
+                    )
+                    .with_label(format!("first declared at {previous}"))
+                    .with_help("keep one declaration; each app key names one app registration"),
+                ),
+                None => {
+                    first_app.insert(key, here);
+                }
+            }
+        }
+    }
+
+    let name = agreed(documents, "name", |s| s.name.clone(), out);
+    let tenant = agreed(documents, "tenant", |s| s.tenant.clone(), out);
+    let prune = agreed(documents, "prune", |s| s.prune.map(|p| p.to_string()), out);
+    if documents.iter().any(|d| d.settings.is_none()) {
+        return None;
+    }
+    let Some(name) = name else {
+        if let Some(document) = documents.first() {
+            out.push(
+                Diagnostic::error("missing-set-name", Some(Location { file: document.file.clone(), span: 0..0 }), "no manifest file declares `name`, the ownership set")
+                    .with_label("add `name:` here")
+                    .with_help("add `name: <set>` (letters, digits, `-`, `_`, `.`); managed apps are tagged `appreg:set=<set>` and pruning stays inside it"),
+            );
+        }
+        return None;
+    };
+    Some(Settings {
+        name,
+        tenant,
+        prune: prune.as_deref() == Some("true"),
+    })
+}
+
+/// The value of a top-level setting across files; stating different values is an error.
+fn agreed(
+    documents: &[Document],
+    field: &str,
+    get: impl Fn(&wire::ManifestFile) -> Option<String>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let mut first: Option<(String, Location)> = None;
+    for document in documents {
+        let Some(value) = document.settings.as_ref().and_then(&get) else {
+            continue;
+        };
+        let span = document
+            .root
+            .at(&[Step::Key(field.to_string())])
+            .map_or(0..0, |n| n.span.clone());
+        let here = Location {
+            file: document.file.clone(),
+            span,
+        };
+        match &first {
+            Some((v, previous)) if *v != value => out.push(
+                Diagnostic::error(
+                    "conflicting-setting",
+                    Some(here),
+                    format!("`{field}` is `{value}` here but `{v}` at {previous}"),
+                )
+                .with_label("conflicts")
+                .with_help(format!(
+                    "files of one manifest must agree on `{field}`; state it once"
+                )),
+            ),
+            Some(_) => {}
+            None => first = Some((value, here)),
+        }
+    }
+    first.map(|(v, _)| v)
+}
