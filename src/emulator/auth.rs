@@ -511,5 +511,16 @@ pub fn authenticate(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        roles: claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }

@@ -22,13 +22,14 @@ mod wire;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
@@ -172,7 +173,13 @@ impl Sandbox {
             token_lifetime: config.token_lifetime,
             persister: config.state_file.clone().map(persist::Persister::new),
             store: Mutex::new(store),
+            dirty: AtomicBool::new(false),
+            saver: Notify::new(),
         });
+        let saver = shared
+            .persister
+            .is_some()
+            .then(|| tokio::spawn(server::saver(shared.clone())));
         let app = server::router(shared.clone())
             .into_make_service_with_connect_info::<ConnectionHandle>();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -192,6 +199,7 @@ impl Sandbox {
             shared,
             stop: Some(stop),
             task: Some(task),
+            saver,
         })
     }
 }
@@ -203,6 +211,7 @@ pub struct RunningSandbox {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    saver: Option<JoinHandle<()>>,
 }
 
 impl RunningSandbox {
@@ -264,7 +273,17 @@ impl RunningSandbox {
         lock(&self.shared.faults).faults.clone()
     }
 
-    /// Stops accepting connections and waits for the server task to end.
+    /// Writes the current tenant to `path` (atomically, mode 0600) and answers its size in bytes.
+    pub fn save_state(&self, path: &Path) -> Result<u64, SandboxError> {
+        let bytes = persist::serialize(&lock(&self.shared.store));
+        persist::write_atomic(path, &bytes).map_err(|source| SandboxError::WriteState {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Stops accepting connections, waits for the server task to end, and saves the tenant.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -272,14 +291,24 @@ impl RunningSandbox {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
+        self.stop_saving();
+    }
+
+    fn stop_saving(&mut self) {
+        if let Some(saver) = self.saver.take() {
+            saver.abort();
+        }
+        self.shared.flush();
     }
 }
 
 impl Drop for RunningSandbox {
+    /// A dropped sandbox stops serving and saves what it has not saved yet.
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        self.stop_saving();
     }
 }
 

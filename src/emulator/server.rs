@@ -1,5 +1,5 @@
 //! The HTTP face of the sandbox: axum routes, the per-request pipeline (bearer check, throttling
-//! and server-error faults, dispatch, logging, persistence), and transport faults (latency, slow
+//! and server-error faults, dispatch, logging), the background saver, and transport faults (latency, slow
 //! answers, connection resets) applied to whole round trips.
 
 use std::collections::HashMap;
@@ -23,6 +23,7 @@ use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::auth::{self, TokenRequest};
@@ -48,6 +49,50 @@ pub struct Shared {
     pub token_key: Vec<u8>,
     pub token_lifetime: Duration,
     pub persister: Option<Persister>,
+    /// Set by writes, cleared by [`Shared::flush`]; the saver task waits on `saver` for it.
+    pub dirty: AtomicBool,
+    pub saver: Notify,
+}
+
+/// How long the saver waits after a write so that a burst of writes is saved once.
+pub const SAVE_DELAY: Duration = Duration::from_millis(25);
+
+impl Shared {
+    fn mark_dirty(&self) {
+        if self.persister.is_some() {
+            self.dirty.store(true, Ordering::SeqCst);
+            self.saver.notify_one();
+        }
+    }
+
+    /// Saves the tenant if it changed since the last save.
+    pub fn flush(&self) {
+        let Some(persister) = &self.persister else {
+            return;
+        };
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let (version, bytes) = {
+            let store = lock(&self.store);
+            (store.version, persist::serialize(&store))
+        };
+        if let Err(error) = persister.save(version, &bytes) {
+            self.dirty.store(true, Ordering::SeqCst);
+            tracing::warn!(path = %persister.path().display(), %error, "could not save the sandbox state");
+        }
+    }
+}
+
+/// Saves the tenant shortly after writes, off the request path (writes are coalesced; a running
+/// sandbox's file lags its memory by at most [`SAVE_DELAY`] plus one save).
+pub async fn saver(shared: Arc<Shared>) {
+    loop {
+        shared.saver.notified().await;
+        tokio::time::sleep(SAVE_DELAY).await;
+        let shared = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.flush()).await;
+    }
 }
 
 /// Locks a mutex, recovering the data if a panicking request poisoned it.
@@ -144,7 +189,7 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
         caller,
     };
     let write = *input.method != Method::GET;
-    let (result, snapshot) = {
+    let result = {
         let mut store = lock(&shared.store);
         let mut ctx = Ctx {
             store: &mut store,
@@ -154,19 +199,13 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
             faults: &fault_config,
         };
         let result = routes::dispatch(&mut ctx, &call);
-        let snapshot = match (&result, &shared.persister) {
-            (Ok(_), Some(_)) if write => {
-                store.touch();
-                Some((store.version, persist::serialize(&store)))
-            }
-            _ => None,
-        };
-        (result, snapshot)
-    };
-    if let (Some((version, bytes)), Some(persister)) = (snapshot, &shared.persister) {
-        if let Err(error) = persister.save(version, &bytes) {
-            tracing::warn!(path = %persister.path().display(), %error, "could not save the sandbox state");
+        if result.is_ok() && write {
+            store.touch();
         }
+        result
+    };
+    if result.is_ok() && write {
+        shared.mark_dirty();
     }
     let mut headers = vec![("x-ms-resource-unit".to_string(), units.to_string())];
     match result {

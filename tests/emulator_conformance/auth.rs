@@ -287,3 +287,106 @@ async fn client_assertion_signed_by_a_registered_certificate() {
             .contains("signature")
     );
 }
+
+#[tokio::test]
+async fn least_privilege_with_application_readwrite_ownedby() {
+    let env = Env::start().await;
+    let (automation, sp) = env.app_with_sp("automation").await;
+    let secret = env.add_password(automation["id"].as_str().unwrap()).await["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client_id = automation["appId"].as_str().unwrap().to_string();
+
+    let no_roles = env.token_for(&client_id, &secret).await;
+    let denied = env
+        .call_as(&no_roles, Method::GET, "/applications", None, &[])
+        .await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(
+        denied.error(),
+        (
+            "Authorization_RequestDenied".into(),
+            "Insufficient privileges to complete the operation.".into()
+        )
+    );
+
+    let graph = env.graph_sp().await;
+    let graph_id = graph["id"].as_str().unwrap();
+    let owned_by = "18a4783c-866b-4cc7-a460-3d5e5662c884";
+    let assigned = env
+        .post(
+            &format!("/servicePrincipals/{graph_id}/appRoleAssignedTo"),
+            json!({"principalId": sp["id"], "resourceId": graph_id, "appRoleId": owned_by}),
+        )
+        .await;
+    assert_eq!(assigned.status, 201, "{}", assigned.text);
+    let token = env.token_for(&client_id, &secret).await;
+    let as_automation = |method: Method, path: String, body: Option<Value>| {
+        let env = &env;
+        let token = token.clone();
+        async move { env.call_as(&token, method, &path, body, &[]).await }
+    };
+    assert_eq!(
+        as_automation(Method::GET, "/applications".into(), None)
+            .await
+            .status,
+        200
+    );
+    let own = as_automation(
+        Method::POST,
+        "/applications".into(),
+        Some(json!({"displayName": "owned"})),
+    )
+    .await;
+    assert_eq!(own.status, 201);
+    let own_id = own.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        as_automation(
+            Method::PATCH,
+            format!("/applications/{own_id}"),
+            Some(json!({"notes": "mine"}))
+        )
+        .await
+        .status,
+        204
+    );
+    let own_sp = as_automation(
+        Method::POST,
+        "/servicePrincipals".into(),
+        Some(json!({"appId": own.body["appId"]})),
+    )
+    .await;
+    assert_eq!(own_sp.status, 201, "{}", own_sp.text);
+    let foreign = env.app("not mine").await;
+    let refused = as_automation(
+        Method::PATCH,
+        format!("/applications/{}", foreign["id"].as_str().unwrap()),
+        Some(json!({"notes": "x"})),
+    )
+    .await;
+    assert_eq!(
+        refused.status, 403,
+        "OwnedBy manages only what its principal owns"
+    );
+    let grant = as_automation(
+        Method::POST,
+        "/oauth2PermissionGrants".into(),
+        Some(json!({"clientId": own_sp.body["id"], "consentType": "AllPrincipals", "resourceId": graph_id, "scope": "User.Read"})),
+    )
+    .await;
+    assert_eq!(
+        grant.status, 403,
+        "consent needs DelegatedPermissionGrant.ReadWrite.All"
+    );
+    let assignment = as_automation(
+        Method::POST,
+        format!("/servicePrincipals/{graph_id}/appRoleAssignedTo"),
+        Some(json!({"principalId": own_sp.body["id"], "resourceId": graph_id, "appRoleId": owned_by})),
+    )
+    .await;
+    assert_eq!(
+        assignment.status, 403,
+        "assignments need AppRoleAssignment.ReadWrite.All"
+    );
+}

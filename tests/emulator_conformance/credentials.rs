@@ -67,7 +67,7 @@ async fn add_password_returns_the_secret_once() {
 
     let token = env.token_for(app["appId"].as_str().unwrap(), secret).await;
     assert_eq!(
-        env.call_as(&token, Method::GET, "/applications?$top=1", None, &[])
+        env.call_as(&token, Method::GET, "/organization", None, &[])
             .await
             .status,
         200

@@ -9,6 +9,7 @@ mod assignments;
 mod credentials;
 mod directory;
 mod grants;
+mod permissions;
 mod service_principals;
 mod validate;
 
@@ -34,6 +35,8 @@ use super::wire;
 pub struct Caller {
     pub app_id: String,
     pub service_principal_id: String,
+    /// Microsoft Graph application permissions in the token.
+    pub roles: Vec<String>,
 }
 
 /// Everything a handler may touch.
@@ -127,6 +130,7 @@ pub fn parse_path(path: &str) -> GraphResult<Vec<Seg>> {
 /// Routes one request to its resource module.
 pub fn dispatch(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
     let segments = parse_path(call.path)?;
+    permissions::authorize(ctx, call, &segments)?;
     let name = |i: usize| match segments.get(i) {
         Some(Seg::Name(n)) => Some(n.as_str()),
         _ => None,

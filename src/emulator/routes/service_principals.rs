@@ -237,6 +237,10 @@ fn create(
                 .collect()
         })
         .unwrap_or_default();
+    // UNCONFIRMED, as for applications: the app-only creator becomes an owner.
+    if let Ok(caller) = Uuid::parse_str(&call.caller.service_principal_id) {
+        record.owners.push(caller);
+    }
     ctx.store.insert(record);
     sync_from_application(ctx.store, &app_id);
     Ok(id)
