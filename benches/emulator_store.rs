@@ -126,7 +126,14 @@ fn summary(label: &str, mut samples: Vec<Duration>) {
     );
 }
 
-async fn filtered_pages(client: &Client, label: &str, filter: &str, select: Option<&str>) {
+async fn filtered_pages(
+    sandbox: &RunningSandbox,
+    client: &Client,
+    label: &str,
+    filter: &str,
+    select: Option<&str>,
+) {
+    sandbox.clear_log();
     let mut url = format!(
         "{}/applications?$top={PAGE}&$filter={}",
         client.graph,
@@ -142,7 +149,20 @@ async fn filtered_pages(client: &Client, label: &str, filter: &str, select: Opti
         first_page.push(started.elapsed());
         assert_eq!(page["value"].as_array().map(Vec::len), Some(PAGE));
     }
-    summary(&format!("first {PAGE}-item page, {label}"), first_page);
+    summary(
+        &format!("first {PAGE}-item page, {label} (client round trip)"),
+        first_page,
+    );
+    let server: Vec<Duration> = sandbox
+        .request_log()
+        .requests
+        .iter()
+        .map(|e| Duration::from_secs_f64(e.latency_ms / 1000.0))
+        .collect();
+    summary(
+        &format!("first {PAGE}-item page, {label} (server side)"),
+        server,
+    );
     let started = Instant::now();
     let (mut next, mut items, mut pages) = (Some(url), 0, 0);
     while let Some(link) = next {
@@ -211,8 +231,8 @@ fn main() {
         let store_rss = rss_kib().zip(baseline_rss).map(|(after, before)| after.saturating_sub(before));
 
         println!("emulator_store: {APPS} applications created through $batch in {:.2} s", created_in.as_secs_f64());
-        filtered_pages(&client, "startswith(displayName)", "startswith(displayName,'bench app')", None).await;
-        filtered_pages(&client, "tags/any, $select=id,displayName", "tags/any(t:t eq 'appreg:managed')", Some("id,displayName")).await;
+        filtered_pages(&empty, &client, "startswith(displayName)", "startswith(displayName,'bench app')", None).await;
+        filtered_pages(&empty, &client, "tags/any, $select=id,displayName", "tags/any(t:t eq 'appreg:managed')", Some("id,displayName")).await;
 
         let full_size = empty.save_state(&dir.path().join("full.json")).expect("save");
         let fresh = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");

@@ -408,30 +408,44 @@ impl FilterSupport {
 }
 
 fn literal_matches(value: &Value, op: Op, literal: &Literal) -> bool {
-    let text = match value {
-        Value::String(s) => Some(s.as_str()),
-        _ => None,
-    };
     match (literal, op) {
         (Literal::Null, Op::Eq) => value.is_null(),
         (Literal::Null, Op::Ne) => !value.is_null(),
         (Literal::Bool(b), Op::Eq) => value.as_bool() == Some(*b),
         (Literal::Bool(b), Op::Ne) => value.as_bool() != Some(*b),
         (Literal::Str(s) | Literal::Bare(s), _) => {
-            let Some(text) = text else {
+            let Value::String(text) = value else {
                 return match value {
                     Value::Number(n) => n.to_string() == *s && op == Op::Eq,
                     _ => op == Op::Ne,
                 };
             };
-            let (text, s) = (text.to_lowercase(), s.to_lowercase());
+            // Directory string comparisons ignore case; ASCII folding first avoids allocating
+            // for the common case, full Unicode folding only when either side needs it.
+            let fold = |a: &str| a.to_lowercase();
+            let (text, s): (std::borrow::Cow<str>, std::borrow::Cow<str>) =
+                if text.is_ascii() && s.is_ascii() {
+                    (text.as_str().into(), s.as_str().into())
+                } else {
+                    (fold(text).into(), fold(s).into())
+                };
+            let prefix = |a: &str, b: &str| {
+                a.len() >= b.len()
+                    && a.is_char_boundary(b.len())
+                    && a[..b.len()].eq_ignore_ascii_case(b)
+            };
+            let suffix = |a: &str, b: &str| {
+                a.len() >= b.len()
+                    && a.is_char_boundary(a.len() - b.len())
+                    && a[a.len() - b.len()..].eq_ignore_ascii_case(b)
+            };
             match op {
-                Op::Eq | Op::In => text == s,
-                Op::Ne => text != s,
-                Op::Ge => text >= s,
-                Op::Le => text <= s,
-                Op::StartsWith => text.starts_with(&s),
-                Op::EndsWith => text.ends_with(&s),
+                Op::Eq | Op::In => text.eq_ignore_ascii_case(&s),
+                Op::Ne => !text.eq_ignore_ascii_case(&s),
+                Op::Ge => text.to_ascii_lowercase() >= s.to_ascii_lowercase(),
+                Op::Le => text.to_ascii_lowercase() <= s.to_ascii_lowercase(),
+                Op::StartsWith => prefix(&text, &s),
+                Op::EndsWith => suffix(&text, &s),
             }
         }
         _ => false,

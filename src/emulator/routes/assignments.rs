@@ -73,7 +73,7 @@ fn collection(
                 .filter(|(_, a)| {
                     a.str(side) == Some(owner_text.as_str()) && ctx.visible(a.created_ms)
                 })
-                .map(|(k, a)| (k.clone(), &a.body))
+                .map(|(k, a)| (k.as_str(), &a.body))
                 .collect();
             let listing = Listing {
                 support: &FILTERS,

@@ -68,7 +68,7 @@ pub fn route_principals(
                 .objects
                 .values()
                 .filter(|r| r.kind == kind && ctx.visible(r.created_ms))
-                .map(|r| (r.str("id").unwrap_or_default().to_string(), &r.body))
+                .map(|r| (r.str("id").unwrap_or_default(), &r.body))
                 .collect();
             let listing = Listing {
                 support: filters(kind),
@@ -115,7 +115,7 @@ pub fn route_deleted(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Re
                 .deleted
                 .values()
                 .filter(|r| r.kind == kind)
-                .map(|r| (r.str("id").unwrap_or_default().to_string(), &r.body))
+                .map(|r| (r.str("id").unwrap_or_default(), &r.body))
                 .collect();
             let listing = Listing {
                 support: filters(kind),

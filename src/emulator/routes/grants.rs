@@ -109,7 +109,7 @@ fn list(ctx: &Ctx, call: &Call, client: Option<String>, context: String) -> Grap
                     .as_deref()
                     .is_none_or(|c| g.str("clientId") == Some(c))
         })
-        .map(|(k, g)| (k.clone(), &g.body))
+        .map(|(k, g)| (k.as_str(), &g.body))
         .collect();
     let listing = Listing {
         support: &FILTERS,

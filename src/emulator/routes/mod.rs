@@ -229,7 +229,15 @@ impl Ctx<'_> {
     /// An object as reads show it: credentials still replicating hidden, certificate `key` bytes
     /// only on a single-object read that selects keyCredentials (as Graph does).
     pub fn view(&self, record: &Record, single: bool, query: &QueryOptions) -> Map<String, Value> {
-        let mut body = record.body.clone();
+        // Clone only what the answer can contain: a 999-item page of `$select=id` must not copy
+        // 999 full applications.
+        let mut body: Map<String, Value> = match &query.select {
+            Some(names) => names
+                .iter()
+                .filter_map(|n| record.body.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+            None => record.body.clone(),
+        };
         let show_key = single
             && query
                 .select
@@ -371,7 +379,7 @@ pub struct Listing<'a> {
     pub context: String,
     /// Whether `$expand=owners` is served here.
     pub expand_owners: bool,
-    pub candidates: Vec<(String, &'a Map<String, Value>)>,
+    pub candidates: Vec<(&'a str, &'a Map<String, Value>)>,
 }
 
 /// Answers a collection read: filter, search, order, page, project.
@@ -404,7 +412,7 @@ pub fn page<'a>(
             ));
         }
     }
-    let mut matched: Vec<(String, &Map<String, Value>)> = listing
+    let mut matched: Vec<(&str, &Map<String, Value>)> = listing
         .candidates
         .into_iter()
         .filter(|(_, object)| {
@@ -447,10 +455,7 @@ pub fn page<'a>(
                 Some(("o", offset)) => offset
                     .parse()
                     .map_err(|_| GraphError::gateway_bad_request("Invalid skip token."))?,
-                Some(("k", key)) => matched
-                    .iter()
-                    .position(|(k, _)| k.as_str() > key)
-                    .unwrap_or(total),
+                Some(("k", key)) => matched.iter().position(|(k, _)| *k > key).unwrap_or(total),
                 _ => return Err(GraphError::gateway_bad_request("Invalid skip token.")),
             }
         }

@@ -84,7 +84,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         .objects
         .values()
         .filter(|r| r.kind == Kind::ServicePrincipal && ctx.visible(r.created_ms))
-        .map(|r| (r.str("id").unwrap_or_default().to_string(), &r.body))
+        .map(|r| (r.str("id").unwrap_or_default(), &r.body))
         .collect();
     let listing = Listing {
         support: &FILTERS,

@@ -237,25 +237,33 @@ pub fn application(
         return invalid("requiredResourceAccess");
     }
     let uris = strings(app.get("identifierUris"));
-    let others = store
-        .objects
-        .values()
-        .filter(|r| r.kind == Kind::Application && r.id() != id);
-    for other in others {
-        if uris.iter().any(|u| {
-            strings(other.body.get("identifierUris"))
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(u))
-        }) {
-            return Err(conflict("identifierUris"));
-        }
-        let unique = app.get("uniqueName").and_then(Value::as_str);
-        if unique.is_some_and(|u| {
-            other
-                .str("uniqueName")
-                .is_some_and(|o| o.eq_ignore_ascii_case(u))
-        }) {
-            return Err(conflict("uniqueName"));
+    let unique = app.get("uniqueName").and_then(Value::as_str);
+    if !uris.is_empty() || unique.is_some() {
+        let others = store
+            .objects
+            .iter()
+            .filter(|(key, r)| r.kind == Kind::Application && **key != id);
+        for (_, other) in others {
+            let taken = other
+                .body
+                .get("identifierUris")
+                .and_then(Value::as_array)
+                .is_some_and(|existing| {
+                    existing
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|o| uris.iter().any(|u| o.eq_ignore_ascii_case(u)))
+                });
+            if taken {
+                return Err(conflict("identifierUris"));
+            }
+            if unique.is_some_and(|u| {
+                other
+                    .str("uniqueName")
+                    .is_some_and(|o| o.eq_ignore_ascii_case(u))
+            }) {
+                return Err(conflict("uniqueName"));
+            }
         }
     }
     if let Some(old) = old {
