@@ -81,7 +81,7 @@ pub struct FaultState {
 /// Formats a Retry-After value in seconds, fractional when needed (`0.25`, `2`).
 pub fn retry_after_value(wait: Duration) -> String {
     let millis = wait.as_millis();
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{:.3}", wait.as_secs_f64())

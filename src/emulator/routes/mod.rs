@@ -405,12 +405,12 @@ pub fn page<'a>(
         ));
     }
     check_expand(call, listing.expand_owners)?;
-    if let Some((property, _)) = &query.orderby {
-        if property != "displayName" || !(advanced || listing.support.plain_orderby) {
-            return Err(GraphError::unsupported_query(
-                "Sorting not supported for current query.",
-            ));
-        }
+    if let Some((property, _)) = &query.orderby
+        && (property != "displayName" || !(advanced || listing.support.plain_orderby))
+    {
+        return Err(GraphError::unsupported_query(
+            "Sorting not supported for current query.",
+        ));
     }
     let mut matched: Vec<(&str, &Map<String, Value>)> = listing
         .candidates
@@ -437,7 +437,7 @@ pub fn page<'a>(
                 .unwrap_or_default()
                 .to_lowercase()
         };
-        matched.sort_by(|a, b| name(a.1).cmp(&name(b.1)).then_with(|| a.0.cmp(&b.0)));
+        matched.sort_by(|a, b| name(a.1).cmp(&name(b.1)).then_with(|| a.0.cmp(b.0)));
         if *descending {
             matched.reverse();
         }

@@ -135,7 +135,7 @@ pub fn allows_personal_accounts(app: &Map<String, Value>) -> bool {
     )
 }
 
-fn strings<'a>(value: Option<&'a Value>) -> Vec<&'a str> {
+fn strings(value: Option<&Value>) -> Vec<&str> {
     value
         .and_then(Value::as_array)
         .map(|items| items.iter().filter_map(Value::as_str).collect())
