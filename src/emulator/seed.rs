@@ -102,8 +102,7 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
     for resource in catalogue::well_known() {
         let id = store.new_id();
         let owner = Uuid::parse_str(MICROSOFT_TENANT).unwrap_or_default();
-        let mut body =
-            wire::service_principal(id, &resource.app_id.to_string(), owner, None, now_ms);
+        let mut body = wire::service_principal(id, &resource.app_id.to_string(), owner, None);
         body.insert("displayName".into(), json!(resource.name));
         body.insert("appDisplayName".into(), json!(resource.name));
         body.insert("signInAudience".into(), json!("AzureADMultipleOrgs"));
@@ -137,7 +136,6 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
         &admin.app_id.to_string(),
         tenant_id,
         None,
-        now_ms,
     );
     sp.insert("displayName".into(), json!(admin_name));
     sp.insert("appDisplayName".into(), json!(admin_name));

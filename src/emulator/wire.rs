@@ -113,8 +113,8 @@ pub fn service_principal(
     app_id: &str,
     owner_tenant: Uuid,
     created_by: Option<&str>,
-    now_ms: i64,
 ) -> Map<String, Value> {
+    // servicePrincipal has no createdDateTime in v1.0 (unlike application).
     object(json!({
         "id": id.to_string(),
         "deletedDateTime": null,
@@ -127,7 +127,6 @@ pub fn service_principal(
         "appOwnerOrganizationId": owner_tenant.to_string(),
         "appRoleAssignmentRequired": false,
         "createdByAppId": created_by,
-        "createdDateTime": timestamp(now_ms),
         "description": null,
         "disabledByMicrosoftStatus": null,
         "displayName": null,

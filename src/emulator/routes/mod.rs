@@ -281,7 +281,7 @@ fn known_properties(kind: Kind) -> &'static HashSet<String> {
             (Kind::Application, wire::application(nil, nil, "", None, 0)),
             (
                 Kind::ServicePrincipal,
-                wire::service_principal(nil, "", nil, None, 0),
+                wire::service_principal(nil, "", nil, None),
             ),
             (Kind::User, wire::user(nil, "", "", "", "", 0)),
             (Kind::Group, wire::group(nil, "", "", "", 0)),

@@ -221,8 +221,7 @@ fn create(
         .to_string();
     let id = ctx.store.new_id();
     let tenant = ctx.store.tenant_id;
-    let mut sp =
-        wire::service_principal(id, &app_id, tenant, Some(&call.caller.app_id), ctx.now_ms);
+    let mut sp = wire::service_principal(id, &app_id, tenant, Some(&call.caller.app_id));
     let mut rest = body.clone();
     rest.remove("appId");
     validate::apply(Kind::ServicePrincipal, &mut sp, &rest)?;

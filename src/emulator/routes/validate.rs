@@ -25,7 +25,6 @@ fn read_only(kind: Kind) -> &'static [&'static str] {
         Kind::ServicePrincipal => &[
             "id",
             "appId",
-            "createdDateTime",
             "createdByAppId",
             "deletedDateTime",
             "appOwnerOrganizationId",
