@@ -213,6 +213,7 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
     audience.prop_flat_map(move |audience| {
         let personal = audience.allows_personal_accounts();
         let key = key.clone();
+        let uri_key = key.clone();
         let basics = (
             free_text(),
             proptest::option::of(free_text()),
@@ -222,7 +223,11 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
             ]),
             btree_set(token(), 0..4),
             btree_set("[a-z]{1,6}@contoso\\.com".prop_map(OwnerRef::User), 0..3),
-            btree_set(token().prop_map(|t| format!("api://{t}")), 0..3),
+            // identifierUris are unique across apps: each app's carry its key.
+            btree_set(
+                token().prop_map(move |t| format!("api://{uri_key}/{t}")),
+                0..3,
+            ),
             btree_set(https_uri(), 0..4),
             btree_set(https_uri(), 0..3),
             btree_set(

@@ -22,6 +22,9 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
+/// Reports shown on a terminal; more would bury the first ones, which are usually the cause.
+const MAX_SHOWN: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
@@ -49,8 +52,15 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
 
 fn print_human(diagnostics: &[Diagnostic], color: bool, failed: bool, apps: usize, files: usize) {
     let mut err = std::io::stderr().lock();
-    for diagnostic in diagnostics {
+    for diagnostic in diagnostics.iter().take(MAX_SHOWN) {
         let _ = write!(err, "{}", diagnostics::render(diagnostic, color));
+    }
+    if diagnostics.len() > MAX_SHOWN {
+        let hidden = diagnostics.len() - MAX_SHOWN;
+        let _ = writeln!(
+            err,
+            "... and {hidden} more problems not shown (`--format json` lists them all)"
+        );
     }
     let summary = diagnostics::summary(diagnostics);
     let _ = if failed {

@@ -81,6 +81,13 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
     validate::check_across_apps(&sources, &mut diagnostics);
 
     diagnostic::sort(&mut diagnostics);
+    // A mistake inside an anchor is found again wherever an alias repeats it.
+    diagnostics.dedup_by(|a, b| {
+        a.code == b.code
+            && a.message == b.message
+            && a.location.as_ref().map(|l| l.span.clone())
+                == b.location.as_ref().map(|l| l.span.clone())
+    });
     let failed = diagnostics.iter().any(Diagnostic::is_error)
         || !documents_all_decoded(&documents, &decoded);
     match merged {
@@ -373,7 +380,9 @@ fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> 
         return None;
     }
     let Some(name) = name else {
-        if let Some(document) = documents.first() {
+        // A `name` that is stated but invalid has been reported already.
+        let stated = documents.iter().any(|d| d.root.entry("name").is_some());
+        if let Some(document) = documents.first().filter(|_| !stated) {
             out.push(
                 Diagnostic::error("missing-set-name", Some(Location { file: document.file.clone(), span: 0..0 }), "no manifest file declares `name`, the ownership set")
                     .with_label("add `name:` here")

@@ -107,8 +107,10 @@ impl Rules<'_, '_> {
         values: impl IntoIterator<Item = &'v str>,
     ) {
         let mut seen = HashSet::new();
+        let mut reported = HashSet::new();
         for (i, value) in values.into_iter().enumerate() {
-            if !seen.insert(value) {
+            // One report per repeated value, however often it repeats.
+            if !seen.insert(value) && reported.insert(value) {
                 let mut p = path.to_vec();
                 p.push(index(i));
                 self.error(
@@ -794,38 +796,38 @@ fn check_permission_name(
         PermissionKind::Delegated => PermissionKind::Application,
         PermissionKind::Application => PermissionKind::Delegated,
     };
-    let (message, help) = if resource.permission(other, name).is_some() {
-        (
-            format!(
-                "`{name}` is {} permission of {}, not {} one",
-                article(other),
-                resource.name,
-                article(kind)
-            ),
-            Some(format!("move it under `{other}:`")),
-        )
+    if resource.permission(other, name).is_some() {
+        let message = format!(
+            "`{name}` is {} permission of {}, not {} one",
+            article(other),
+            resource.name,
+            article(kind)
+        );
+        rules
+            .error("wrong-permission-kind", path, message, "wrong kind")
+            .help = Some(format!("move it under `{other}:`"));
+        return;
+    }
+    let message = format!("{} has no {kind} permission `{name}`", resource.name);
+    let suggestion = resource
+        .suggest(kind, name)
+        .map(|s| format!("did you mean `{s}`?"));
+    if resource.is_complete() {
+        rules
+            .error("unknown-permission", path, message, "unknown permission")
+            .help = suggestion;
     } else {
-        (
-            format!("{} has no {kind} permission `{name}`", resource.name),
-            resource
-                .suggest(kind, name)
-                .map(|s| format!("did you mean `{s}`?")),
-        )
-    };
-    let complete = resource.is_complete();
-    let diagnostic = if complete {
-        rules.error("unknown-permission", path, message, "unknown permission")
-    } else {
-        rules.warning(
-            "unknown-permission",
-            path,
-            format!("{message} in appreg's offline catalogue"),
-            "not in the offline catalogue",
-        )
-    };
-    diagnostic.help = help.or_else(|| {
-        (!complete).then(|| "the tenant's service principal decides at plan time".to_string())
-    });
+        let message = format!("{message} in appreg's offline catalogue");
+        rules
+            .warning(
+                "unknown-permission",
+                path,
+                message,
+                "not in the offline catalogue",
+            )
+            .help = suggestion
+            .or_else(|| Some("the tenant's service principal decides at plan time".to_string()));
+    }
 }
 
 fn article(kind: PermissionKind) -> &'static str {
@@ -1264,7 +1266,12 @@ fn check_federated_credentials(rules: &mut Rules, app: &wire::App) {
 /// Rules across apps: one uniqueName per app, one owner of each identifierUri, one adopter per appId.
 pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
     let mut first: BTreeMap<(&str, String), Location> = BTreeMap::new();
+    let mut keys = HashSet::new();
     for source in apps {
+        // The same key twice is reported as a duplicate app; its claims would only repeat that.
+        if !keys.insert(source.key) {
+            continue;
+        }
         let here = |path: &[Step]| Location {
             file: source.file.clone(),
             span: source

@@ -229,6 +229,23 @@ impl Builder<'_> {
         let at = self.byte_offset(mark.byte_offset(), mark.index());
         let end = (at + 1).min(self.file.text.len()).max(at);
         let info = error.info();
+        let rest = self.file.text.get(at..).unwrap_or_default();
+        if info.contains("unknown anchor") && rest.starts_with('*') {
+            let len = rest
+                .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
+                .unwrap_or(rest.len());
+            let alias = &rest[..len];
+            return Diagnostic::error(
+                "unknown-alias",
+                Some(self.location(at..at + len)),
+                format!("alias `{alias}` refers to no anchor"),
+            )
+            .with_label("unknown alias")
+            .with_help(format!(
+                "define `&{}` on a value before this alias uses it",
+                &alias[1..]
+            ));
+        }
         let mut diagnostic = Diagnostic::error(
             "yaml-syntax",
             Some(self.location(at..end)),

@@ -41,6 +41,15 @@ impl Period {
         } else {
             parse_short(text)
         };
+        if text.ends_with('m')
+            && text[..text.len() - 1].chars().all(|c| c.is_ascii_digit())
+            && text.len() > 1
+        {
+            return Err(format!(
+                "`{text}` is ambiguous (minutes or months?); write `{}o` for months",
+                text
+            ));
+        }
         parsed.ok_or_else(|| {
             format!("`{text}` is not a duration; write a number and a unit (30d, 12w, 6mo, 2y) or ISO-8601 such as P1Y")
         })

@@ -2,11 +2,17 @@
 //! the offending text, a `help:` line) and for machines (JSON with a format version).
 
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::Serialize;
 
 use crate::manifest::diagnostic::{Diagnostic, Severity};
+use crate::manifest::source::SourceFile;
 
 /// Renders one diagnostic as text. `color` adds ANSI styling; `width` wraps long messages.
 pub fn render(diagnostic: &Diagnostic, color: bool) -> String {
@@ -25,7 +31,7 @@ pub fn render(diagnostic: &Diagnostic, color: bool) -> String {
         source: diagnostic
             .location
             .as_ref()
-            .map(|l| NamedSource::new(l.file.path.display().to_string(), l.file.text.clone())),
+            .map(|l| Excerpt::new(&l.file, &l.span)),
     };
     if handler.render_report(&mut out, &report).is_err() {
         // Rendering into a String cannot fail; fall back to the plain line anyway.
@@ -59,8 +65,8 @@ fn severity_word(severity: Severity) -> &'static str {
 
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    /// The file under its name, so the report's header reads path:line:column.
-    source: Option<NamedSource<String>>,
+    /// The lines around the problem, so the report's header reads path:line:column.
+    source: Option<Excerpt>,
 }
 
 impl fmt::Debug for Report<'_> {
@@ -105,8 +111,8 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let location = self.diagnostic.location.as_ref()?;
-        let span = SourceSpan::new(location.span.start.into(), location.span.len());
+        let excerpt = self.source.as_ref()?;
+        let span = SourceSpan::new(excerpt.span.start.into(), excerpt.span.len());
         let label = (!self.diagnostic.label.is_empty()).then(|| self.diagnostic.label.clone());
         Some(Box::new(std::iter::once(
             LabeledSpan::new_primary_with_span(label, span),
@@ -167,5 +173,135 @@ pub fn json_report(diagnostics: &[Diagnostic], valid: bool) -> JsonReport<'_> {
                 }
             })
             .collect(),
+    }
+}
+
+/// Longest source line shown whole; longer lines are cut to a window around the problem.
+const MAX_LINE: usize = 200;
+/// Bytes shown on each side of the problem in a cut line.
+const WINDOW: usize = 60;
+
+/// The few lines around a problem, long lines cut short, reporting positions of the real file.
+///
+/// Showing the whole file would copy it once per diagnostic, and a line of a hundred thousand
+/// characters would be printed whole (and past column 65,535 miette cannot draw at all).
+struct Excerpt {
+    name: String,
+    text: String,
+    file: Arc<SourceFile>,
+    /// (offset in `text`, offset in the file, length) of each copied piece.
+    pieces: Vec<(usize, usize, usize)>,
+    /// The problem's span in `text`.
+    span: Range<usize>,
+}
+
+impl Excerpt {
+    fn new(file: &Arc<SourceFile>, span: &Range<usize>) -> Excerpt {
+        let source = file.text.as_str();
+        let start = span.start.min(source.len());
+        let line_start = |at: usize| source[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = |at: usize| source[at..].find('\n').map_or(source.len(), |i| at + i);
+        // One line of context before and after the problem's first line.
+        let first = line_start(line_start(start).saturating_sub(1));
+        let mut last = line_end(start);
+        if last < source.len() {
+            last = line_end(last + 1);
+        }
+        let mut excerpt = Excerpt {
+            name: file.path.display().to_string(),
+            text: String::new(),
+            file: file.clone(),
+            pieces: Vec::new(),
+            span: 0..0,
+        };
+        let mut at = first;
+        // A final newline ends the last line; it does not start an empty one.
+        while at <= last && (at < source.len() || at == first) {
+            let end = line_end(at);
+            let (from, to) = if end - at <= MAX_LINE {
+                (at, end)
+            } else if (at..=end).contains(&start) {
+                let from = floor(source, start.saturating_sub(WINDOW).max(at));
+                (
+                    from,
+                    ceil(
+                        source,
+                        (span.end.max(start + 1) + WINDOW)
+                            .min(end)
+                            .min(from + MAX_LINE),
+                    ),
+                )
+            } else {
+                (at, ceil(source, at + MAX_LINE / 2))
+            };
+            if from > at {
+                excerpt.text.push('…');
+            }
+            excerpt.pieces.push((excerpt.text.len(), from, to - from));
+            excerpt.text.push_str(&source[from..to]);
+            if to < end {
+                excerpt.text.push('…');
+            }
+            excerpt.text.push('\n');
+            at = end + 1;
+        }
+        let mapped = excerpt
+            .pieces
+            .iter()
+            .find(|(_, real, len)| (*real..=real + len).contains(&start));
+        excerpt.span = match mapped {
+            Some(&(text_at, real, len)) => {
+                let begin = text_at + (start - real);
+                // A span may take in the line break after a whole line, as in the file itself.
+                let line_break = usize::from(excerpt.text[text_at + len..].starts_with('\n'));
+                begin..text_at + (span.end.max(start).min(real + len + line_break) - real)
+            }
+            None => 0..0,
+        };
+        excerpt
+    }
+
+    /// The file offset of an offset in the excerpt (an ellipsis maps to the next copied piece).
+    fn real_offset(&self, at: usize) -> usize {
+        self.pieces
+            .iter()
+            .find(|(text_at, _, len)| at <= text_at + len)
+            .map_or(self.file.text.len(), |&(text_at, real, _)| {
+                real + at.saturating_sub(text_at)
+            })
+    }
+}
+
+fn floor(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+impl SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, before, after)?;
+        let (line, column) = self.file.line_col(self.real_offset(inner.span().offset()));
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            line - 1,
+            column - 1,
+            inner.line_count(),
+        )))
     }
 }
