@@ -1,0 +1,5 @@
+//! placeholder
+pub mod auth;
+pub mod cloud;
+pub mod odata;
+pub mod secret;
