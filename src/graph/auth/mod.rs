@@ -28,6 +28,8 @@ mod federated;
 mod managed;
 mod oauth;
 
+pub(crate) use oauth::transport_reason;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
