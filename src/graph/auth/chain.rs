@@ -383,7 +383,8 @@ mod tests {
     #[test]
     fn auto_mode_keeps_the_sdk_order_and_skips_what_is_not_configured() {
         // Each case: extra environment, interactive, expected methods, why.
-        let cases: Vec<(Vec<(&str, &str)>, bool, Vec<AuthMethod>, &str)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, bool, Vec<AuthMethod>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 vec![],
                 false,
