@@ -329,7 +329,7 @@ impl GraphClient {
         Ok(Prepared {
             url,
             path: rest.to_string(),
-            query: Vec::new(),
+            query: parsed.query_pairs().into_owned().collect(),
             ..page.clone()
         })
     }

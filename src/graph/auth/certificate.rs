@@ -191,3 +191,65 @@ impl TokenSource for ClientCertificateCredential {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+
+    use super::*;
+
+    const PKCS8: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-pkcs8.pem");
+    const PKCS1: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-pkcs1.pem");
+    const CERT_DER: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert.der");
+    const PUBLIC_KEY: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-public-key.der");
+
+    fn part(jwt: &str, n: usize) -> serde_json::Value {
+        let segment = jwt.split('.').nth(n).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn both_key_formats_load_with_the_sha256_thumbprint() {
+        let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(CERT_DER));
+        for pem in [PKCS8, PKCS1] {
+            let cert = SigningCertificate::from_pem(pem).unwrap();
+            assert_eq!(cert.x5t_s256(), expected);
+        }
+    }
+
+    #[test]
+    fn assertion_is_a_verifiable_rs256_jwt() {
+        let cert = SigningCertificate::from_pem(PKCS8).unwrap();
+        let aud = "https://login.example/t/oauth2/v2.0/token";
+        let jwt = cert.assertion("client-1", aud, false).unwrap();
+        let jwt = jwt.expose();
+        let header = part(jwt, 0);
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["x5t#S256"], cert.x5t_s256());
+        assert!(header.get("x5c").is_none());
+        let claims = part(jwt, 1);
+        assert_eq!(claims["aud"], aud);
+        assert_eq!(claims["iss"], "client-1");
+        assert_eq!(claims["sub"], "client-1");
+        assert!(claims["exp"].as_u64().unwrap() > claims["nbf"].as_u64().unwrap());
+        let (signed, signature) = jwt.rsplit_once('.').unwrap();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, PUBLIC_KEY)
+            .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
+            .expect("signature verifies with the certificate's public key");
+        let with_chain = cert.assertion("client-1", aud, true).unwrap();
+        assert_eq!(part(with_chain.expose(), 0)["x5c"][0], STANDARD.encode(CERT_DER));
+    }
+
+    #[test]
+    fn incomplete_files_say_what_is_missing() {
+        let text = std::str::from_utf8(PKCS8).unwrap();
+        let key_start = text.find("-----BEGIN PRIVATE KEY").unwrap();
+        let cert_only = &text[..key_start];
+        let key_only = &text[key_start..];
+        let e = SigningCertificate::from_pem(cert_only.as_bytes()).unwrap_err();
+        assert!(e.contains("private key"), "{e}");
+        let e = SigningCertificate::from_pem(key_only.as_bytes()).unwrap_err();
+        assert!(e.contains("CERTIFICATE"), "{e}");
+        assert!(!e.contains("MII"), "no key material in messages: {e}");
+    }
+}
