@@ -23,7 +23,7 @@ async fn list_follows_next_links_across_pages() {
             .collect();
         let mut body = json!({"@odata.context": "x", "value": value});
         if page < 3 {
-            body["@odata.nextLink"] = json!(format!("{}/v1.0/applications?$top=2&$skiptoken={}", seen.base(), page + 1));
+            body["@odata.nextLink"] = json!(format!("{}/v1.0/applications?$top=2&$select=id,displayName&$skiptoken={}", seen.base(), page + 1));
         }
         Reply::Json(200, body)
     })
