@@ -229,7 +229,7 @@ impl GraphClient {
                 }
             }
             if retrying.is_empty() {
-                continue;
+                break;
             }
             let representative = retrying[0].1.clone();
             if let Err(GraphError::GaveUp { reason, .. }) =
@@ -238,7 +238,7 @@ impl GraphClient {
                 for (i, error) in retrying {
                     done.insert(i, Err(GraphError::gave_up(reason.clone(), error)));
                 }
-                continue;
+                break;
             }
             bump(&self.inner.stats.retries, retrying.len() as u64);
             pending = retrying.into_iter().map(|(i, _)| i).collect();
