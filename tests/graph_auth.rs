@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use appreg::graph::auth::{AuthError, AuthMethod, ChainOptions, CredentialChain, Env, Scope, TokenSource, WorkloadIdentityCredential};
+use appreg::graph::auth::{
+    AuthError, AuthMethod, ChainOptions, CredentialChain, Env, Scope, TokenSource,
+    WorkloadIdentityCredential,
+};
 use appreg::graph::{Cloud, Endpoints, GraphClient, Request};
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine;
@@ -22,7 +25,9 @@ const TENANT: &str = "98bfee78-6885-4175-9030-fea76352207b";
 const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
 
 fn endpoints(fake: &Fake) -> Endpoints {
-    Endpoints::for_cloud(Cloud::Global).with_authority(fake.url()).unwrap()
+    Endpoints::for_cloud(Cloud::Global)
+        .with_authority(fake.url())
+        .unwrap()
 }
 
 fn env(pairs: &[(&str, &str)]) -> Env {
@@ -30,7 +35,10 @@ fn env(pairs: &[(&str, &str)]) -> Env {
 }
 
 fn only(method: AuthMethod) -> ChainOptions {
-    ChainOptions { method: Some(method), ..ChainOptions::default() }
+    ChainOptions {
+        method: Some(method),
+        ..ChainOptions::default()
+    }
 }
 
 fn fixture(name: &str) -> String {
@@ -42,7 +50,12 @@ fn token_path() -> String {
 }
 
 fn jwt_part(jwt: &str, n: usize) -> Value {
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').nth(n).unwrap()).unwrap()).unwrap()
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').nth(n).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// A port nothing listens on.
@@ -61,15 +74,26 @@ async fn client_secret_gets_and_caches_a_token_per_scope() {
     })
     .await;
     let chain = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_CLIENT_SECRET", "s3cret")]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_CLIENT_SECRET", "s3cret"),
+        ]),
         &endpoints(&fake),
         only(AuthMethod::Secret),
     )
     .unwrap();
     let graph = chain.token(&Scope::Graph).await.unwrap();
     assert_eq!(graph.secret.expose(), "token-0");
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "token-0", "cached");
-    assert_eq!(chain.token(&Scope::KeyVault).await.unwrap().secret.expose(), "token-1");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "token-0",
+        "cached"
+    );
+    assert_eq!(
+        chain.token(&Scope::KeyVault).await.unwrap().secret.expose(),
+        "token-1"
+    );
     let log = fake.log();
     assert_eq!(log.len(), 2);
     let form = log[0].form();
@@ -85,58 +109,111 @@ async fn client_secret_gets_and_caches_a_token_per_scope() {
 async fn certificate_sends_a_signed_assertion_with_the_sha256_thumbprint() {
     let fake = Fake::start(|seen, _| {
         let form = seen.form();
-        assert_eq!(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        assert_eq!(
+            form["client_assertion_type"],
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
         assert!(!form.contains_key("client_secret"));
         let jwt = &form["client_assertion"];
         let (signed, signature) = jwt.rsplit_once('.').unwrap();
         let public_key = std::fs::read(fixture("client-cert-public-key.der")).unwrap();
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
-            .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
+            .verify(
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+            )
             .expect("assertion signed by the certificate's key");
         let der = std::fs::read(fixture("client-cert.der")).unwrap();
         let header = jwt_part(jwt, 0);
         assert_eq!(header["alg"], "RS256");
-        assert_eq!(header["x5t#S256"], URL_SAFE_NO_PAD.encode(Sha256::digest(&der)));
+        assert_eq!(
+            header["x5t#S256"],
+            URL_SAFE_NO_PAD.encode(Sha256::digest(&der))
+        );
         let claims = jwt_part(jwt, 1);
         assert_eq!(claims["aud"], format!("{}{}", seen.base(), token_path()));
-        assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some(CLIENT), Some(CLIENT)));
+        assert_eq!(
+            (claims["iss"].as_str(), claims["sub"].as_str()),
+            (Some(CLIENT), Some(CLIENT))
+        );
         token_reply("cert-token", 3600)
     })
     .await;
     let path = fixture("client-cert-pkcs8.pem");
     let chain = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_CLIENT_CERTIFICATE_PATH", &path)]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", &path),
+        ]),
         &endpoints(&fake),
         ChainOptions::default(),
     )
     .unwrap();
     assert_eq!(chain.methods()[0], AuthMethod::Certificate);
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "cert-token");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "cert-token"
+    );
 }
 
 #[tokio::test]
 async fn workload_identity_reads_the_token_file_for_every_exchange() {
     let fake = Fake::start(|seen, _| {
         let form = seen.form();
-        assert_eq!(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        assert_eq!(
+            form["client_assertion_type"],
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
         token_reply(&format!("for-{}", form["client_assertion"]), 3600)
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "kube-jwt-1\n").unwrap();
-    let credential = WorkloadIdentityCredential::new(&endpoints(&fake), TENANT, CLIENT, file.clone(), reqwest::Client::new()).unwrap();
-    assert_eq!(credential.token(&Scope::Graph).await.unwrap().secret.expose(), "for-kube-jwt-1");
+    let credential = WorkloadIdentityCredential::new(
+        &endpoints(&fake),
+        TENANT,
+        CLIENT,
+        file.clone(),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        credential
+            .token(&Scope::Graph)
+            .await
+            .unwrap()
+            .secret
+            .expose(),
+        "for-kube-jwt-1"
+    );
     std::fs::write(&file, "kube-jwt-2").unwrap();
-    assert_eq!(credential.token(&Scope::Graph).await.unwrap().secret.expose(), "for-kube-jwt-2", "rotated file");
+    assert_eq!(
+        credential
+            .token(&Scope::Graph)
+            .await
+            .unwrap()
+            .secret
+            .expose(),
+        "for-kube-jwt-2",
+        "rotated file"
+    );
 
     let chain = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap())]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+        ]),
         &endpoints(&fake),
         only(AuthMethod::WorkloadIdentity),
     )
     .unwrap();
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "for-kube-jwt-2");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "for-kube-jwt-2"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +222,10 @@ async fn github_oidc_exchanges_the_runner_token() {
         if seen.path == "/_apis/oidc/token" {
             assert_eq!(seen.bearer().as_deref(), Some("runner-request-token"));
             assert_eq!(seen.query_param("api-version").as_deref(), Some("2.0"));
-            assert_eq!(seen.query_param("audience").as_deref(), Some("api://AzureADTokenExchange"));
+            assert_eq!(
+                seen.query_param("audience").as_deref(),
+                Some("api://AzureADTokenExchange")
+            );
             return Reply::Json(200, json!({"count": 1, "value": "github-id-token"}));
         }
         assert_eq!(seen.form()["client_assertion"], "github-id-token");
@@ -165,7 +245,10 @@ async fn github_oidc_exchanges_the_runner_token() {
     )
     .unwrap();
     assert_eq!(chain.methods()[0], AuthMethod::GithubOidc);
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "gh-graph-token");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "gh-graph-token"
+    );
 }
 
 #[tokio::test]
@@ -173,22 +256,37 @@ async fn managed_identity_through_imds() {
     let fake = Fake::start(|seen, _| {
         assert_eq!(seen.path, "/metadata/identity/oauth2/token");
         assert_eq!(seen.header("metadata").as_deref(), Some("true"));
-        assert_eq!(seen.query_param("api-version").as_deref(), Some("2018-02-01"));
-        assert_eq!(seen.query_param("resource").as_deref(), Some("https://graph.microsoft.us"));
+        assert_eq!(
+            seen.query_param("api-version").as_deref(),
+            Some("2018-02-01")
+        );
+        assert_eq!(
+            seen.query_param("resource").as_deref(),
+            Some("https://graph.microsoft.us")
+        );
         assert_eq!(seen.query_param("client_id").as_deref(), Some(CLIENT));
         // IMDS sends numbers as strings.
-        Reply::Json(200, json!({"access_token": "imds-token", "expires_in": "3599", "expires_on": "1900000000",
-            "resource": "https://graph.microsoft.us", "token_type": "Bearer"}))
+        Reply::Json(
+            200,
+            json!({"access_token": "imds-token", "expires_in": "3599", "expires_on": "1900000000",
+            "resource": "https://graph.microsoft.us", "token_type": "Bearer"}),
+        )
     })
     .await;
     let endpoints = Endpoints::for_cloud(Cloud::UsGov);
     let chain = CredentialChain::from_env(
-        &env(&[("AZURE_CLIENT_ID", CLIENT), ("AZURE_POD_IDENTITY_AUTHORITY_HOST", &fake.url)]),
+        &env(&[
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_POD_IDENTITY_AUTHORITY_HOST", &fake.url),
+        ]),
         &endpoints,
         ChainOptions::default(),
     )
     .unwrap();
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "imds-token");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "imds-token"
+    );
     assert_eq!(chain.selected(), Some(AuthMethod::ManagedIdentity));
 }
 
@@ -204,12 +302,18 @@ async fn managed_identity_through_the_app_service_endpoint() {
     .await;
     let endpoint = format!("{}/msi/token", fake.url);
     let chain = CredentialChain::from_env(
-        &env(&[("IDENTITY_ENDPOINT", &endpoint), ("IDENTITY_HEADER", "app-service-header")]),
+        &env(&[
+            ("IDENTITY_ENDPOINT", &endpoint),
+            ("IDENTITY_HEADER", "app-service-header"),
+        ]),
         &Endpoints::for_cloud(Cloud::Global),
         only(AuthMethod::ManagedIdentity),
     )
     .unwrap();
-    assert_eq!(chain.token(&Scope::KeyVault).await.unwrap().secret.expose(), "app-service-token");
+    assert_eq!(
+        chain.token(&Scope::KeyVault).await.unwrap().secret.expose(),
+        "app-service-token"
+    );
 }
 
 #[cfg(unix)]
@@ -228,13 +332,23 @@ async fn azure_cli_token_from_a_fake_az() {
     )
     .unwrap();
     std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let options = ChainOptions { azure_cli: az, tenant: Some(TENANT.into()), ..only(AuthMethod::AzureCli) };
-    let chain = CredentialChain::from_env(&env(&[]), &Endpoints::for_cloud(Cloud::China), options).unwrap();
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "cli-token");
+    let options = ChainOptions {
+        azure_cli: az,
+        tenant: Some(TENANT.into()),
+        ..only(AuthMethod::AzureCli)
+    };
+    let chain =
+        CredentialChain::from_env(&env(&[]), &Endpoints::for_cloud(Cloud::China), options).unwrap();
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "cli-token"
+    );
     let args = std::fs::read_to_string(args_file).unwrap();
     assert_eq!(
         args.trim(),
-        format!("account get-access-token --output json --scope https://microsoftgraph.chinacloudapi.cn/.default --tenant {TENANT}")
+        format!(
+            "account get-access-token --output json --scope https://microsoftgraph.chinacloudapi.cn/.default --tenant {TENANT}"
+        )
     );
 }
 
@@ -244,10 +358,18 @@ async fn azure_cli_not_logged_in_is_unavailable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let az = dir.path().join("az");
-    std::fs::write(&az, "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        &az,
+        "#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let options = ChainOptions { azure_cli: az, ..only(AuthMethod::AzureCli) };
-    let chain = CredentialChain::from_env(&env(&[]), &Endpoints::for_cloud(Cloud::Global), options).unwrap();
+    let options = ChainOptions {
+        azure_cli: az,
+        ..only(AuthMethod::AzureCli)
+    };
+    let chain = CredentialChain::from_env(&env(&[]), &Endpoints::for_cloud(Cloud::Global), options)
+        .unwrap();
     let err = chain.token(&Scope::Graph).await.unwrap_err();
     assert!(matches!(err, AuthError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("not logged in"), "{err}");
@@ -288,19 +410,31 @@ async fn device_code_shows_url_and_code_then_polls() {
         ..only(AuthMethod::DeviceCode)
     };
     let chain = CredentialChain::from_env(&env(&[]), &endpoints(&fake), options).unwrap();
-    assert_eq!(chain.token(&Scope::Graph).await.unwrap().secret.expose(), "person-token");
+    assert_eq!(
+        chain.token(&Scope::Graph).await.unwrap().secret.expose(),
+        "person-token"
+    );
     assert_eq!(
         shown.lock().unwrap().as_slice(),
-        ["To sign in, open https://microsoft.com/devicelogin in a browser and enter the code ABCD-EFGH"]
+        [
+            "To sign in, open https://microsoft.com/devicelogin in a browser and enter the code ABCD-EFGH"
+        ]
     );
-    assert_eq!(chain.token(&Scope::KeyVault).await.unwrap().secret.expose(), "vault-token", "no second prompt");
+    assert_eq!(
+        chain.token(&Scope::KeyVault).await.unwrap().secret.expose(),
+        "vault-token",
+        "no second prompt"
+    );
     assert_eq!(shown.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn nothing_configured_lists_what_was_tried_and_how_to_configure_each() {
     let dead = closed_port_url();
-    let options = ChainOptions { azure_cli: "/nonexistent/appreg-test/az".into(), ..ChainOptions::default() };
+    let options = ChainOptions {
+        azure_cli: "/nonexistent/appreg-test/az".into(),
+        ..ChainOptions::default()
+    };
     let chain = CredentialChain::from_env(
         &env(&[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &dead)]),
         &Endpoints::for_cloud(Cloud::Global),
@@ -309,7 +443,9 @@ async fn nothing_configured_lists_what_was_tried_and_how_to_configure_each() {
     .unwrap();
     let err = chain.token(&Scope::Graph).await.unwrap_err();
     let text = err.to_string();
-    let AuthError::NoCredential { tried } = &err else { panic!("{err:?}") };
+    let AuthError::NoCredential { tried } = &err else {
+        panic!("{err:?}")
+    };
     let methods: Vec<AuthMethod> = tried.iter().map(|(m, _)| *m).collect();
     assert_eq!(methods, AuthMethod::ALL.to_vec(), "every method, in order");
     for needle in [
@@ -332,11 +468,17 @@ async fn nothing_configured_lists_what_was_tried_and_how_to_configure_each() {
 async fn a_rejected_secret_stops_the_chain_and_never_quotes_the_body() {
     let fake = Fake::start(|seen, _| {
         if seen.path.starts_with("/metadata") {
-            return Reply::Json(200, json!({"access_token": "imds-token", "expires_in": "3599"}));
+            return Reply::Json(
+                200,
+                json!({"access_token": "imds-token", "expires_in": "3599"}),
+            );
         }
-        Reply::Json(401, json!({"error": "invalid_client",
+        Reply::Json(
+            401,
+            json!({"error": "invalid_client",
             "error_description": "AADSTS7000215: Invalid client secret provided: wrong-secret-echo",
-            "error_codes": [7000215]}))
+            "error_codes": [7000215]}),
+        )
     })
     .await;
     let chain = CredentialChain::from_env(
@@ -352,9 +494,16 @@ async fn a_rejected_secret_stops_the_chain_and_never_quotes_the_body() {
     .unwrap();
     let err = chain.token(&Scope::Graph).await.unwrap_err();
     let text = format!("{err} {err:?}");
-    assert!(text.contains("invalid_client (AADSTS7000215): the client secret is wrong"), "{text}");
+    assert!(
+        text.contains("invalid_client (AADSTS7000215): the client secret is wrong"),
+        "{text}"
+    );
     assert!(!text.contains("wrong-secret-echo"), "{text}");
-    assert!(fake.seen("GET", "/metadata/identity/oauth2/token").is_empty(), "no fall-through after a real failure");
+    assert!(
+        fake.seen("GET", "/metadata/identity/oauth2/token")
+            .is_empty(),
+        "no fall-through after a real failure"
+    );
 }
 
 /// A Graph fake with its own token endpoint, recording which token each Graph request carried.
@@ -378,7 +527,11 @@ async fn graph_and_token_endpoint(
 
 fn client_with_chain(fake: &Fake) -> GraphClient {
     let chain = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_CLIENT_SECRET", "s")]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_CLIENT_SECRET", "s"),
+        ]),
         &endpoints(fake),
         only(AuthMethod::Secret),
     )
@@ -389,24 +542,39 @@ fn client_with_chain(fake: &Fake) -> GraphClient {
 #[tokio::test]
 async fn a_token_expiring_mid_run_is_refreshed_once() {
     // The first token lives one second (refreshed after half of it); the next one an hour.
-    let (fake, issued) = graph_and_token_endpoint(&[1, 3600], |_| Reply::Json(200, json!({}))).await;
+    let (fake, issued) =
+        graph_and_token_endpoint(&[1, 3600], |_| Reply::Json(200, json!({}))).await;
     let client = client_with_chain(&fake);
     client.send(Request::get("/applications/1")).await.unwrap();
     client.send(Request::get("/applications/2")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     for i in 3..6 {
-        client.send(Request::get(format!("/applications/{i}"))).await.unwrap();
+        client
+            .send(Request::get(format!("/applications/{i}")))
+            .await
+            .unwrap();
     }
     assert_eq!(issued.load(Ordering::SeqCst), 2, "exactly one refresh");
-    let carried: Vec<String> = fake.seen("GET", "").iter().map(|s| s.bearer().unwrap()).collect();
-    assert_eq!(carried, ["token-0", "token-0", "token-1", "token-1", "token-1"]);
+    let carried: Vec<String> = fake
+        .seen("GET", "")
+        .iter()
+        .map(|s| s.bearer().unwrap())
+        .collect();
+    assert_eq!(
+        carried,
+        ["token-0", "token-0", "token-1", "token-1", "token-1"]
+    );
 }
 
 #[tokio::test]
 async fn a_token_rejected_mid_run_is_replaced_once() {
     let (fake, issued) = graph_and_token_endpoint(&[3600], |seen| {
         if seen.bearer().as_deref() == Some("token-0") {
-            fake::graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+            fake::graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+            )
         } else {
             Reply::Json(200, json!({}))
         }
@@ -417,10 +585,24 @@ async fn a_token_rejected_mid_run_is_replaced_once() {
     assert_eq!(issued.load(Ordering::SeqCst), 2);
     assert_eq!(client.stats().retries, 1);
 
-    let (fake, issued) = graph_and_token_endpoint(&[3600], |_| fake::graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")).await;
+    let (fake, issued) = graph_and_token_endpoint(&[3600], |_| {
+        fake::graph_error(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        )
+    })
+    .await;
     let client = client_with_chain(&fake);
-    let err = client.send(Request::get("/applications/1")).await.unwrap_err();
+    let err = client
+        .send(Request::get("/applications/1"))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert_eq!(issued.load(Ordering::SeqCst), 2, "one new token, then the 401 is reported");
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "one new token, then the 401 is reported"
+    );
     assert_eq!(fake.seen("GET", "/applications/1").len(), 2);
 }

@@ -80,15 +80,24 @@ async fn no_secret_reaches_logs_or_errors_at_trace() {
         }
     })
     .await;
-    let endpoints = Endpoints::for_cloud(Cloud::Global).with_authority(fake.url()).unwrap();
+    let endpoints = Endpoints::for_cloud(Cloud::Global)
+        .with_authority(fake.url())
+        .unwrap();
     let mut shown: Vec<String> = Vec::new();
     let mut show = |s: String| shown.push(s);
 
     // A wrong secret, answered by an endpoint that echoes it back.
     let wrong = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_CLIENT_SECRET", "wrong")]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_CLIENT_SECRET", "wrong"),
+        ]),
         &endpoints,
-        ChainOptions { method: Some(AuthMethod::Secret), ..ChainOptions::default() },
+        ChainOptions {
+            method: Some(AuthMethod::Secret),
+            ..ChainOptions::default()
+        },
     )
     .unwrap();
     let e = wrong.token(&Scope::Graph).await.unwrap_err();
@@ -99,53 +108,99 @@ async fn no_secret_reaches_logs_or_errors_at_trace() {
     let file = dir.path().join("token");
     std::fs::write(&file, ASSERTION).unwrap();
     let federated = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap())]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap()),
+        ]),
         &endpoints,
-        ChainOptions { method: Some(AuthMethod::WorkloadIdentity), ..ChainOptions::default() },
+        ChainOptions {
+            method: Some(AuthMethod::WorkloadIdentity),
+            ..ChainOptions::default()
+        },
     )
     .unwrap();
     let e = federated.token(&Scope::Graph).await.unwrap_err();
     show(format!("{e} {e:?}"));
     let runner_url = format!("{}/gh", fake.url);
     let github = CredentialChain::from_env(
-        &env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("ACTIONS_ID_TOKEN_REQUEST_URL", &runner_url), ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", RUNNER_TOKEN)]),
+        &env(&[
+            ("AZURE_TENANT_ID", TENANT),
+            ("AZURE_CLIENT_ID", CLIENT),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", &runner_url),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", RUNNER_TOKEN),
+        ]),
         &endpoints,
-        ChainOptions { method: Some(AuthMethod::GithubOidc), ..ChainOptions::default() },
+        ChainOptions {
+            method: Some(AuthMethod::GithubOidc),
+            ..ChainOptions::default()
+        },
     )
     .unwrap();
     let e = github.token(&Scope::Graph).await.unwrap_err();
     show(format!("{e} {e:?}"));
 
     // The real secret, then Graph through failures.
-    let env_with_secret = env(&[("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", CLIENT), ("AZURE_CLIENT_SECRET", CLIENT_SECRET)]);
+    let env_with_secret = env(&[
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", CLIENT),
+        ("AZURE_CLIENT_SECRET", CLIENT_SECRET),
+    ]);
     show(format!("{env_with_secret:?}"));
-    let chain = CredentialChain::from_env(&env_with_secret, &endpoints, ChainOptions::default()).unwrap();
+    let chain =
+        CredentialChain::from_env(&env_with_secret, &endpoints, ChainOptions::default()).unwrap();
     let token = chain.token(&Scope::Graph).await.unwrap();
     assert_eq!(token.secret.expose(), ACCESS_TOKEN);
     show(format!("{token:?} {}", token.secret));
     let client = GraphClient::new(test_config(fake.url()), Arc::new(chain)).unwrap();
 
-    let e = client.send(Request::get("/applications/a")).await.unwrap_err();
-    show(format!("{e} {e:?}"));
-    let created = client
-        .send(Request::post("/applications/a/addPassword", json!({"passwordCredential": {"displayName": "x"}})))
-        .await
-        .unwrap();
-    show(format!("{created:?}"));
-    let credential: PasswordCredential = serde_json::from_value(created.body.clone().unwrap()).unwrap();
-    assert_eq!(credential.secret_text.as_ref().unwrap().expose(), SECRET_TEXT, "the value is there for delivery");
-    show(format!("{credential:?} {}", serde_json::to_string(&credential).unwrap()));
     let e = client
-        .send(Request::post("/applications/a/addPassword", json!({"passwordCredential": {"displayName": "x"}})))
+        .send(Request::get("/applications/a"))
         .await
         .unwrap_err();
     show(format!("{e} {e:?}"));
-    let e = client.send(Request::post("/applications", json!({"displayName": "x"}))).await.unwrap_err();
+    let created = client
+        .send(Request::post(
+            "/applications/a/addPassword",
+            json!({"passwordCredential": {"displayName": "x"}}),
+        ))
+        .await
+        .unwrap();
+    show(format!("{created:?}"));
+    let credential: PasswordCredential =
+        serde_json::from_value(created.body.clone().unwrap()).unwrap();
+    assert_eq!(
+        credential.secret_text.as_ref().unwrap().expose(),
+        SECRET_TEXT,
+        "the value is there for delivery"
+    );
+    show(format!(
+        "{credential:?} {}",
+        serde_json::to_string(&credential).unwrap()
+    ));
+    let e = client
+        .send(Request::post(
+            "/applications/a/addPassword",
+            json!({"passwordCredential": {"displayName": "x"}}),
+        ))
+        .await
+        .unwrap_err();
+    show(format!("{e} {e:?}"));
+    let e = client
+        .send(Request::post("/applications", json!({"displayName": "x"})))
+        .await
+        .unwrap_err();
     show(format!("{e} {e:?}"));
     for result in client
         .batch(vec![
-            Request::post("/applications/a/addPassword", json!({"passwordCredential": {}})),
-            Request::post("/applications/a/addPassword", json!({"passwordCredential": {}})),
+            Request::post(
+                "/applications/a/addPassword",
+                json!({"passwordCredential": {}}),
+            ),
+            Request::post(
+                "/applications/a/addPassword",
+                json!({"passwordCredential": {}}),
+            ),
         ])
         .await
     {
@@ -157,10 +212,22 @@ async fn no_secret_reaches_logs_or_errors_at_trace() {
     client.log_summary();
 
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("addPassword"), "logging was captured:\n{logs}");
+    assert!(
+        logs.contains("addPassword"),
+        "logging was captured:\n{logs}"
+    );
     assert!(logs.contains("TRACE"), "trace level was on");
-    assert!(logs.contains("Microsoft Graph:"), "the summary line is logged");
-    for canary in [CLIENT_SECRET, ACCESS_TOKEN, SECRET_TEXT, ASSERTION, RUNNER_TOKEN] {
+    assert!(
+        logs.contains("Microsoft Graph:"),
+        "the summary line is logged"
+    );
+    for canary in [
+        CLIENT_SECRET,
+        ACCESS_TOKEN,
+        SECRET_TEXT,
+        ASSERTION,
+        RUNNER_TOKEN,
+    ] {
         assert!(!logs.contains(canary), "{canary} in logs:\n{logs}");
         for s in &shown {
             assert!(!s.contains(canary), "{canary} in output: {s}");

@@ -33,7 +33,9 @@ impl Seen {
 
     /// The body as `application/x-www-form-urlencoded` pairs.
     pub fn form(&self) -> HashMap<String, String> {
-        url::form_urlencoded::parse(self.body.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     pub fn query_param(&self, name: &str) -> Option<String> {
@@ -43,7 +45,10 @@ impl Seen {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     pub fn bearer(&self) -> Option<String> {
@@ -125,7 +130,9 @@ impl Fake {
 async fn handle(state: Arc<State>, request: axum::extract::Request) -> Response<Body> {
     let at = Instant::now();
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let seen = Seen {
         at,
         method: parts.method.to_string(),
@@ -195,7 +202,12 @@ pub struct FixedToken(pub &'static str);
 
 impl TokenSource for FixedToken {
     fn token<'a>(&'a self, _: &'a Scope) -> BoxFuture<'a, Result<AccessToken, AuthError>> {
-        Box::pin(async move { Ok(AccessToken::new(Secret::new(self.0), Some(Duration::from_secs(3600)))) })
+        Box::pin(async move {
+            Ok(AccessToken::new(
+                Secret::new(self.0),
+                Some(Duration::from_secs(3600)),
+            ))
+        })
     }
 }
 

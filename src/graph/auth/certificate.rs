@@ -201,7 +201,8 @@ mod tests {
     const PKCS8: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-pkcs8.pem");
     const PKCS1: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-pkcs1.pem");
     const CERT_DER: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert.der");
-    const PUBLIC_KEY: &[u8] = include_bytes!("../../../tests/fixtures/graph/client-cert-public-key.der");
+    const PUBLIC_KEY: &[u8] =
+        include_bytes!("../../../tests/fixtures/graph/client-cert-public-key.der");
 
     fn part(jwt: &str, n: usize) -> serde_json::Value {
         let segment = jwt.split('.').nth(n).unwrap();
@@ -234,10 +235,16 @@ mod tests {
         assert!(claims["exp"].as_u64().unwrap() > claims["nbf"].as_u64().unwrap());
         let (signed, signature) = jwt.rsplit_once('.').unwrap();
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, PUBLIC_KEY)
-            .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap())
+            .verify(
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+            )
             .expect("signature verifies with the certificate's public key");
         let with_chain = cert.assertion("client-1", aud, true).unwrap();
-        assert_eq!(part(with_chain.expose(), 0)["x5c"][0], STANDARD.encode(CERT_DER));
+        assert_eq!(
+            part(with_chain.expose(), 0)["x5c"][0],
+            STANDARD.encode(CERT_DER)
+        );
     }
 
     #[test]
