@@ -158,6 +158,13 @@ enum SendFailure {
     },
 }
 
+/// A link from an answer, rebased on the client's Graph URL.
+struct Link {
+    url: Url,
+    path: String,
+    query: Vec<(String, String)>,
+}
+
 #[derive(Deserialize)]
 struct Page<T> {
     value: Vec<T>,
@@ -268,6 +275,25 @@ impl GraphClient {
             reason: reason.to_string(),
         };
         let path = &request.path;
+        if path.starts_with("https://") || path.starts_with("http://") {
+            // A nextLink taken from an earlier answer (a batch item's, typically).
+            if !request.query.is_empty() {
+                return Err(invalid("a link already carries its query"));
+            }
+            let Link { url, path, query } = self.rebase(path).map_err(|reason| invalid(&reason))?;
+            return Ok(Prepared {
+                method: request.method,
+                url,
+                path,
+                query,
+                headers: request.headers.clone(),
+                body: request.body.clone(),
+                idempotent: request.method.is_idempotent(),
+                just_written: request.just_written,
+                sensitive: request.sensitive,
+                counted: true,
+            });
+        }
         if !path.starts_with('/') {
             return Err(invalid(
                 "the path must start with `/` (it is relative to /v1.0)",
@@ -302,35 +328,38 @@ impl GraphClient {
         })
     }
 
-    /// The next page: Graph's nextLink path and query, on our own base URL, so the token never
-    /// goes to a host the link names.
+    /// The next page of `page`.
     fn next_page(&self, page: &Prepared, link: &str) -> Result<Prepared, GraphError> {
-        let bad = |reason: String| GraphError::Decode {
+        let Link { url, path, query } = self.rebase(link).map_err(|reason| GraphError::Decode {
             method: page.method,
             path: page.path.clone(),
-            reason,
-        };
-        let parsed =
-            Url::parse(link).map_err(|e| bad(format!("@odata.nextLink is not a URL: {e}")))?;
+            reason: format!("@odata.nextLink: {reason}"),
+        })?;
+        Ok(Prepared {
+            url,
+            path,
+            query,
+            ..page.clone()
+        })
+    }
+
+    /// An absolute Graph link (an `@odata.nextLink`) as a URL on our own base: its path and query
+    /// are kept, its scheme and host are not, so the token never goes to a host a link names.
+    fn rebase(&self, link: &str) -> Result<Link, String> {
+        let parsed = Url::parse(link).map_err(|e| format!("not a URL: {e}"))?;
         let base_path = self.inner.base.path();
         let rest = parsed
             .path()
             .strip_prefix(base_path)
             .filter(|r| r.starts_with('/'))
-            .ok_or_else(|| {
-                bad(format!(
-                    "@odata.nextLink path {} is not under {base_path}",
-                    parsed.path()
-                ))
-            })?;
+            .ok_or_else(|| format!("path {} is not under {base_path}", parsed.path()))?;
         let mut url = self.inner.base.clone();
         url.set_path(&format!("{base_path}{rest}"));
         url.set_query(parsed.query());
-        Ok(Prepared {
+        Ok(Link {
             url,
             path: rest.to_string(),
             query: parsed.query_pairs().into_owned().collect(),
-            ..page.clone()
         })
     }
 
@@ -640,5 +669,15 @@ mod tests {
             c.next_page(&first, "https://elsewhere.example/beta/applications")
                 .is_err()
         );
+        let link = c
+            .prepare(&Request::get(
+                "https://graph.microsoft.com/v1.0/servicePrincipals?$skiptoken=x",
+            ))
+            .unwrap();
+        assert_eq!(
+            link.url.as_str(),
+            "http://127.0.0.1:9/v1.0/servicePrincipals?$skiptoken=x"
+        );
+        assert_eq!(link.path, "/servicePrincipals");
     }
 }

@@ -59,6 +59,7 @@ pub use batch::MAX_BATCH;
 pub use client::{GraphClient, GraphConfig};
 pub use cloud::{Cloud, Endpoints};
 pub use error::{ApiError, GraphError, required_permission};
+pub use odata::segment as path_segment;
 pub use request::{Method, Request, Response};
 pub use retry::{Backoff, parse_retry_after};
 pub use secret::Secret;

@@ -64,7 +64,9 @@ const SENSITIVE_ACTIONS: [&str; 3] = ["addPassword", "addKey", "removeKey"];
 ///
 /// - `path` is relative to `/v1.0` and already encoded: build names into it with
 ///   [`crate::graph::odata::key`] / [`crate::graph::odata::segment`]. It may not contain `?` or `#`;
-///   query parameters go in `query` (encoded when sent).
+///   query parameters go in `query` (encoded when sent). An absolute `@odata.nextLink` is also
+///   accepted as the path (to continue paging a batch item's answer); it is sent to the client's
+///   own Graph URL whatever host it names.
 /// - `just_written`: the request touches an object this run just wrote, so Graph's
 ///   replication-lag answers (404 `Request_ResourceNotFound`, 400 `NoBackingApplicationObject`,
 ///   409 `Error_MsaAppDoesNotExist`) are retried instead of reported.
