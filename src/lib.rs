@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod engine;
 pub mod graph;
 pub mod manifest;
 pub mod model;

@@ -95,7 +95,7 @@ impl ColorChoice {
 pub enum Command {
     /// Check manifests offline and report every problem with its file:line:column.
     Validate(validate::ValidateArgs),
-    /// Print the JSON Schema of the manifest format.
+    /// Print the JSON Schema of the manifest format (or of the plan format).
     Schema(schema::SchemaArgs),
 }
 

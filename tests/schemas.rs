@@ -1,4 +1,4 @@
-//! The checked-in JSON Schema is what the code generates, and the examples satisfy it according to an
+//! The checked-in JSON Schemas are what the code generates, and the examples satisfy it according to an
 //! independent validator (the `jsonschema` crate), not only appreg's own loader.
 
 use std::path::PathBuf;
@@ -13,6 +13,15 @@ fn checked_in_schema_matches_the_generated_one() {
     assert!(
         checked_in == appreg::manifest::schema_json(),
         "schemas/appreg.schema.json is stale: run `cargo run -- schema > schemas/appreg.schema.json`"
+    );
+}
+
+#[test]
+fn checked_in_plan_schema_matches_the_generated_one() {
+    let checked_in = std::fs::read_to_string(root().join("schemas/plan.schema.json")).unwrap();
+    assert!(
+        checked_in == appreg::engine::plan::schema_json(),
+        "schemas/plan.schema.json is stale: run `cargo run -- schema plan > schemas/plan.schema.json`"
     );
 }
 

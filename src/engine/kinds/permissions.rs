@@ -1,0 +1,55 @@
+//! Application permissions granted by admin consent: one appRoleAssignment of the app's service
+//! principal per role on each resource. Only with `adminConsent: true`; assignments the manifest does
+//! not declare are removed. Idempotency: assigning a role that is already held ("already exists")
+//! counts as done; deleting one that is gone too.
+
+use super::{AppContext, Instance};
+use crate::catalogue::PermissionKind;
+use crate::engine::fields::Fields;
+use crate::engine::observed::str_of;
+use crate::engine::plan::ResourceType;
+
+fn address(ctx: &AppContext, resource: &str, role: &str) -> String {
+    ctx.address(&format!("app_permission.{resource}.{role}"))
+}
+
+pub fn desired(ctx: &AppContext) -> Vec<Instance> {
+    if !ctx.app.admin_consent {
+        return Vec::new();
+    }
+    ctx.app
+        .permissions
+        .iter()
+        .flat_map(|(resource, p)| p.application.iter().map(move |role| (resource, role)))
+        .map(|(resource, role)| {
+            Instance::new(
+                address(ctx, resource, role),
+                ResourceType::ApplicationPermission,
+                Fields::new(),
+            )
+        })
+        .collect()
+}
+
+pub fn live(ctx: &AppContext) -> Vec<Instance> {
+    ctx.live
+        .app_role_assignments
+        .iter()
+        .map(|a| {
+            let resource_id = str_of(a, "resourceId").unwrap_or_default();
+            let role_id = str_of(a, "appRoleId").unwrap_or_default();
+            let resource = ctx.resources.iter().find(|r| r.api.sp_id == resource_id);
+            let label = ctx.resource_label(resource_id);
+            let role = resource.map_or_else(
+                || role_id.to_string(),
+                |r| r.api.name_of(PermissionKind::Application, role_id),
+            );
+            Instance::new(
+                address(ctx, &label, &role),
+                ResourceType::ApplicationPermission,
+                Fields::new(),
+            )
+            .observed(a)
+        })
+        .collect()
+}

@@ -1,0 +1,84 @@
+//! The enterprise application (service principal) of an app. Idempotency: upserted by appId
+//! (`PATCH /servicePrincipals(appId='…')` with `Prefer: create-if-missing`).
+
+use serde_json::{Map, Value, json};
+
+use super::{AppContext, Instance};
+use crate::engine::fields::{self, Fields};
+use crate::engine::plan::ResourceType;
+use crate::model;
+
+/// Tag that hides an enterprise application from users' My Apps portal.
+pub const HIDE_APP_TAG: &str = "HideApp";
+
+/// The Graph body for the service principal: the app's settings plus appreg's ownership tags, so
+/// that a set's service principals can be listed with one filtered query.
+pub fn body(ctx: &AppContext) -> Map<String, Value> {
+    let sp = &ctx.app.service_principal;
+    let mut tags = vec![model::MANAGED_TAG.to_string(), model::set_tag(ctx.set_name)];
+    if !sp.visible_to_users {
+        tags.push(HIDE_APP_TAG.to_string());
+    }
+    let mut body = Map::new();
+    body.insert("accountEnabled".into(), json!(sp.account_enabled));
+    body.insert(
+        "appRoleAssignmentRequired".into(),
+        json!(sp.assignment_required),
+    );
+    body.insert(
+        "notificationEmailAddresses".into(),
+        json!(sp.notification_emails),
+    );
+    body.insert("tags".into(), json!(tags));
+    body
+}
+
+fn normalize(sp: &Value) -> Fields {
+    let tags = fields::strings(sp.get("tags"));
+    let mut f = Fields::new();
+    f.insert(
+        "accountEnabled".into(),
+        json!(
+            sp.get("accountEnabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+        ),
+    );
+    f.insert(
+        "assignmentRequired".into(),
+        fields::flag(sp.get("appRoleAssignmentRequired")),
+    );
+    f.insert(
+        "visibleToUsers".into(),
+        json!(!tags.contains(&HIDE_APP_TAG)),
+    );
+    f.insert(
+        "notificationEmails".into(),
+        fields::string_set(fields::strings(sp.get("notificationEmailAddresses"))),
+    );
+    f
+}
+
+pub fn desired(ctx: &AppContext) -> Vec<Instance> {
+    let fields = normalize(&Value::Object(body(ctx)));
+    vec![Instance::new(
+        ctx.address("service_principal"),
+        ResourceType::ServicePrincipal,
+        fields,
+    )]
+}
+
+pub fn live(ctx: &AppContext) -> Vec<Instance> {
+    ctx.live
+        .service_principal
+        .iter()
+        .map(|sp| {
+            Instance::new(
+                ctx.address("service_principal"),
+                ResourceType::ServicePrincipal,
+                normalize(sp),
+            )
+            .observed(sp)
+        })
+        .collect()
+}

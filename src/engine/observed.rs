@@ -1,0 +1,50 @@
+//! What observation found in the tenant: plain data, read-only, as Graph returned it.
+//!
+//! Observation fills this in with as few round trips as it can; the resource kinds read it to build
+//! their live instances. Nothing here writes.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::resolve::ResourceApi;
+
+/// Everything the tenant holds about one app of the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedApp {
+    /// The application object; None when the tenant has no app with this uniqueName.
+    pub application: Option<Value>,
+    pub service_principal: Option<Value>,
+    /// Owners as directory objects (`@odata.type`, `id`, `userPrincipalName` or `appId`).
+    pub owners: Vec<Value>,
+    /// oauth2PermissionGrants whose client is this app's service principal.
+    pub grants: Vec<Value>,
+    /// appRoleAssignments held by this app's service principal (its application permissions).
+    pub app_role_assignments: Vec<Value>,
+    /// appRoleAssignments granted on this app's service principal (users and groups assigned to it).
+    pub assigned_to: Vec<Value>,
+    pub federated_credentials: Vec<Value>,
+}
+
+/// The tenant as far as one manifest is concerned.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub tenant_id: String,
+    /// By manifest key.
+    pub apps: BTreeMap<String, ObservedApp>,
+    /// Apps tagged with this manifest's set that the manifest no longer declares (prune candidates).
+    pub strays: Vec<Value>,
+    /// Resource APIs by the name the manifest wrote.
+    pub resources: BTreeMap<String, ResourceApi>,
+    /// Users by lower-cased userPrincipalName; None when the tenant has no such user.
+    pub users: BTreeMap<String, Option<Value>>,
+    /// Groups by the name or id the manifest wrote: every match (several = ambiguous).
+    pub groups: BTreeMap<String, Vec<Value>>,
+    /// Service principals that own apps, by appId.
+    pub owner_service_principals: BTreeMap<String, Option<Value>>,
+}
+
+/// A string property of a Graph object.
+pub fn str_of<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object.get(key).and_then(Value::as_str)
+}

@@ -1,0 +1,158 @@
+//! The plan: one value that the human, JSON and Markdown views all render, and that `plan --out`
+//! saves for `apply` to check against the world before it acts.
+//!
+//! A plan never holds a secret value: secrets appear by name, key id and expiry only.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the plan JSON format; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct Plan {
+    pub format_version: u32,
+    /// Ownership set the plan manages.
+    pub set_name: String,
+    pub tenant_id: String,
+    /// Digest of the manifest as loaded; `apply` refuses a saved plan when it differs.
+    pub manifest_digest: String,
+    pub created_at: DateTime<Utc>,
+    /// Every object the manifest names, in apply order; no-op changes included.
+    pub changes: Vec<Change>,
+}
+
+/// One object and what apply will do to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct Change {
+    /// Stable address, such as `app.crm-calendar-sync.grant.Microsoft Graph`.
+    pub address: String,
+    pub resource: ResourceType,
+    pub action: Action,
+    /// Why, in a few words: "not in the tenant", "2 fields changed", "expires in 12 days".
+    pub reason: String,
+    /// Field-level differences; empty for no-op and delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// Digest of the live object as observed (absent when it does not exist); a saved plan is stale
+    /// when a touched object's digest changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct FieldChange {
+    /// Manifest-style path of the field, such as `web.redirectUris`.
+    pub field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// What apply does to an object. A closed set: every view knows each one's symbol and words.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    Delete,
+    Replace,
+    Rotate,
+}
+
+impl Action {
+    /// Terraform-like symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+            Action::Replace => "-/+",
+            Action::Rotate => "↻",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::NoOp => "unchanged",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Replace => "replace",
+            Action::Rotate => "rotate",
+        }
+    }
+
+    pub fn is_write(self) -> bool {
+        self != Action::NoOp
+    }
+}
+
+/// The kinds of objects appreg reconciles.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceType {
+    Application,
+    ServicePrincipal,
+    Owner,
+    DelegatedGrant,
+    ApplicationPermission,
+    Assignment,
+    FederatedCredential,
+    Secret,
+    Certificate,
+}
+
+/// Counts per action, for summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub replace: usize,
+    pub rotate: usize,
+    pub no_op: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for change in &self.changes {
+            *match change.action {
+                Action::NoOp => &mut s.no_op,
+                Action::Create => &mut s.create,
+                Action::Update => &mut s.update,
+                Action::Delete => &mut s.delete,
+                Action::Replace => &mut s.replace,
+                Action::Rotate => &mut s.rotate,
+            } += 1;
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_write())
+    }
+}
+
+/// The plan JSON Schema (schemas/plan.schema.json).
+pub fn schema_json() -> String {
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Plan>();
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,449 @@
+//! Desired state + observation -> plan. Pure: no IO, so it can be property-tested.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::application::NamedResource;
+use super::fields;
+use super::kinds::{self, AppContext, Instance};
+use super::observed::{Observed, ObservedApp, str_of};
+use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Plan, ResourceType};
+use crate::catalogue::PermissionKind;
+use crate::model::{DesiredApp, DesiredState, OwnerRef, Principal};
+
+/// Why a plan cannot be made: every problem, each naming the app and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("the plan cannot be made:\n  - {}", problems.join("\n  - "))]
+pub struct PlanError {
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Delete apps of this set that left the manifest.
+    pub prune: bool,
+}
+
+/// A stable digest of a JSON value (object keys are sorted by serde_json's map).
+pub fn digest(value: &Value) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let hash = Sha256::digest(bytes);
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Digest of the desired state, for "plan is stale" checks.
+pub fn manifest_digest(state: &DesiredState) -> String {
+    digest(&serde_json::to_value(crate::manifest::to_wire(state)).unwrap_or_default())
+}
+
+/// A plan with what apply needs to carry it out: for each change, the desired and live instances.
+#[derive(Debug)]
+pub struct Planned {
+    pub plan: Plan,
+    /// `steps[i]` carries out `plan.changes[i]`.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The manifest key of the app this change belongs to; None for a pruned stray app.
+    pub app_key: Option<String>,
+    pub desired: Option<Instance>,
+    pub live: Option<Instance>,
+}
+
+pub fn plan(
+    state: &DesiredState,
+    observed: &Observed,
+    options: PlanOptions,
+    now: DateTime<Utc>,
+) -> Result<Planned, PlanError> {
+    let mut problems = Vec::new();
+    let empty = ObservedApp::default();
+    let mut changes = Vec::new();
+    let mut deletions = Vec::new();
+    for app in state.apps.values() {
+        let live = observed.apps.get(&app.key).unwrap_or(&empty);
+        let Some(resources) = named_resources(app, observed, &mut problems) else {
+            continue;
+        };
+        check_principals(app, observed, &mut problems);
+        let ctx = AppContext {
+            set_name: &state.set_name,
+            app,
+            observed,
+            live,
+            resources,
+        };
+        let (desired, live) = kinds::instances(&ctx);
+        for (change, desired, live) in pair(desired, live) {
+            let step = Step {
+                app_key: Some(app.key.clone()),
+                desired,
+                live,
+            };
+            if change.action == Action::Delete {
+                deletions.push((change, step));
+            } else {
+                changes.push((change, step));
+            }
+        }
+    }
+    if options.prune || state.prune {
+        for stray in &observed.strays {
+            let key = str_of(stray, "uniqueName")
+                .or_else(|| str_of(stray, "displayName"))
+                .unwrap_or("?");
+            let address = format!("app.{key}");
+            let change = Change {
+                address: address.clone(),
+                resource: ResourceType::Application,
+                action: Action::Delete,
+                reason: format!("left the manifest; managed by set `{}`", state.set_name),
+                fields: Vec::new(),
+                live_digest: Some(digest(stray)),
+            };
+            let live = Instance::new(address, ResourceType::Application, Default::default())
+                .observed(stray);
+            deletions.push((
+                change,
+                Step {
+                    app_key: None,
+                    desired: None,
+                    live: Some(live),
+                },
+            ));
+        }
+    }
+    for (change, _) in &deletions {
+        let key = change.address.strip_prefix("app.").unwrap_or_default();
+        if change.resource == ResourceType::Application
+            && let Some(app) = state.apps.get(key)
+            && app.lifecycle.prevent_destroy
+        {
+            problems.push(format!(
+                "{} would be deleted but has lifecycle.preventDestroy",
+                change.address
+            ));
+        }
+    }
+    // Sub-objects go before the apps that hold them.
+    deletions.sort_by_key(|(c, _)| c.resource == ResourceType::Application);
+    changes.extend(deletions);
+    if !problems.is_empty() {
+        return Err(PlanError { problems });
+    }
+    let (changes, steps) = changes.into_iter().unzip();
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        set_name: state.set_name.clone(),
+        tenant_id: observed.tenant_id.clone(),
+        manifest_digest: manifest_digest(state),
+        created_at: now,
+        changes,
+    };
+    Ok(Planned { plan, steps })
+}
+
+/// The app's permission resources, resolved in the tenant, with every name checked.
+fn named_resources<'a>(
+    app: &DesiredApp,
+    observed: &'a Observed,
+    problems: &mut Vec<String>,
+) -> Option<Vec<NamedResource<'a>>> {
+    let before = problems.len();
+    let mut resources = Vec::new();
+    for (written, requested) in &app.permissions {
+        let Some((written, api)) = observed.resources.get_key_value(written) else {
+            problems.push(format!(
+                "app.{}: resource `{written}` has no service principal in the tenant",
+                app.key
+            ));
+            continue;
+        };
+        for (kind, names) in [
+            (PermissionKind::Delegated, &requested.delegated),
+            (PermissionKind::Application, &requested.application),
+        ] {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Err(unknown) = api.resolve(kind, &names) {
+                problems.extend(unknown.into_iter().map(|p| format!("app.{}: {p}", app.key)));
+            }
+        }
+        resources.push(NamedResource { written, api });
+    }
+    (problems.len() == before).then_some(resources)
+}
+
+/// Every user, group and owner the app names must exist, and a group name must name one group.
+fn check_principals(app: &DesiredApp, observed: &Observed, problems: &mut Vec<String>) {
+    for assignment in &app.service_principal.assignments {
+        match &assignment.principal {
+            Principal::User(upn) => {
+                if observed
+                    .users
+                    .get(&upn.to_lowercase())
+                    .is_none_or(Option::is_none)
+                {
+                    problems.push(format!(
+                        "app.{}: user `{upn}` does not exist in the tenant",
+                        app.key
+                    ));
+                }
+            }
+            Principal::Group(name) => {
+                match observed
+                    .groups
+                    .get(name)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    [_] => {}
+                    [] => problems.push(format!(
+                        "app.{}: group `{name}` does not exist in the tenant",
+                        app.key
+                    )),
+                    several => {
+                        let ids: Vec<&str> =
+                            several.iter().filter_map(|g| str_of(g, "id")).collect();
+                        problems.push(format!("app.{}: several groups are named `{name}` ({}); name the group by its id", app.key, ids.join(", ")));
+                    }
+                }
+            }
+        }
+    }
+    for owner in &app.owners {
+        let found = match owner {
+            OwnerRef::User(upn) => observed
+                .users
+                .get(&upn.to_lowercase())
+                .is_some_and(Option::is_some),
+            OwnerRef::ServicePrincipal(app_id) => observed
+                .owner_service_principals
+                .get(app_id)
+                .is_some_and(Option::is_some),
+        };
+        if !found {
+            problems.push(format!(
+                "app.{}: owner {owner:?} does not exist in the tenant",
+                app.key
+            ));
+        }
+    }
+}
+
+/// Pairs desired and live instances by address into changes, in the desired order (live-only
+/// instances, to delete, after them).
+fn pair(
+    desired: Vec<Instance>,
+    live: Vec<Instance>,
+) -> Vec<(Change, Option<Instance>, Option<Instance>)> {
+    let mut live_by_address: BTreeMap<String, Instance> = BTreeMap::new();
+    let mut extra_live = Vec::new();
+    for instance in live {
+        // A second live object at one address (a duplicate) is surplus: it is deleted.
+        if live_by_address.contains_key(&instance.address) {
+            extra_live.push(instance);
+        } else {
+            live_by_address.insert(instance.address.clone(), instance);
+        }
+    }
+    let mut changes = Vec::new();
+    for wanted in desired {
+        let found = live_by_address.remove(&wanted.address);
+        let change = match &found {
+            None => Change {
+                reason: "not in the tenant".into(),
+                fields: fields::diff(&wanted.fields, &Default::default()),
+                address: wanted.address.clone(),
+                resource: wanted.resource,
+                action: Action::Create,
+                live_digest: None,
+            },
+            Some(found) => {
+                let differences: Vec<FieldChange> = fields::diff(&wanted.fields, &found.fields);
+                let (action, reason) = if differences.is_empty() {
+                    (Action::NoOp, "matches the manifest".to_string())
+                } else {
+                    let n = differences.len();
+                    (
+                        Action::Update,
+                        format!("{n} field{} changed", if n == 1 { "" } else { "s" }),
+                    )
+                };
+                Change {
+                    address: wanted.address.clone(),
+                    resource: wanted.resource,
+                    action,
+                    reason,
+                    fields: differences,
+                    live_digest: found.live.as_ref().map(digest),
+                }
+            }
+        };
+        changes.push((change, Some(wanted), found));
+    }
+    for found in live_by_address.into_values().chain(extra_live) {
+        let change = Change {
+            reason: "not in the manifest".into(),
+            address: found.address.clone(),
+            resource: found.resource,
+            action: Action::Delete,
+            fields: Vec::new(),
+            live_digest: found.live.as_ref().map(digest),
+        };
+        changes.push((change, None, Some(found)));
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue;
+    use crate::engine::resolve::ResourceApi;
+    use serde_json::json;
+
+    /// A resource service principal as a tenant would have it, from the offline catalogue.
+    fn resource_sp(name: &str, id: &str) -> ResourceApi {
+        let resource = catalogue::resource(name).unwrap();
+        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
+        for p in resource.permissions() {
+            match p.kind {
+                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
+                PermissionKind::Application => roles.push(
+                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
+                ),
+            }
+        }
+        let sp = json!({"id": id, "appId": resource.app_id, "displayName": resource.name, "oauth2PermissionScopes": scopes, "appRoles": roles});
+        ResourceApi::from_service_principal(&sp).unwrap()
+    }
+
+    fn examples() -> DesiredState {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        crate::manifest::load(&[root.join("examples")], &|_: &str| None)
+            .unwrap()
+            .state
+    }
+
+    fn empty_tenant(state: &DesiredState) -> Observed {
+        let mut observed = Observed {
+            tenant_id: "tenant".into(),
+            ..Default::default()
+        };
+        for app in state.apps.values() {
+            for written in app.permissions.keys() {
+                observed.resources.insert(
+                    written.clone(),
+                    resource_sp(written, &format!("sp-{written}")),
+                );
+            }
+            for assignment in &app.service_principal.assignments {
+                match &assignment.principal {
+                    Principal::User(upn) => {
+                        observed.users.insert(
+                            upn.to_lowercase(),
+                            Some(json!({"id": format!("user-{upn}")})),
+                        );
+                    }
+                    Principal::Group(name) => {
+                        observed
+                            .groups
+                            .insert(name.clone(), vec![json!({"id": format!("group-{name}")})]);
+                    }
+                }
+            }
+        }
+        observed
+    }
+
+    #[test]
+    fn an_empty_tenant_plans_creates_in_dependency_order() {
+        let state = examples();
+        let planned = plan(
+            &state,
+            &empty_tenant(&state),
+            PlanOptions::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(
+            planned
+                .plan
+                .changes
+                .iter()
+                .all(|c| c.action == Action::Create),
+            "{:#?}",
+            planned.plan.changes
+        );
+        assert_eq!(planned.plan.changes.len(), planned.steps.len());
+        for app in state.apps.keys() {
+            let position = |resource| {
+                planned.plan.changes.iter().position(|c| {
+                    c.resource == resource && c.address.starts_with(&format!("app.{app}"))
+                })
+            };
+            let app_at = position(ResourceType::Application).unwrap();
+            let sp_at = position(ResourceType::ServicePrincipal).unwrap();
+            assert!(
+                app_at < sp_at,
+                "{app}: the app comes before its service principal"
+            );
+        }
+        let crm_grant = planned
+            .plan
+            .changes
+            .iter()
+            .find(|c| c.address == "app.crm-calendar-sync.grant.Office 365 Exchange Online")
+            .unwrap();
+        assert!(
+            crm_grant.fields[0]
+                .after
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .contains("EWS.AccessAsUser.All")
+        );
+    }
+
+    #[test]
+    fn names_the_tenant_lacks_fail_the_plan_with_every_problem() {
+        let mut state = examples();
+        let app = state.apps.get_mut("erp-contacts-sync").unwrap();
+        app.permissions
+            .get_mut("Microsoft Graph")
+            .unwrap()
+            .delegated
+            .insert("Contacts.ReadWirte".into());
+        let mut observed = empty_tenant(&state);
+        observed.users.clear();
+        let error = plan(&state, &observed, PlanOptions::default(), Utc::now()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("did you mean `Contacts.ReadWrite`"), "{text}");
+        assert!(
+            text.contains("user `mail-sender@contoso.com` does not exist"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn strays_are_deleted_only_when_pruning() {
+        let state = examples();
+        let mut observed = empty_tenant(&state);
+        observed
+            .strays
+            .push(json!({"id": "x", "uniqueName": "old-app", "displayName": "Old"}));
+        let kept = plan(&state, &observed, PlanOptions { prune: false }, Utc::now()).unwrap();
+        assert!(!kept.plan.changes.iter().any(|c| c.address == "app.old-app"));
+        let pruned = plan(&state, &observed, PlanOptions { prune: true }, Utc::now()).unwrap();
+        let last = pruned.plan.changes.last().unwrap();
+        assert_eq!(
+            (last.address.as_str(), last.action),
+            ("app.old-app", Action::Delete)
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! Views of a plan: human (terminal) and Markdown (PR comments, CI job summaries). Both read the
+//! same `Plan` value that `--json` serializes, so the three can never disagree.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::engine::plan::{Action, Change, FieldChange, Plan};
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(self, action: Action, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match action {
+            Action::Create => "32",
+            Action::Update | Action::Rotate => "33",
+            Action::Delete | Action::Replace => "31",
+            Action::NoOp => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    fn dim(self, text: &str) -> String {
+        if self.color {
+            format!("\x1b[2m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// The terminal view: changed objects with their field diffs, then one summary line.
+pub fn human(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    let changed: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_write())
+        .collect();
+    if changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes. The tenant matches the manifest ({} objects checked).",
+            plan.changes.len()
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "appreg will perform these actions in set `{}` (tenant {}):\n",
+        plan.set_name, plan.tenant_id
+    );
+    for change in changed {
+        let head = format!("{} {}", change.action.symbol(), change.address);
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            style.paint(change.action, &head),
+            style.dim(&format!("({})", change.reason))
+        );
+        for field in &change.fields {
+            render_field(&mut out, field, change.action, style);
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(plan));
+    out
+}
+
+fn render_field(out: &mut String, field: &FieldChange, action: Action, style: Style) {
+    let (before, after) = (field.before.as_ref(), field.after.as_ref());
+    match (before, after) {
+        (Some(Value::String(a)), Some(Value::String(b)))
+            if a.contains('\n') || b.contains('\n') =>
+        {
+            let _ = writeln!(
+                out,
+                "      {} {}:",
+                style.paint(Action::Update, "~"),
+                field.field
+            );
+            for line in TextDiff::from_lines(a.as_str(), b.as_str()).iter_all_changes() {
+                let (sign, action) = match line.tag() {
+                    ChangeTag::Delete => ("-", Action::Delete),
+                    ChangeTag::Insert => ("+", Action::Create),
+                    ChangeTag::Equal => (" ", Action::NoOp),
+                };
+                let text = format!("{sign} {}", line.value().trim_end_matches('\n'));
+                let _ = writeln!(out, "          {}", style.paint(action, &text));
+            }
+        }
+        (None, Some(after)) => {
+            let _ = writeln!(
+                out,
+                "      {} {}: {}",
+                style.paint(Action::Create, "+"),
+                field.field,
+                compact(after)
+            );
+        }
+        (Some(before), None) => {
+            let _ = writeln!(
+                out,
+                "      {} {}: {}",
+                style.paint(Action::Delete, "-"),
+                field.field,
+                compact(before)
+            );
+        }
+        (Some(before), Some(after)) => {
+            let symbol = if action == Action::Rotate {
+                Action::Rotate
+            } else {
+                Action::Update
+            };
+            let _ = writeln!(
+                out,
+                "      {} {}: {} -> {}",
+                style.paint(symbol, symbol.symbol()),
+                field.field,
+                compact(before),
+                compact(after)
+            );
+        }
+        (None, None) => {}
+    }
+}
+
+/// One-line JSON for a field value; lists of strings stay readable.
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// "Plan: 2 to create, 1 to update, 0 to delete, 1 to rotate."
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    let mut line = format!(
+        "Plan: {} to create, {} to update, {} to delete",
+        s.create, s.update, s.delete
+    );
+    if s.replace > 0 {
+        let _ = write!(line, ", {} to replace", s.replace);
+    }
+    if s.rotate > 0 {
+        let _ = write!(line, ", {} to rotate", s.rotate);
+    }
+    line.push('.');
+    line
+}
+
+/// The Markdown view: a summary table and a collapsible diff per changed object.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = plan.summary();
+    let _ = writeln!(out, "### appreg plan: `{}`\n", plan.set_name);
+    if !plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "No changes: the tenant matches the manifest ({} objects checked).",
+            plan.changes.len()
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| create | update | delete | replace | rotate | unchanged |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.delete, s.replace, s.rotate, s.no_op
+    );
+    let _ = writeln!(out, "| | object | why |\n|---|---|---|");
+    for change in plan.changes.iter().filter(|c| c.action.is_write()) {
+        let _ = writeln!(
+            out,
+            "| `{}` {} | `{}` | {} |",
+            change.action.symbol(),
+            change.action.verb(),
+            escape_cell(&change.address),
+            escape_cell(&change.reason)
+        );
+    }
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action.is_write() && !c.fields.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n<details><summary><code>{}</code> {}</summary>\n\n```diff",
+            escape_html(&change.address),
+            change.action.verb()
+        );
+        for field in &change.fields {
+            match (&field.before, &field.after) {
+                (Some(Value::String(a)), Some(Value::String(b)))
+                    if a.contains('\n') || b.contains('\n') =>
+                {
+                    let _ = writeln!(out, "  {}:", field.field);
+                    for line in TextDiff::from_lines(a.as_str(), b.as_str()).iter_all_changes() {
+                        let sign = match line.tag() {
+                            ChangeTag::Delete => "-",
+                            ChangeTag::Insert => "+",
+                            ChangeTag::Equal => " ",
+                        };
+                        let _ = writeln!(out, "{sign}   {}", line.value().trim_end_matches('\n'));
+                    }
+                }
+                (before, after) => {
+                    if let Some(b) = before {
+                        let _ = writeln!(out, "- {}: {}", field.field, compact(b));
+                    }
+                    if let Some(a) = after {
+                        let _ = writeln!(out, "+ {}: {}", field.field, compact(a));
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "```\n\n</details>");
+    }
+    let _ = writeln!(out, "\n{}", summary_line(plan));
+    out
+}
+
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
