@@ -189,6 +189,12 @@ impl GraphError {
         self.api().map(|e| e.code.as_str())
     }
 
+    /// Graph's error message (empty when the error is not an answer from Graph, or when the
+    /// endpoint's messages are withheld).
+    pub fn message(&self) -> &str {
+        self.api().map_or("", |e| e.message.as_str())
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }
