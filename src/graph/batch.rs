@@ -7,6 +7,9 @@
 //! envelopes sent one after another, a cut dependency being enforced by the client (a request
 //! whose dependency failed is not sent and gets [`GraphError::FailedDependency`]). Independent
 //! groups are packed together.
+//!
+//! It never resends a whole envelope because one item failed, and never resends a non-idempotent
+//! item whose envelope got no answer.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,5 +1,9 @@
 //! The Graph client: sends [`Request`] values with a bearer token, a bound on requests in flight,
 //! retries where GRAPH.md allows them, paging, and accounting.
+//!
+//! It never follows redirects (they would carry the bearer token elsewhere), never sends a token
+//! to a host other than the configured Graph URL (next links are rebased onto it), and never logs
+//! headers or the bodies of sensitive requests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -1,5 +1,6 @@
 //! When and how long to wait before trying again: `Retry-After` parsing, jittered exponential
 //! backoff, and the per-run retry budget that bounds the time a run spends held up by retries.
+//! It decides how long to wait, never whether a request may be repeated (that is the client's).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};

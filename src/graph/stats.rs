@@ -1,5 +1,6 @@
 //! Per-run accounting of what the client asked of Graph: what `-v` shows at the end of a run and
-//! what benchmarks read through [`crate::graph::GraphClient::stats`].
+//! what benchmarks read through [`crate::graph::GraphClient::stats`]. Counters only: it never
+//! influences what is sent.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,7 @@
 //! The credential chain: which credential kinds the environment configures, in the Azure SDKs'
 //! order, or the single one `--auth` names; the first that yields a token is used for the run.
+//! A configured credential that fails for a reason other than "unavailable here" stops the chain:
+//! falling through to another identity would hide a wrong secret behind a confusing success.
 
 use std::fmt;
 use std::path::PathBuf;
