@@ -42,8 +42,8 @@ pub use chain::{ChainOptions, CredentialChain};
 pub use client_secret::ClientSecretCredential;
 pub use device_code::{AZURE_CLI_CLIENT_ID, DeviceCodeCredential, DevicePrompt};
 pub use env::Env;
-pub use federated::{GitHubOidcCredential, WorkloadIdentityCredential};
-pub use managed::ManagedIdentityCredential;
+pub use federated::{GitHubOidcCredential, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentityCredential};
+pub use managed::{IMDS_ENDPOINT, ManagedIdentityCredential};
 
 pub use crate::graph::cloud::Scope;
 use crate::graph::secret::Secret;
