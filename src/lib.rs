@@ -4,8 +4,12 @@
 //! `output` renders plans and diagnostics; `emulator` is the sandbox tenant and imports none of the
 //! client side. `catalogue` is shared reference data about Microsoft's first-party APIs.
 
+// The emulator's resource templates are large `json!` literals.
+#![recursion_limit = "256"]
+
 pub mod catalogue;
 pub mod cli;
+pub mod emulator;
 pub mod engine;
 pub mod graph;
 pub mod manifest;

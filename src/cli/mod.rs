@@ -3,6 +3,7 @@
 //! Command modules stay thin: parse, resolve settings, call one library function, render the result,
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
+mod sandbox;
 mod schema;
 pub mod settings;
 mod validate;
@@ -97,6 +98,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of the manifest format (or of the plan format).
     Schema(schema::SchemaArgs),
+    /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Entry point of the binary: parse, run, map the outcome to an exit code.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => schema::run(&args),
+        Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,526 @@
+//! The sandbox's identity platform: the client-credentials token endpoint (client secret or a
+//! certificate-signed client assertion) and the bearer check in front of every Graph request.
+//!
+//! Access tokens are HS256 JWTs signed with the sandbox's own key: clients can decode them like
+//! real Entra tokens (tid, appid, oid, roles, exp), and only tokens this sandbox issued pass.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::hmac;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::cert;
+use super::error::GraphError;
+use super::routes::Caller;
+use super::routes::secret_hash;
+use super::store::{Kind, Record, Store, replicated};
+
+/// Audience of the tokens the sandbox issues (Microsoft Graph's).
+pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+/// Microsoft Graph's application id.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Clock skew tolerated on client assertions.
+const SKEW_SECS: i64 = 300;
+
+/// An OAuth error answer of the token endpoint, shaped like Entra's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub code: u32,
+    pub description: String,
+}
+
+impl TokenError {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: u32,
+        description: impl Into<String>,
+    ) -> Self {
+        TokenError {
+            status,
+            error,
+            code,
+            description: description.into(),
+        }
+    }
+
+    fn invalid_client(code: u32, description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            code,
+            description,
+        )
+    }
+
+    /// The JSON body Entra sends with an error.
+    pub fn body(&self) -> Value {
+        let trace = Uuid::new_v4();
+        let correlation = Uuid::new_v4();
+        let now = chrono::Utc::now();
+        json!({
+            "error": self.error,
+            "error_description": format!(
+                "AADSTS{}: {} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {}",
+                self.code, self.description, now.format("%Y-%m-%d %H:%M:%SZ")
+            ),
+            "error_codes": [self.code],
+            "timestamp": now.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            "trace_id": trace.to_string(),
+            "correlation_id": correlation.to_string(),
+            "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
+        })
+    }
+}
+
+/// A token request: the form fields and, when sent, HTTP Basic client credentials.
+pub struct TokenRequest<'a> {
+    pub tenant: &'a str,
+    pub form: HashMap<String, String>,
+    pub basic: Option<(String, String)>,
+    /// The token endpoint URL as this sandbox serves it (the required assertion audience).
+    pub endpoint: String,
+}
+
+/// Decodes an `Authorization: Basic` value into form-decoded client id and secret (RFC 6749 2.3.1).
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let encoded = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.to_string())
+    };
+    Some((decode(id)?, decode(secret)?))
+}
+
+/// Handles a client-credentials token request; answers the JSON body of a successful response.
+pub fn issue_token(
+    store: &Store,
+    key: &[u8],
+    lifetime_secs: i64,
+    now_ms: i64,
+    lag_ms: i64,
+    request: &TokenRequest,
+) -> Result<Value, TokenError> {
+    let tenant = store.tenant_id.to_string();
+    if !request.tenant.eq_ignore_ascii_case(&tenant)
+        && !request.tenant.eq_ignore_ascii_case(&store.domain)
+    {
+        return Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.",
+                request.tenant
+            ),
+        ));
+    }
+    let field = |name: &str| {
+        request
+            .form
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let missing = |name: &str| {
+        TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
+    };
+    let grant = field("grant_type").ok_or_else(|| missing("grant_type"))?;
+    if grant != "client_credentials" {
+        return Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant}'."),
+        ));
+    }
+    let client_id = field("client_id")
+        .map(str::to_string)
+        .or_else(|| request.basic.as_ref().map(|b| b.0.clone()))
+        .ok_or_else(|| missing("client_id"))?;
+    let scope = field("scope").ok_or_else(|| missing("scope"))?;
+    let resource = scope
+        .strip_suffix("/.default")
+        .filter(|_| !scope.contains(' '));
+    if !resource.is_some_and(|r| {
+        r == GRAPH_AUDIENCE
+            || r == GRAPH_APP_ID
+            || r.ends_with("/v1.0")
+            || r.starts_with("http://127.0.0.1")
+            || r.starts_with("http://localhost")
+    }) {
+        return Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    }
+    let app = store
+        .app_by_app_id(&client_id)
+        .and_then(|id| store.get(Kind::Application, id))
+        .filter(|r| replicated(r.created_ms, now_ms, lag_ms))
+        .ok_or_else(|| {
+            TokenError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+            )
+        })?;
+    let assertion = field("client_assertion");
+    let secret = field("client_secret")
+        .map(str::to_string)
+        .or_else(|| request.basic.as_ref().map(|b| b.1.clone()));
+    let acr = match (assertion, secret) {
+        (Some(assertion), _) => {
+            if field("client_assertion_type") != Some(ASSERTION_TYPE) {
+                return Err(TokenError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    50027,
+                    "Invalid client_assertion_type.",
+                ));
+            }
+            verify_assertion(
+                app,
+                &client_id,
+                assertion,
+                &request.endpoint,
+                now_ms,
+                lag_ms,
+            )?;
+            "2"
+        }
+        (None, Some(secret)) => {
+            secret_matches(app, &secret, now_ms, lag_ms).map_err(|expired| {
+                if expired {
+                    TokenError::invalid_client(7000222, format!("The provided client secret keys for app '{client_id}' are expired."))
+                } else {
+                    TokenError::invalid_client(
+                        7000215,
+                        format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+                    )
+                }
+            })?;
+            "1"
+        }
+        (None, None) => {
+            return Err(TokenError::invalid_client(
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ));
+        }
+    };
+    let sp = store
+        .sp_by_app_id(&client_id)
+        .and_then(|id| store.get(Kind::ServicePrincipal, id))
+        .filter(|r| replicated(r.created_ms, now_ms, lag_ms))
+        .ok_or_else(|| {
+            // UNCONFIRMED: status and code of Entra's refusal when the app has no service principal.
+            TokenError::invalid_client(7000229, format!("The client application {client_id} is missing service principal in the tenant {tenant}."))
+        })?;
+    let sp_id = sp.str("id").unwrap_or_default().to_string();
+    let roles = graph_roles(store, &sp_id);
+    let now = now_ms / 1000;
+    let claims = json!({
+        "aud": GRAPH_AUDIENCE,
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime_secs,
+        "app_displayname": app.str("displayName"),
+        "appid": client_id,
+        "appidacr": acr,
+        "idp": format!("https://sts.windows.net/{tenant}/"),
+        "idtyp": "app",
+        "oid": sp_id,
+        "roles": roles,
+        "sub": sp_id,
+        "tid": tenant,
+        "uti": URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes()),
+        "ver": "1.0",
+    });
+    Ok(json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime_secs,
+        "ext_expires_in": lifetime_secs,
+        "access_token": sign(key, &claims),
+    }))
+}
+
+/// Ok when a replicated, unexpired password credential of `app` has this secret; `Err(true)`
+/// when the only match has expired.
+fn secret_matches(app: &Record, secret: &str, now_ms: i64, lag_ms: i64) -> Result<(), bool> {
+    let hash = secret_hash(secret);
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let mut expired = false;
+    let credentials = app
+        .body
+        .get("passwordCredentials")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for credential in credentials {
+        let key_id = credential
+            .get("keyId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if app.secret_hashes.get(key_id) != Some(&hash) {
+            continue;
+        }
+        if app
+            .credential_added_ms
+            .get(key_id)
+            .is_some_and(|ms| !replicated(*ms, now_ms, lag_ms))
+        {
+            continue;
+        }
+        let end = credential
+            .get("endDateTime")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        if end.is_some_and(|end| end < now) {
+            expired = true;
+        } else {
+            return Ok(());
+        }
+    }
+    Err(expired)
+}
+
+/// Names of the Microsoft Graph app roles assigned to a service principal.
+fn graph_roles(store: &Store, sp_id: &str) -> Vec<String> {
+    let Some(graph) = store
+        .sp_by_app_id(GRAPH_APP_ID)
+        .and_then(|id| store.get(Kind::ServicePrincipal, id))
+    else {
+        return Vec::new();
+    };
+    let graph_id = graph.str("id").unwrap_or_default();
+    let roles = graph
+        .body
+        .get("appRoles")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut names: Vec<String> = store
+        .assignments
+        .values()
+        .filter(|a| a.str("principalId") == Some(sp_id) && a.str("resourceId") == Some(graph_id))
+        .filter_map(|a| {
+            let role = a.str("appRoleId")?;
+            roles
+                .iter()
+                .find(|r| r.get("id").and_then(Value::as_str) == Some(role))?
+                .get("value")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn sign(key: &[u8], claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let input = format!("{header}.{payload}");
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+fn decode_part(part: &str) -> Option<Value> {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?).ok()
+}
+
+fn verify_assertion(
+    app: &Record,
+    client_id: &str,
+    assertion: &str,
+    endpoint: &str,
+    now_ms: i64,
+    lag_ms: i64,
+) -> Result<(), TokenError> {
+    let invalid = |description: &str| TokenError::invalid_client(700027, description.to_string());
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(invalid("Client assertion failed signature validation."));
+    };
+    let (Some(header_json), Some(claims)) = (decode_part(header), decode_part(payload)) else {
+        return Err(invalid("Client assertion is not a well-formed JWT."));
+    };
+    if header_json.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(invalid(
+            "Client assertion uses an unsupported signing algorithm; RS256 is required.",
+        ));
+    }
+    let thumbprint_s256 = header_json.get("x5t#S256").and_then(Value::as_str);
+    let thumbprint_s1 = header_json.get("x5t").and_then(Value::as_str);
+    if thumbprint_s256.is_none() && thumbprint_s1.is_none() {
+        return Err(invalid(
+            "Client assertion header must carry x5t#S256 or x5t identifying the certificate.",
+        ));
+    }
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    let keys = app
+        .body
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let certificate = keys
+        .iter()
+        .filter(|k| k.get("usage").and_then(Value::as_str) == Some("Verify"))
+        .filter(|k| {
+            let key_id = k.get("keyId").and_then(Value::as_str).unwrap_or_default();
+            app.credential_added_ms.get(key_id).is_none_or(|ms| replicated(*ms, now_ms, lag_ms))
+        })
+        .filter(|k| {
+            let in_effect = |p: &str, after: bool| {
+                k.get(p).and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| if after { now >= t } else { now <= t })
+            };
+            in_effect("startDateTime", true) && in_effect("endDateTime", false)
+        })
+        .filter_map(|k| cert::parse(&STANDARD.decode(k.get("key")?.as_str()?).ok()?))
+        .find(|c| {
+            thumbprint_s256 == Some(URL_SAFE_NO_PAD.encode(&c.sha256).as_str()) || thumbprint_s1 == Some(URL_SAFE_NO_PAD.encode(&c.sha1).as_str())
+        })
+        .ok_or_else(|| invalid(&format!("The certificate with identifier used to sign the client assertion is not registered on application '{client_id}'.")))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| invalid("Client assertion failed signature validation."))?;
+    if !cert::verify_rs256(
+        &certificate,
+        format!("{header}.{payload}").as_bytes(),
+        &signature,
+    ) {
+        return Err(invalid("Client assertion failed signature validation."));
+    }
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str);
+    if claim("iss") != Some(client_id) || claim("sub") != Some(client_id) {
+        return Err(invalid(
+            "The issuer and subject of the client assertion must be the client id.",
+        ));
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == endpoint,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(endpoint)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(TokenError::invalid_client(
+            700021,
+            format!(
+                "Client assertion audience claim does not match the token endpoint '{endpoint}'."
+            ),
+        ));
+    }
+    let now_secs = now_ms / 1000;
+    let exp = claims.get("exp").and_then(Value::as_i64);
+    if exp.is_none_or(|exp| exp + SKEW_SECS < now_secs)
+        || claims
+            .get("nbf")
+            .and_then(Value::as_i64)
+            .is_some_and(|nbf| nbf - SKEW_SECS > now_secs)
+    {
+        return Err(TokenError::invalid_client(
+            700024,
+            "Client assertion is not within its valid time range.",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a bearer token from an Authorization header; answers the caller or Graph's 401.
+pub fn authenticate(
+    key: &[u8],
+    tenant: &str,
+    header: Option<&str>,
+    now_ms: i64,
+) -> Result<Caller, GraphError> {
+    let challenge = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
+    let fail = |message: &str| {
+        GraphError::unauthenticated(message).with_header("WWW-Authenticate", challenge)
+    };
+    let token = header
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| fail("Access token is empty."))?;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header_part, payload, signature] = parts[..] else {
+        return Err(fail(
+            "CompactToken parsing failed with error code: 80049217",
+        ));
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| fail("Access token validation failure."))?;
+    let input = format!("{header_part}.{payload}");
+    hmac::verify(
+        &hmac::Key::new(hmac::HMAC_SHA256, key),
+        input.as_bytes(),
+        &signature,
+    )
+    .map_err(|_| fail("Access token validation failure."))?;
+    let claims = decode_part(payload).ok_or_else(|| fail("Access token validation failure."))?;
+    if claims.get("aud").and_then(Value::as_str) != Some(GRAPH_AUDIENCE) {
+        return Err(fail("Access token validation failure. Invalid audience."));
+    }
+    if claims.get("tid").and_then(Value::as_str) != Some(tenant) {
+        return Err(fail("Access token validation failure. Invalid issuer."));
+    }
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_none_or(|exp| exp <= now_ms / 1000)
+    {
+        return Err(fail("Lifetime validation failed, the token is expired."));
+    }
+    Ok(Caller {
+        app_id: claims
+            .get("appid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        service_principal_id: claims
+            .get("oid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        roles: claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}

@@ -1,0 +1,474 @@
+//! Application credentials: addPassword/removePassword, certificate keyCredentials set by PATCH,
+//! and federatedIdentityCredentials (a contained collection with `name` as alternate key).
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Call, Ctx, Reply, Seg, require_method, validate};
+use crate::emulator::cert;
+use crate::emulator::error::{GraphError, GraphResult};
+use crate::emulator::store::Kind;
+use crate::emulator::wire;
+
+/// Password credentials an app that admits personal accounts may hold.
+const PERSONAL_ACCOUNT_SECRET_LIMIT: usize = 2;
+/// Federated identity credentials per application.
+const MAX_FEDERATED: usize = 20;
+const SECRET_ALPHABET: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.~";
+
+fn parse_time(
+    value: Option<&Value>,
+    property: &str,
+    resource: &str,
+) -> GraphResult<Option<DateTime<Utc>>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| GraphError::invalid_value(property, resource)),
+        Some(_) => Err(GraphError::invalid_value(property, resource)),
+    }
+}
+
+/// Hash under which a secretText is remembered for the token endpoint.
+pub fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A service-generated secret shaped like Graph's (40 characters, `Q~` after the hint).
+fn generate_secret() -> String {
+    let mut rng = rand::rng();
+    let mut pick = |n: usize| -> String {
+        (0..n)
+            .map(|_| SECRET_ALPHABET[rng.random_range(0..SECRET_ALPHABET.len())] as char)
+            .collect()
+    };
+    format!("{}8Q~{}", pick(3), pick(34))
+}
+
+pub fn add_password(ctx: &mut Ctx, call: &Call, id: Uuid) -> GraphResult<Reply> {
+    require_method(call, &[Method::POST])?;
+    let body = match &call.body {
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => call.object()?,
+    };
+    let requested = body
+        .get("passwordCredential")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let now = DateTime::from_timestamp_millis(ctx.now_ms).unwrap_or_default();
+    let start = parse_time(
+        requested.get("startDateTime"),
+        "startDateTime",
+        "PasswordCredential",
+    )?
+    .unwrap_or(now);
+    let end = parse_time(
+        requested.get("endDateTime"),
+        "endDateTime",
+        "PasswordCredential",
+    )?
+    .unwrap_or(start + chrono::Duration::days(730));
+    if end <= start {
+        return Err(GraphError::invalid_value(
+            "endDateTime",
+            "PasswordCredential",
+        ));
+    }
+    if let Some(max) = ctx.faults.max_secret_lifetime {
+        let lifetime = (end - start).to_std().unwrap_or_default();
+        if lifetime > max {
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "CredentialInvalidLifetimeAsPerAppPolicy",
+                format!(
+                    "Credential lifetime exceeds the max value allowed as per assigned policy '{}'.",
+                    ctx.store.policy_id
+                ),
+            ));
+        }
+    }
+    let display_name = requested
+        .get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let key_id = ctx.store.new_id();
+    let record = ctx
+        .store
+        .get_mut(Kind::Application, id)
+        .expect("resolved by caller");
+    let existing = record
+        .body
+        .get("passwordCredentials")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if validate::allows_personal_accounts(&record.body) && existing >= PERSONAL_ACCOUNT_SECRET_LIMIT
+    {
+        return Err(GraphError::bad_request(format!(
+            "The application can have at most {PERSONAL_ACCOUNT_SECRET_LIMIT} password credentials when it allows personal Microsoft accounts."
+        )));
+    }
+    let secret = generate_secret();
+    let hint: String = secret.chars().take(3).collect();
+    let (start, end) = (
+        wire::timestamp(start.timestamp_millis()),
+        wire::timestamp(end.timestamp_millis()),
+    );
+    let credential =
+        wire::password_credential(key_id, display_name.as_deref(), &hint, &start, &end);
+    if let Some(Value::Array(items)) = record.body.get_mut("passwordCredentials") {
+        items.push(Value::Object(credential.clone()));
+    }
+    record
+        .credential_added_ms
+        .insert(key_id.to_string(), ctx.now_ms);
+    record
+        .secret_hashes
+        .insert(key_id.to_string(), secret_hash(&secret));
+    let mut answer = Map::new();
+    answer.insert(
+        "@odata.context".into(),
+        Value::String(wire::context(
+            ctx.graph_url,
+            "microsoft.graph.passwordCredential",
+        )),
+    );
+    answer.extend(credential);
+    answer.insert("secretText".into(), Value::String(secret));
+    Ok(Reply::ok(Value::Object(answer)))
+}
+
+pub fn remove_password(ctx: &mut Ctx, call: &Call, id: Uuid) -> GraphResult<Reply> {
+    require_method(call, &[Method::POST])?;
+    let body = call.object()?;
+    let key_id = body
+        .get("keyId")
+        .and_then(Value::as_str)
+        .and_then(|k| Uuid::parse_str(k).ok())
+        .ok_or_else(|| GraphError::invalid_value("keyId", "PasswordCredential"))?
+        .to_string();
+    let record = ctx
+        .store
+        .get_mut(Kind::Application, id)
+        .expect("resolved by caller");
+    let Some(Value::Array(items)) = record.body.get_mut("passwordCredentials") else {
+        return Err(GraphError::not_found(&key_id));
+    };
+    let before = items.len();
+    items.retain(|c| c.get("keyId").and_then(Value::as_str) != Some(key_id.as_str()));
+    if items.len() == before {
+        // UNCONFIRMED: Graph's answer to removing an unknown keyId; the sandbox says 404.
+        return Err(GraphError::not_found(&key_id));
+    }
+    record.secret_hashes.remove(&key_id);
+    record.credential_added_ms.remove(&key_id);
+    Ok(Reply::NoContent)
+}
+
+/// Builds the keyCredentials collection from a PATCH payload: each certificate is parsed, its
+/// keyId, dates, thumbprint and display name filled in as Graph does. Returns the collection and
+/// the keyIds that are new. An entry without `key` keeps the stored key of the same keyId.
+pub fn key_credentials(
+    ctx: &mut Ctx,
+    old: &Map<String, Value>,
+    items: &[Value],
+) -> GraphResult<(Vec<Value>, Vec<String>)> {
+    let invalid = || GraphError::invalid_value("keyCredentials", "Application");
+    let previous: Vec<Value> = old
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut added = Vec::new();
+    for item in items {
+        let item = item.as_object().ok_or_else(invalid)?;
+        let key_id = item
+            .get("keyId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let stored = key_id.as_ref().and_then(|k| {
+            previous
+                .iter()
+                .find(|p| p.get("keyId").and_then(Value::as_str) == Some(k.as_str()))
+        });
+        let key = match item.get("key").and_then(Value::as_str) {
+            Some(key) => key.to_string(),
+            None => stored
+                .and_then(|s| s.get("key"))
+                .and_then(Value::as_str)
+                .ok_or_else(invalid)?
+                .to_string(),
+        };
+        let der = STANDARD.decode(&key).map_err(|_| invalid())?;
+        let certificate = cert::parse(&der).ok_or_else(invalid)?;
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("AsymmetricX509Cert");
+        let usage = item
+            .get("usage")
+            .and_then(Value::as_str)
+            .unwrap_or("Verify");
+        if kind != "AsymmetricX509Cert" || !matches!(usage, "Verify" | "Sign") {
+            return Err(invalid());
+        }
+        let key_id = match key_id {
+            Some(k) => Uuid::parse_str(&k).map_err(|_| invalid())?.to_string(),
+            None => ctx.store.new_id().to_string(),
+        };
+        if stored.is_none() {
+            added.push(key_id.clone());
+        }
+        let start = parse_time(item.get("startDateTime"), "startDateTime", "KeyCredential")?
+            .unwrap_or(certificate.not_before);
+        let end = parse_time(item.get("endDateTime"), "endDateTime", "KeyCredential")?
+            .unwrap_or(certificate.not_after);
+        let display_name = item
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| certificate.subject_cn.as_ref().map(|cn| format!("CN={cn}")));
+        let custom = item
+            .get("customKeyIdentifier")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| STANDARD.encode(&certificate.sha1));
+        out.push(json!({
+            "customKeyIdentifier": custom,
+            "displayName": display_name,
+            "endDateTime": wire::timestamp(end.timestamp_millis()),
+            "key": key,
+            "keyId": key_id,
+            "startDateTime": wire::timestamp(start.timestamp_millis()),
+            "type": kind,
+            "usage": usage,
+        }));
+    }
+    Ok((out, added))
+}
+
+fn fic_context(ctx: &Ctx, app: Uuid, entity: bool) -> String {
+    let suffix = if entity { "/$entity" } else { "" };
+    wire::context(
+        ctx.graph_url,
+        &format!("applications('{app}')/federatedIdentityCredentials{suffix}"),
+    )
+}
+
+fn with_context(context: String, fic: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert("@odata.context".into(), Value::String(context));
+    out.extend(fic.clone());
+    Value::Object(out)
+}
+
+fn check_fic(fic: &Map<String, Value>, others: &[&Map<String, Value>]) -> GraphResult<()> {
+    let invalid = |p: &str| Err(GraphError::invalid_value(p, "FederatedIdentityCredential"));
+    let text = |p: &str| fic.get(p).and_then(Value::as_str).unwrap_or_default();
+    let name = text("name");
+    if name.is_empty()
+        || name.chars().count() > 120
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return invalid("name");
+    }
+    for property in ["issuer", "subject"] {
+        if text(property).is_empty() || text(property).chars().count() > 600 {
+            return invalid(property);
+        }
+    }
+    if fic
+        .get("description")
+        .and_then(Value::as_str)
+        .is_some_and(|d| d.chars().count() > 600)
+    {
+        return invalid("description");
+    }
+    if fic
+        .get("audiences")
+        .and_then(Value::as_array)
+        .is_none_or(|a| a.len() != 1 || !a[0].is_string())
+    {
+        return invalid("audiences");
+    }
+    if others.iter().any(|o| {
+        o.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }) {
+        return Err(GraphError::new(
+            StatusCode::CONFLICT,
+            "Request_MultipleObjectsWithSameKeyValue",
+            format!("FederatedIdentityCredential with name {name} already exists."),
+        ));
+    }
+    if others
+        .iter()
+        .any(|o| o.get("issuer") == fic.get("issuer") && o.get("subject") == fic.get("subject"))
+    {
+        return Err(GraphError::bad_request(
+            "FederatedIdentityCredential with the same issuer and subject already exists on the application.",
+        ));
+    }
+    Ok(())
+}
+
+fn new_fic(
+    ctx: &mut Ctx,
+    body: &Map<String, Value>,
+    name: Option<&str>,
+) -> GraphResult<Map<String, Value>> {
+    let mut fic = json!({"audiences": ["api://AzureADTokenExchange"], "description": null, "id": ctx.store.new_id().to_string(), "issuer": null, "name": name, "subject": null})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in body {
+        if k.contains('@') {
+            continue;
+        }
+        if !fic.contains_key(k) || k == "id" {
+            return Err(GraphError::bad_request(format!(
+                "Property '{k}' does not exist as a declared property or extension property."
+            )));
+        }
+        if k == "name" && name.is_some_and(|n| Some(n) != v.as_str()) {
+            return Err(GraphError::bad_request(
+                "Property 'name' is read-only and cannot be set.",
+            ));
+        }
+        fic.insert(k.clone(), v.clone());
+    }
+    Ok(fic)
+}
+
+/// `/applications/{id}/federatedIdentityCredentials[/{id} | (name='...')]`.
+pub fn federated(ctx: &mut Ctx, call: &Call, app: Uuid, rest: &[Seg]) -> GraphResult<Reply> {
+    let find = |ctx: &Ctx, key: &Seg| -> Option<usize> {
+        ctx.store.objects[&app]
+            .federated
+            .iter()
+            .position(|f| match key {
+                Seg::Name(id) => f
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(id)),
+                Seg::Key { property, value } => {
+                    property == "name"
+                        && f.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                }
+            })
+    };
+    match rest {
+        [] => {
+            require_method(call, &[Method::GET, Method::POST])?;
+            if call.method == Method::GET {
+                let value: Vec<Value> = ctx.store.objects[&app]
+                    .federated
+                    .iter()
+                    .cloned()
+                    .map(Value::Object)
+                    .collect();
+                return Ok(Reply::ok(
+                    json!({"@odata.context": fic_context(ctx, app, false), "value": value}),
+                ));
+            }
+            let fic = new_fic(ctx, &call.object()?, None)?;
+            create_fic(ctx, app, fic)
+        }
+        [key] => {
+            require_method(call, &[Method::GET, Method::PATCH, Method::DELETE])?;
+            let position = find(ctx, key);
+            let record = ctx
+                .store
+                .get_mut(Kind::Application, app)
+                .expect("resolved by caller");
+            match (call.method.clone(), position) {
+                (Method::GET, Some(i)) => Ok(Reply::ok(with_context(
+                    fic_context(ctx, app, true),
+                    &ctx.store.objects[&app].federated[i],
+                ))),
+                (Method::DELETE, Some(i)) => {
+                    record.federated.remove(i);
+                    Ok(Reply::NoContent)
+                }
+                (Method::PATCH, Some(i)) => {
+                    let body = call.object()?;
+                    let mut updated = record.federated[i].clone();
+                    for (k, v) in &body {
+                        if k.contains('@') {
+                            continue;
+                        }
+                        if k == "name" || k == "id" {
+                            if updated.get(k) != Some(v) {
+                                return Err(GraphError::bad_request(format!(
+                                    "Property '{k}' is read-only and cannot be set."
+                                )));
+                            }
+                        } else if updated.contains_key(k) {
+                            updated.insert(k.clone(), v.clone());
+                        } else {
+                            return Err(GraphError::bad_request(format!(
+                                "Property '{k}' does not exist as a declared property or extension property."
+                            )));
+                        }
+                    }
+                    let others: Vec<&Map<String, Value>> = record
+                        .federated
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, f)| f)
+                        .collect();
+                    check_fic(&updated, &others)?;
+                    record.federated[i] = updated;
+                    Ok(Reply::NoContent)
+                }
+                (Method::PATCH, None) => match key {
+                    // UNCONFIRMED: upsert by name creates without needing `Prefer: create-if-missing`.
+                    Seg::Key { property, value } if property == "name" => {
+                        let fic = new_fic(ctx, &call.object()?, Some(value))?;
+                        create_fic(ctx, app, fic)
+                    }
+                    _ => Err(GraphError::not_found(&super::key_text(key))),
+                },
+                _ => Err(GraphError::not_found(&super::key_text(key))),
+            }
+        }
+        _ => Err(GraphError::gateway_bad_request("Invalid request URL.")),
+    }
+}
+
+fn create_fic(ctx: &mut Ctx, app: Uuid, fic: Map<String, Value>) -> GraphResult<Reply> {
+    let record = ctx
+        .store
+        .get_mut(Kind::Application, app)
+        .expect("resolved by caller");
+    if record.federated.len() >= MAX_FEDERATED {
+        return Err(GraphError::bad_request(format!(
+            "The application already has the maximum of {MAX_FEDERATED} federated identity credentials."
+        )));
+    }
+    let others: Vec<&Map<String, Value>> = record.federated.iter().collect();
+    check_fic(&fic, &others)?;
+    record.federated.push(fic.clone());
+    Ok(Reply::created(with_context(
+        fic_context(ctx, app, true),
+        &fic,
+    )))
+}

@@ -1,0 +1,638 @@
+//! Graph's URL space: OData path parsing, dispatch to one module per resource, and the read helpers
+//! (visibility under replication lag, `$select`, paging) every resource shares.
+//!
+//! Dispatch is synchronous over `&mut Store`: the HTTP layer and `$batch` both call [`dispatch`],
+//! so a batch item is handled exactly like the same request sent on its own.
+
+mod applications;
+mod assignments;
+mod credentials;
+mod directory;
+mod grants;
+mod permissions;
+mod service_principals;
+mod validate;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+pub use credentials::secret_hash;
+
+use super::error::{GraphError, GraphResult};
+use super::faults::Faults;
+use super::odata::{self, DEFAULT_PAGE_SIZE, FilterSupport, QueryOptions};
+use super::store::{Kind, Record, Store, replicated};
+use super::wire;
+
+/// Who is calling: the application the bearer token was issued to.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub app_id: String,
+    pub service_principal_id: String,
+    /// Microsoft Graph application permissions in the token.
+    pub roles: Vec<String>,
+}
+
+/// Everything a handler may touch.
+pub struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub now_ms: i64,
+    pub lag_ms: i64,
+    pub graph_url: &'a str,
+    pub faults: &'a Faults,
+}
+
+/// One Graph request, already authenticated.
+pub struct Call<'a> {
+    pub method: &'a Method,
+    /// Path after the version segment, e.g. `/applications(appId='...')/owners`.
+    pub path: &'a str,
+    pub query: QueryOptions,
+    pub prefer_create_if_missing: bool,
+    pub body: Option<Value>,
+    pub caller: &'a Caller,
+}
+
+impl Call<'_> {
+    /// The JSON object body, or Graph's refusal of a missing/non-object payload.
+    pub fn object(&self) -> GraphResult<Map<String, Value>> {
+        match &self.body {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            _ => Err(GraphError::bad_request(
+                "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+            )),
+        }
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub enum Reply {
+    Json(StatusCode, Value),
+    NoContent,
+    Text(String),
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply::Json(StatusCode::OK, body)
+    }
+
+    pub fn created(body: Value) -> Reply {
+        Reply::Json(StatusCode::CREATED, body)
+    }
+}
+
+/// A path segment: a name, or an alternate-key/parenthesised key attached to the previous name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Name(String),
+    Key { property: String, value: String },
+}
+
+fn parse_key(inner: &str) -> Option<(String, String)> {
+    let (property, quoted) = inner.split_once('=')?;
+    let quoted = quoted.trim();
+    let body = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    if body.replace("''", "").contains('\'') {
+        return None;
+    }
+    Some((property.trim().to_string(), body.replace("''", "'")))
+}
+
+/// Splits a path into segments, decoding percent-escapes and `name(key='value')` segments.
+pub fn parse_path(path: &str) -> GraphResult<Vec<Seg>> {
+    let mut segments = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .to_string();
+        match decoded.find('(') {
+            Some(open) if decoded.ends_with(')') => {
+                let inner = &decoded[open + 1..decoded.len() - 1];
+                let (property, value) =
+                    parse_key(inner).ok_or_else(|| GraphError::unknown_segment(&decoded))?;
+                segments.push(Seg::Name(decoded[..open].to_string()));
+                segments.push(Seg::Key { property, value });
+            }
+            _ => segments.push(Seg::Name(decoded)),
+        }
+    }
+    Ok(segments)
+}
+
+/// Routes one request to its resource module.
+pub fn dispatch(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
+    let segments = parse_path(call.path)?;
+    permissions::authorize(ctx, call, &segments)?;
+    let name = |i: usize| match segments.get(i) {
+        Some(Seg::Name(n)) => Some(n.as_str()),
+        _ => None,
+    };
+    match name(0) {
+        Some("applications") => applications::route(ctx, call, &segments[1..]),
+        Some("servicePrincipals") => service_principals::route(ctx, call, &segments[1..]),
+        Some("oauth2PermissionGrants") => grants::route(ctx, call, &segments[1..]),
+        Some("users") => directory::route_principals(ctx, call, Kind::User, &segments[1..]),
+        Some("groups") => directory::route_principals(ctx, call, Kind::Group, &segments[1..]),
+        Some("directory") if name(1) == Some("deletedItems") => {
+            directory::route_deleted(ctx, call, &segments[2..])
+        }
+        Some("directoryObjects") => directory::route_directory_objects(ctx, call, &segments[1..]),
+        Some("organization") => directory::organization(ctx, call, &segments[1..]),
+        Some(other) => Err(GraphError::unknown_segment(other)),
+        None => Err(GraphError::gateway_bad_request("Invalid request URL.")),
+    }
+}
+
+/// Answers 405 unless `call` uses one of `allowed`.
+pub fn require_method(call: &Call, allowed: &[Method]) -> GraphResult<()> {
+    if allowed.contains(call.method) {
+        Ok(())
+    } else {
+        Err(GraphError::method_not_allowed())
+    }
+}
+
+impl Ctx<'_> {
+    pub fn visible(&self, written_ms: i64) -> bool {
+        replicated(written_ms, self.now_ms, self.lag_ms)
+    }
+
+    /// Resolves a key segment to a visible object of `kind`: an id, `appId`, `uniqueName` (apps),
+    /// or a userPrincipalName (users). Objects still replicating answer 404 like missing ones.
+    pub fn resolve(&self, kind: Kind, key: &Seg) -> GraphResult<Uuid> {
+        let found = self.lookup(kind, key)?;
+        match found {
+            Some(id)
+                if self
+                    .store
+                    .get(kind, id)
+                    .is_some_and(|r| self.visible(r.created_ms)) =>
+            {
+                Ok(id)
+            }
+            _ => Err(GraphError::not_found(&key_text(key))),
+        }
+    }
+
+    /// Like [`Ctx::resolve`] but ignoring replication lag: writes that are checked by the directory's
+    /// uniqueness constraints (upserts) see every object.
+    pub fn lookup(&self, kind: Kind, key: &Seg) -> GraphResult<Option<Uuid>> {
+        Ok(match key {
+            Seg::Name(text) => match Uuid::parse_str(text) {
+                Ok(id) => self.store.get(kind, id).map(|_| id),
+                Err(_) if kind == Kind::User => {
+                    self.store.find_by(Kind::User, "userPrincipalName", text)
+                }
+                Err(_) => return Err(GraphError::invalid_id(text)),
+            },
+            Seg::Key { property, value } => match (kind, property.as_str()) {
+                (Kind::Application, "appId") => self.store.app_by_app_id(value),
+                (Kind::ServicePrincipal, "appId") => self.store.sp_by_app_id(value),
+                (Kind::Application, "uniqueName") => {
+                    self.store.find_by(Kind::Application, "uniqueName", value)
+                }
+                (Kind::User, "userPrincipalName") => {
+                    self.store.find_by(Kind::User, "userPrincipalName", value)
+                }
+                (Kind::Application | Kind::ServicePrincipal | Kind::User | Kind::Group, "id") => {
+                    Uuid::parse_str(value)
+                        .ok()
+                        .filter(|id| self.store.get(kind, *id).is_some())
+                }
+                _ => {
+                    return Err(GraphError::gateway_bad_request(format!(
+                        "The key property '{property}' is not an alternate key of type '{}'.",
+                        kind.type_name()
+                    )));
+                }
+            },
+        })
+    }
+
+    /// Any visible live directory object by id (owners, principals of assignments).
+    pub fn directory_object(&self, id: &str) -> GraphResult<&Record> {
+        Uuid::parse_str(id)
+            .ok()
+            .and_then(|id| self.store.objects.get(&id))
+            .filter(|r| self.visible(r.created_ms))
+            .ok_or_else(|| GraphError::not_found(id))
+    }
+
+    /// An object as reads show it: credentials still replicating hidden, certificate `key` bytes
+    /// only on a single-object read that selects keyCredentials (as Graph does).
+    pub fn view(&self, record: &Record, single: bool, query: &QueryOptions) -> Map<String, Value> {
+        // Clone only what the answer can contain: a 999-item page of `$select=id` must not copy
+        // 999 full applications.
+        let mut body: Map<String, Value> = match &query.select {
+            Some(names) => names
+                .iter()
+                .filter_map(|n| record.body.get(n).map(|v| (n.clone(), v.clone())))
+                .collect(),
+            None => record.body.clone(),
+        };
+        let show_key = single
+            && query
+                .select
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|p| p == "keyCredentials"));
+        for collection in ["passwordCredentials", "keyCredentials"] {
+            if let Some(Value::Array(items)) = body.get_mut(collection) {
+                items.retain(|item| {
+                    let key_id = item
+                        .get("keyId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    record
+                        .credential_added_ms
+                        .get(key_id)
+                        .is_none_or(|ms| self.visible(*ms))
+                });
+                if collection == "keyCredentials" && !show_key {
+                    for item in items.iter_mut() {
+                        item["key"] = Value::Null;
+                    }
+                }
+            }
+        }
+        body
+    }
+}
+
+fn key_text(key: &Seg) -> String {
+    match key {
+        Seg::Name(n) => n.clone(),
+        Seg::Key { value, .. } => value.clone(),
+    }
+}
+
+fn known_properties(kind: Kind) -> &'static HashSet<String> {
+    static SETS: OnceLock<Vec<(Kind, HashSet<String>)>> = OnceLock::new();
+    let sets = SETS.get_or_init(|| {
+        let nil = Uuid::nil();
+        [
+            (Kind::Application, wire::application(nil, nil, "", None, 0)),
+            (
+                Kind::ServicePrincipal,
+                wire::service_principal(nil, "", nil, None),
+            ),
+            (Kind::User, wire::user(nil, "", "", "", "", 0)),
+            (Kind::Group, wire::group(nil, "", "", "", 0)),
+        ]
+        .into_iter()
+        .map(|(kind, template)| {
+            let mut names: HashSet<String> = template.keys().cloned().collect();
+            names.extend(
+                wire::select_only_properties(kind)
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+            (kind, names)
+        })
+        .collect()
+    });
+    &sets
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .expect("every kind has a template")
+        .1
+}
+
+/// Whether `property` exists on `kind` (for `$select` and write validation).
+pub fn is_known_property(kind: Kind, property: &str) -> bool {
+    known_properties(kind).contains(property)
+}
+
+/// Applies `$select` (or a kind's default property set) to an object.
+pub fn project(
+    kind: Kind,
+    object: Map<String, Value>,
+    select: Option<&[String]>,
+) -> GraphResult<Map<String, Value>> {
+    let names: Vec<String> = match select {
+        Some(names) => {
+            for name in names {
+                if !is_known_property(kind, name) && name != "owners" {
+                    return Err(GraphError::gateway_bad_request(format!(
+                        "Could not find a property named '{name}' on type '{}'.",
+                        kind.type_name()
+                    )));
+                }
+            }
+            names.to_vec()
+        }
+        None if kind == Kind::User => wire::USER_DEFAULT_PROPERTIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        None => {
+            let hidden = wire::select_only_properties(kind);
+            return Ok(object
+                .into_iter()
+                .filter(|(k, _)| !hidden.contains(&k.as_str()))
+                .collect());
+        }
+    };
+    let mut out = Map::new();
+    for name in names {
+        let value = object.get(&name).cloned().unwrap_or(Value::Null);
+        out.insert(name, value);
+    }
+    if let Some(owners) = object.get("owners") {
+        out.insert("owners".into(), owners.clone());
+    }
+    Ok(out)
+}
+
+/// `@odata.context` fragment suffix for a `$select`: `(a,b)`.
+pub fn select_suffix(query: &QueryOptions) -> String {
+    match &query.select {
+        Some(names) => format!("({})", names.join(",")),
+        None => String::new(),
+    }
+}
+
+/// Prepends `@odata.context` to an entity.
+pub fn entity(ctx: &Ctx, fragment: &str, object: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        Value::String(wire::context(ctx.graph_url, fragment)),
+    );
+    out.extend(object);
+    Value::Object(out)
+}
+
+/// How a collection read is answered.
+pub struct Listing<'a> {
+    pub support: &'static FilterSupport,
+    /// Drives `$select` validation and default properties; `None` for non-directory collections.
+    pub kind: Option<Kind>,
+    /// `@odata.context` fragment of the collection, without the `$select` suffix.
+    pub context: String,
+    /// Whether `$expand=owners` is served here.
+    pub expand_owners: bool,
+    pub candidates: Vec<(&'a str, &'a Map<String, Value>)>,
+}
+
+/// Answers a collection read: filter, search, order, page, project.
+pub fn page<'a>(
+    ctx: &Ctx,
+    call: &Call,
+    listing: Listing<'a>,
+    render: impl Fn(&str, &'a Map<String, Value>) -> Map<String, Value>,
+) -> GraphResult<Reply> {
+    let query = &call.query;
+    let advanced = query.advanced();
+    if let Some(filter) = &query.filter {
+        listing.support.check(filter, advanced)?;
+    }
+    if query.count && !query.eventual {
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    if query.search.is_some() && !query.eventual {
+        return Err(GraphError::unsupported_query(
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ));
+    }
+    check_expand(call, listing.expand_owners)?;
+    if let Some((property, _)) = &query.orderby
+        && (property != "displayName" || !(advanced || listing.support.plain_orderby))
+    {
+        return Err(GraphError::unsupported_query(
+            "Sorting not supported for current query.",
+        ));
+    }
+    let mut matched: Vec<(&str, &Map<String, Value>)> = listing
+        .candidates
+        .into_iter()
+        .filter(|(_, object)| {
+            query
+                .filter
+                .as_ref()
+                .is_none_or(|f| odata::matches(f, object))
+        })
+        .filter(|(_, object)| {
+            query.search.as_ref().is_none_or(|(property, term)| {
+                object
+                    .get(property)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.to_lowercase().contains(&term.to_lowercase()))
+            })
+        })
+        .collect();
+    if let Some((_, descending)) = &query.orderby {
+        let name = |o: &Map<String, Value>| {
+            o.get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase()
+        };
+        matched.sort_by(|a, b| name(a.1).cmp(&name(b.1)).then_with(|| a.0.cmp(b.0)));
+        if *descending {
+            matched.reverse();
+        }
+    }
+    let total = matched.len();
+    let start = match &query.skiptoken {
+        None => 0,
+        Some(token) => {
+            let decoded = URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| GraphError::gateway_bad_request("Invalid skip token."))?;
+            match decoded.split_once(':') {
+                Some(("o", offset)) => offset
+                    .parse()
+                    .map_err(|_| GraphError::gateway_bad_request("Invalid skip token."))?,
+                Some(("k", key)) => matched.iter().position(|(k, _)| *k > key).unwrap_or(total),
+                _ => return Err(GraphError::gateway_bad_request("Invalid skip token.")),
+            }
+        }
+    };
+    let mut size = query.top.unwrap_or(DEFAULT_PAGE_SIZE);
+    if let Some(cap) = ctx.faults.page_size_cap {
+        size = size.min(cap.max(1));
+    }
+    let end = (start + size).min(total);
+    let mut value = Vec::with_capacity(end.saturating_sub(start));
+    for (key, object) in &matched[start.min(end)..end] {
+        let rendered = render(key, object);
+        value.push(Value::Object(match listing.kind {
+            Some(kind) => project(kind, rendered, query.select.as_deref())?,
+            None => select_plain(rendered, query.select.as_deref()),
+        }));
+    }
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(wire::context(
+            ctx.graph_url,
+            &format!("{}{}", listing.context, select_suffix(query)),
+        )),
+    );
+    if query.count {
+        body.insert("@odata.count".into(), json!(total));
+    }
+    if end < total {
+        let token = if query.orderby.is_some() {
+            format!("o:{end}")
+        } else {
+            format!("k:{}", matched[end - 1].0)
+        };
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &query.carried {
+            link.append_pair(k, v);
+        }
+        link.append_pair("$skiptoken", &URL_SAFE_NO_PAD.encode(token));
+        let path = call.path.split('?').next().unwrap_or(call.path);
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!("{}{}?{}", ctx.graph_url, path, link.finish())),
+        );
+    }
+    body.insert("value".into(), Value::Array(value));
+    Ok(Reply::ok(Value::Object(body)))
+}
+
+fn select_plain(object: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
+    match select {
+        None => object,
+        Some(names) => names
+            .iter()
+            .map(|n| (n.clone(), object.get(n).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    }
+}
+
+/// `GET /{collection}/$count`: a plain-text count, an advanced query (needs eventual consistency).
+pub fn count(ctx: &Ctx, call: &Call, kind: Kind) -> GraphResult<Reply> {
+    require_method(call, &[Method::GET])?;
+    if !call.query.eventual {
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
+    }
+    let support = match kind {
+        Kind::Application => &applications::FILTERS,
+        _ => &service_principals::FILTERS,
+    };
+    if let Some(filter) = &call.query.filter {
+        support.check(filter, true)?;
+    }
+    let total = ctx
+        .store
+        .objects
+        .values()
+        .filter(|r| r.kind == kind && ctx.visible(r.created_ms))
+        .filter(|r| {
+            call.query
+                .filter
+                .as_ref()
+                .is_none_or(|f| odata::matches(f, &r.body))
+        })
+        .count();
+    Ok(Reply::Text(total.to_string()))
+}
+
+/// Refuses `$expand` values other than `owners` (where served).
+pub fn check_expand(call: &Call, owners_allowed: bool) -> GraphResult<()> {
+    for item in &call.query.expand {
+        let name = item.split('(').next().unwrap_or_default();
+        if !(owners_allowed && name == "owners") {
+            return Err(GraphError::unsupported_query(format!(
+                "Expanding '{name}' is not supported for this request."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds `owners` to an object when `$expand=owners` was asked for.
+pub fn expand_owners(ctx: &Ctx, call: &Call, record: &Record, object: &mut Map<String, Value>) {
+    if call.query.expand.iter().any(|e| e.starts_with("owners")) {
+        let owners: Vec<Value> = record
+            .owners
+            .iter()
+            .filter_map(|id| ctx.store.objects.get(id))
+            .map(|owner| Value::Object(directory_object_view(ctx, owner)))
+            .collect();
+        object.insert("owners".into(), Value::Array(owners));
+    }
+}
+
+/// A directory object inside a polymorphic collection: `@odata.type` plus its default properties.
+pub fn directory_object_view(ctx: &Ctx, record: &Record) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert(
+        "@odata.type".into(),
+        Value::String(wire::odata_type(record.kind)),
+    );
+    let view = ctx.view(record, false, &QueryOptions::default());
+    out.extend(project(record.kind, view, None).unwrap_or_default());
+    out
+}
+
+/// Extracts the object id from an `@odata.id` reference URL (its last GUID-shaped segment).
+pub fn reference_id(body: &Map<String, Value>) -> GraphResult<String> {
+    let url = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::bad_request("Missing @odata.id in the request body."))?;
+    let last = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let last = last
+        .trim_start_matches("directoryObjects(")
+        .trim_matches(|c| c == '\'' || c == ')');
+    Uuid::parse_str(last)
+        .map(|id| id.to_string())
+        .map_err(|_| GraphError::bad_request(format!("Invalid object identifier '{last}'.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternate_keys_parse_with_escaped_quotes() {
+        let segs = parse_path("/applications(uniqueName='o''brien-app')/owners").unwrap();
+        assert_eq!(
+            segs,
+            vec![
+                Seg::Name("applications".into()),
+                Seg::Key {
+                    property: "uniqueName".into(),
+                    value: "o'brien-app".into()
+                },
+                Seg::Name("owners".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn percent_encoded_keys_decode() {
+        let segs =
+            parse_path("/servicePrincipals(appId=%2700000003-0000-0000-c000-000000000000%27)")
+                .unwrap();
+        assert_eq!(
+            segs[1],
+            Seg::Key {
+                property: "appId".into(),
+                value: "00000003-0000-0000-c000-000000000000".into()
+            }
+        );
+    }
+}

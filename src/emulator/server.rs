@@ -1,0 +1,597 @@
+//! The HTTP face of the sandbox: axum routes, the per-request pipeline (bearer check, throttling
+//! and server-error faults, dispatch, logging), the background saver, and transport faults (latency, slow
+//! answers, connection resets) applied to whole round trips.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::serve::{IncomingStream, Listener};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::auth::{self, TokenRequest};
+use super::batch;
+use super::error::GraphError;
+use super::faults::{self, FaultState, Transport};
+use super::log::{EntryKind, LogEntry, RequestLog};
+use super::odata;
+use super::persist::{self, Persister};
+use super::routes::{self, Call, Caller, Ctx, Reply};
+use super::store::Store;
+
+const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// State shared by every request.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub faults: Mutex<FaultState>,
+    pub log: Mutex<RequestLog>,
+    pub graph_url: String,
+    pub authority_url: String,
+    pub tenant_id: String,
+    pub token_key: Vec<u8>,
+    pub token_lifetime: Duration,
+    pub persister: Option<Persister>,
+    /// Set by writes, cleared by [`Shared::flush`]; the saver task waits on `saver` for it.
+    pub dirty: AtomicBool,
+    pub saver: Notify,
+}
+
+/// How long the saver waits after a write so that a burst of writes is saved once.
+pub const SAVE_DELAY: Duration = Duration::from_millis(25);
+
+impl Shared {
+    fn mark_dirty(&self) {
+        if self.persister.is_some() {
+            self.dirty.store(true, Ordering::SeqCst);
+            self.saver.notify_one();
+        }
+    }
+
+    /// Saves the tenant if it changed since the last save.
+    pub fn flush(&self) {
+        let Some(persister) = &self.persister else {
+            return;
+        };
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let (version, bytes) = {
+            let store = lock(&self.store);
+            (store.version, persist::serialize(&store))
+        };
+        if let Err(error) = persister.save(version, &bytes) {
+            self.dirty.store(true, Ordering::SeqCst);
+            tracing::warn!(path = %persister.path().display(), %error, "could not save the sandbox state");
+        }
+    }
+}
+
+/// Saves the tenant shortly after writes, off the request path (writes are coalesced; a running
+/// sandbox's file lags its memory by at most [`SAVE_DELAY`] plus one save).
+pub async fn saver(shared: Arc<Shared>) {
+    loop {
+        shared.saver.notified().await;
+        tokio::time::sleep(SAVE_DELAY).await;
+        let shared = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.flush()).await;
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking request poisoned it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Body of a Graph answer.
+pub enum Payload {
+    None,
+    Json(Value),
+    Text(String),
+}
+
+/// A Graph answer before it becomes an HTTP response or a `$batch` item.
+pub struct Outcome {
+    pub status: StatusCode,
+    pub headers: Vec<(String, String)>,
+    pub payload: Payload,
+}
+
+/// One Graph request as the pipeline sees it.
+pub struct Input<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+    pub client_request_id: &'a str,
+}
+
+fn error_outcome(error: &GraphError, request_id: &str, client_request_id: &str) -> Outcome {
+    Outcome {
+        status: error.status,
+        headers: error
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        payload: Payload::Json(error.body(request_id, client_request_id)),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Runs one authenticated Graph request (on its own or as a batch item) through faults and the
+/// directory; persists the tenant after a successful write.
+pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
+    let eventual = header_text(input.headers, "consistencylevel")
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
+    let query = match odata::parse_query(input.query, eventual) {
+        Ok(query) => query,
+        Err(error) => return error_outcome(&error, input.request_id, input.client_request_id),
+    };
+    let units = faults::cost(input.method, input.path, &query);
+    let (refusal, fault_config) = {
+        let mut state = lock(&shared.faults);
+        let refusal = state.refuse(&shared.tenant_id, &caller.app_id, units, Instant::now());
+        (refusal, state.faults.clone())
+    };
+    if let Some(error) = refusal {
+        return error_outcome(&error, input.request_id, input.client_request_id);
+    }
+    let body = if input.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(input.body) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                let error = GraphError::gateway_bad_request(
+                    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+                );
+                return error_outcome(&error, input.request_id, input.client_request_id);
+            }
+        }
+    };
+    let prefer = header_text(input.headers, "prefer").is_some_and(|v| {
+        v.split(',')
+            .any(|p| p.trim().eq_ignore_ascii_case("create-if-missing"))
+    });
+    let call = Call {
+        method: input.method,
+        path: input.path,
+        query,
+        prefer_create_if_missing: prefer,
+        body,
+        caller,
+    };
+    let write = *input.method != Method::GET;
+    let result = {
+        let mut store = lock(&shared.store);
+        let mut ctx = Ctx {
+            store: &mut store,
+            now_ms: now_ms(),
+            lag_ms: fault_config.replication_lag.as_millis() as i64,
+            graph_url: &shared.graph_url,
+            faults: &fault_config,
+        };
+        let result = routes::dispatch(&mut ctx, &call);
+        if result.is_ok() && write {
+            store.touch();
+        }
+        result
+    };
+    if result.is_ok() && write {
+        shared.mark_dirty();
+    }
+    let mut headers = vec![("x-ms-resource-unit".to_string(), units.to_string())];
+    match result {
+        Ok(Reply::Json(status, value)) => Outcome {
+            status,
+            headers,
+            payload: Payload::Json(value),
+        },
+        Ok(Reply::NoContent) => Outcome {
+            status: StatusCode::NO_CONTENT,
+            headers,
+            payload: Payload::None,
+        },
+        Ok(Reply::Text(text)) => Outcome {
+            status: StatusCode::OK,
+            headers,
+            payload: Payload::Text(text),
+        },
+        Err(error) => {
+            let mut outcome = error_outcome(&error, input.request_id, input.client_request_id);
+            headers.append(&mut outcome.headers);
+            outcome.headers = headers;
+            outcome
+        }
+    }
+}
+
+fn into_response(outcome: Outcome, request_id: &str, client_request_id: &str) -> Response {
+    let mut builder = Response::builder()
+        .status(outcome.status)
+        .header("request-id", request_id)
+        .header("client-request-id", client_request_id)
+        .header("OData-Version", "4.0")
+        .header(header::CACHE_CONTROL, "no-cache");
+    for (name, value) in &outcome.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = match outcome.payload {
+        Payload::None => Body::empty(),
+        Payload::Json(value) => {
+            builder = builder.header(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
+            Body::from(value.to_string())
+        }
+        Payload::Text(text) => {
+            builder = builder.header(header::CONTENT_TYPE, "text/plain");
+            Body::from(text)
+        }
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn log_entry(
+    kind: EntryKind,
+    method: &str,
+    path: String,
+    status: StatusCode,
+    started: Instant,
+    client_id: Option<String>,
+) -> LogEntry {
+    LogEntry {
+        seq: 0,
+        timestamp: chrono::Utc::now(),
+        kind,
+        method: method.to_string(),
+        path,
+        status: status.as_u16(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        batch_seq: None,
+        batch_item_id: None,
+        client_id,
+    }
+}
+
+async fn graph(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let request_id = Uuid::new_v4().to_string();
+    let client_request_id = header_text(&headers, "client-request-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| request_id.clone());
+    let path = uri
+        .path()
+        .strip_prefix("/v1.0")
+        .unwrap_or(uri.path())
+        .to_string();
+    let query = uri.query().unwrap_or_default().to_string();
+    let logged_path = uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let is_batch = path == "/$batch" || path == "/%24batch";
+    let caller = match auth::authenticate(
+        &shared.token_key,
+        &shared.tenant_id,
+        header_text(&headers, "authorization"),
+        now_ms(),
+    ) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let outcome = error_outcome(&error, &request_id, &client_request_id);
+            let kind = if is_batch {
+                EntryKind::Batch
+            } else {
+                EntryKind::Graph
+            };
+            lock(&shared.log).record(log_entry(
+                kind,
+                method.as_str(),
+                logged_path,
+                outcome.status,
+                started,
+                None,
+            ));
+            return into_response(outcome, &request_id, &client_request_id);
+        }
+    };
+    let outcome = if is_batch && method == Method::POST {
+        let batch_seq = lock(&shared.log).reserve();
+        let outcome = batch::handle(
+            &shared,
+            &caller,
+            &body,
+            batch_seq,
+            &request_id,
+            &client_request_id,
+        );
+        let mut entry = log_entry(
+            EntryKind::Batch,
+            "POST",
+            logged_path,
+            outcome.status,
+            started,
+            Some(caller.app_id.clone()),
+        );
+        entry.seq = batch_seq;
+        lock(&shared.log).record(entry);
+        outcome
+    } else {
+        let input = Input {
+            method: &method,
+            path: &path,
+            query: &query,
+            headers: &headers,
+            body: &body,
+            request_id: &request_id,
+            client_request_id: &client_request_id,
+        };
+        let outcome = execute(&shared, &caller, &input);
+        lock(&shared.log).record(log_entry(
+            EntryKind::Graph,
+            method.as_str(),
+            logged_path,
+            outcome.status,
+            started,
+            Some(caller.app_id.clone()),
+        ));
+        outcome
+    };
+    tracing::debug!(method = %method, path = %path, status = outcome.status.as_u16(), "graph request");
+    into_response(outcome, &request_id, &client_request_id)
+}
+
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let request = TokenRequest {
+        tenant: &tenant,
+        basic: header_text(&headers, "authorization").and_then(auth::basic_credentials),
+        endpoint: format!("{}/{tenant}/oauth2/v2.0/token", shared.authority_url),
+        form,
+    };
+    let lag_ms = lock(&shared.faults).faults.replication_lag.as_millis() as i64;
+    let lifetime = shared.token_lifetime.as_secs().max(1) as i64;
+    let result = auth::issue_token(
+        &lock(&shared.store),
+        &shared.token_key,
+        lifetime,
+        now_ms(),
+        lag_ms,
+        &request,
+    );
+    let client_id = request
+        .form
+        .get("client_id")
+        .cloned()
+        .or(request.basic.as_ref().map(|b| b.0.clone()));
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => (error.status, error.body()),
+    };
+    let path = format!("/{tenant}/oauth2/v2.0/token");
+    lock(&shared.log).record(log_entry(
+        EntryKind::Token,
+        "POST",
+        path,
+        status,
+        started,
+        client_id,
+    ));
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
+    response
+}
+
+async fn read_log(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(lock(&shared.log).clone()).into_response()
+}
+
+async fn clear_log(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.log).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn unknown_version(uri: Uri) -> Response {
+    let request_id = Uuid::new_v4().to_string();
+    let segment = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let error = GraphError::new(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        format!("Invalid version: {segment}"),
+    );
+    into_response(
+        error_outcome(&error, &request_id, &request_id),
+        &request_id,
+        &request_id,
+    )
+}
+
+/// Transport faults on every round trip except the sandbox's own control endpoints.
+async fn transport(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/_sandbox") {
+        return next.run(request).await;
+    }
+    let decision = lock(&shared.faults).transport();
+    match decision {
+        Transport::Answer { delay } => {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            next.run(request).await
+        }
+        Transport::Reset => {
+            let connection = request
+                .extensions()
+                .get::<ConnectInfo<ConnectionHandle>>()
+                .map(|c| c.0.clone());
+            // The request is processed (a write happens) and its answer is lost: the ambiguous
+            // outcome clients must survive.
+            let response = next.run(request).await;
+            if let Some(connection) = connection {
+                connection.kill();
+            }
+            response
+        }
+    }
+}
+
+/// The sandbox's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/_sandbox/requests", get(read_log).delete(clear_log))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/v1.0/{*path}", any(graph))
+        .fallback(unknown_version)
+        .layer(middleware::from_fn_with_state(shared.clone(), transport))
+        .with_state(shared)
+}
+
+/// A switch that resets one connection: its next read or write fails and the socket closes with RST.
+#[derive(Clone, Debug)]
+pub struct ConnectionHandle(Arc<AtomicBool>);
+
+impl ConnectionHandle {
+    fn kill(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Connected<IncomingStream<'_, ResettableListener>> for ConnectionHandle {
+    fn connect_info(stream: IncomingStream<'_, ResettableListener>) -> Self {
+        ConnectionHandle(stream.io().killed.clone())
+    }
+}
+
+/// TCP listener whose connections can be reset by the connection-reset fault.
+pub struct ResettableListener(pub TcpListener);
+
+/// A TCP stream with a reset switch.
+pub struct ResettableStream {
+    inner: TcpStream,
+    killed: Arc<AtomicBool>,
+}
+
+impl ResettableStream {
+    fn check(&self) -> io::Result<()> {
+        if self.killed.load(Ordering::SeqCst) {
+            let _ = self.inner.set_zero_linger();
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "sandbox fault: connection reset",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Listener for ResettableListener {
+    type Io = ResettableStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        ResettableStream {
+                            inner: stream,
+                            killed: Arc::new(AtomicBool::new(false)),
+                        },
+                        addr,
+                    );
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.check()?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}

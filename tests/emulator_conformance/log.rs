@@ -1,0 +1,48 @@
+use serde_json::{Value, json};
+
+use crate::support::{Env, into_answer};
+
+#[tokio::test]
+async fn request_log_over_http_and_rust() {
+    let env = Env::start().await;
+    let app = env.app("logged").await;
+    let secret = env.add_password(app["id"].as_str().unwrap()).await["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.get("/applications?$top=5").await;
+    let url = format!("{}/_sandbox/requests", env.sandbox.authority_url());
+    let answer = into_answer(env.http.get(&url).send().await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        !answer.text.contains(&secret),
+        "secrets never reach the log"
+    );
+    assert!(
+        !answer.text.contains(&env.token),
+        "tokens never reach the log"
+    );
+    let requests = answer.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3);
+    let first = &requests[0];
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["path"], "/v1.0/applications");
+    assert_eq!(first["status"], 201);
+    assert_eq!(first["kind"], "graph");
+    assert!(first["latencyMs"].as_f64().is_some());
+    assert!(first["timestamp"].is_string());
+    assert_eq!(requests[2]["path"], "/v1.0/applications?$top=5");
+    let counters: &Value = &answer.body["counters"];
+    assert_eq!(counters["httpRequests"], 3);
+    assert_eq!(counters["graphRequests"], 3);
+    assert_eq!(counters["writes"], 2);
+    assert_eq!(counters["byStatus"], json!({"200": 2, "201": 1}));
+    assert_eq!(env.sandbox.request_log().requests.len(), 3);
+
+    let cleared = env.http.delete(&url).send().await.unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert!(env.sandbox.request_log().requests.is_empty());
+    env.get("/organization").await;
+    env.sandbox.clear_log();
+    assert_eq!(env.sandbox.request_log().counters.http_requests, 0);
+}

@@ -1,0 +1,16 @@
+//! Conformance suite of the sandbox Graph emulator: every endpoint it serves, with status codes,
+//! bodies, headers and error envelopes as GRAPH.md describes them, plus its realism switches.
+//! Each test starts its own sandbox on 127.0.0.1:0 and talks only to loopback.
+
+mod applications;
+mod auth;
+mod batch;
+mod cli;
+mod consent;
+mod credentials;
+mod directory;
+mod log;
+mod queries;
+mod realism;
+mod service_principals;
+mod support;

@@ -1,0 +1,252 @@
+//! Test harness: an in-process sandbox on 127.0.0.1:0 and a raw-JSON HTTP client.
+//!
+//! Deliberately no shared wire types: requests and answers are `serde_json::Value`, so a field
+//! name the emulator gets wrong fails here instead of round-tripping silently.
+
+use std::time::Duration;
+
+use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts Graph's error envelope and returns `(code, message)`.
+    pub fn error(&self) -> (String, String) {
+        let error = &self.body["error"];
+        assert!(
+            error.is_object(),
+            "expected an error envelope, got {}",
+            self.text
+        );
+        let inner = &error["innerError"];
+        assert!(
+            inner["request-id"].is_string(),
+            "innerError.request-id: {}",
+            self.text
+        );
+        assert!(
+            inner["client-request-id"].is_string(),
+            "innerError.client-request-id: {}",
+            self.text
+        );
+        assert!(inner["date"].is_string(), "innerError.date: {}", self.text);
+        (
+            error["code"].as_str().unwrap().to_string(),
+            error["message"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+pub struct Env {
+    pub sandbox: RunningSandbox,
+    pub http: reqwest::Client,
+    pub token: String,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Self::with(SandboxConfig::default()).await
+    }
+
+    pub async fn with_faults(faults: Faults) -> Env {
+        Self::with(SandboxConfig {
+            faults,
+            ..SandboxConfig::default()
+        })
+        .await
+    }
+
+    pub async fn with(config: SandboxConfig) -> Env {
+        let sandbox = Sandbox::start(config).await.expect("sandbox starts");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let mut env = Env {
+            sandbox,
+            http,
+            token: String::new(),
+        };
+        let (id, secret) = (
+            env.sandbox.admin_client_id().to_string(),
+            env.sandbox.admin_client_secret().to_string(),
+        );
+        env.token = env.token_for(&id, &secret).await;
+        env.sandbox.clear_log();
+        env
+    }
+
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Answer {
+        let response = crate::support::form(self.http.post(self.sandbox.token_url()), form)
+            .send()
+            .await
+            .unwrap();
+        into_answer(response).await
+    }
+
+    pub async fn token_for(&self, client_id: &str, secret: &str) -> String {
+        let answer = self
+            .token_request(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sandbox.graph_url())
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        self.call_as(&self.token, method, path, body, headers).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            self.url(path)
+        };
+        let mut request = self.http.request(method, url).bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        into_answer(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Creates an application and returns its JSON.
+    pub async fn app(&self, name: &str) -> Value {
+        let answer = self
+            .post("/applications", json!({"displayName": name}))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.body
+    }
+
+    /// Creates an application with its service principal; returns (app, sp).
+    pub async fn app_with_sp(&self, name: &str) -> (Value, Value) {
+        let app = self.app(name).await;
+        let sp = self
+            .post("/servicePrincipals", json!({"appId": app["appId"]}))
+            .await;
+        assert_eq!(sp.status, 201, "{}", sp.text);
+        (app, sp.body)
+    }
+
+    /// Adds a password and returns the addPassword answer.
+    pub async fn add_password(&self, app_id: &str) -> Value {
+        let answer = self
+            .post(
+                &format!("/applications/{app_id}/addPassword"),
+                json!({"passwordCredential": {"displayName": "t"}}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body
+    }
+
+    /// The id of the Microsoft Graph service principal.
+    pub async fn graph_sp(&self) -> Value {
+        let answer = self
+            .get(&format!("/servicePrincipals(appId='{GRAPH_APP_ID}')"))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body
+    }
+
+    /// A seeded user by display name.
+    pub async fn user(&self, display_name: &str) -> Value {
+        let filter = format!("displayName eq '{}'", display_name.replace('\'', "''"));
+        let answer = self
+            .get(&format!("/users?$filter={}", urlencode(&filter)))
+            .await;
+        answer.body["value"][0].clone()
+    }
+}
+
+pub async fn into_answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Sets an `application/x-www-form-urlencoded` body.
+pub fn form(request: reqwest::RequestBuilder, pairs: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        body.append_pair(k, v);
+    }
+    request
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.finish())
+}
