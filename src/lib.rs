@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod emulator;
 pub mod engine;
+pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod output;

@@ -5,6 +5,7 @@
 
 mod sandbox;
 mod schema;
+pub mod settings;
 mod validate;
 
 use std::io::IsTerminal;
@@ -47,6 +48,10 @@ pub struct GlobalArgs {
     /// Login authority URL, overriding the cloud's (http only for loopback addresses).
     #[arg(long, global = true, value_name = "URL")]
     pub authority_url: Option<url::Url>,
+    /// How to authenticate to Microsoft Graph; `auto` tries, in order: secret, certificate,
+    /// workload-identity, github-oidc, managed-identity, azure-cli, device-code (at a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]
+    pub auth: settings::AuthArg,
     /// Target the local sandbox tenant in .appreg/ even when a tenant is configured.
     #[arg(long, global = true)]
     pub sandbox: bool,

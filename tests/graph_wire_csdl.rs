@@ -1,0 +1,174 @@
+//! Every property name in appreg's Graph wire types exists, with that spelling, on the matching
+//! type of the Graph v1.0 schema (shared/reference/msgraph-metadata/v1.0-Prod.csdl, beside the
+//! repository). The field names are read from the serde derives themselves, so a rename in the
+//! code cannot drift from what is checked.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+use appreg::graph::wire::*;
+use regex::Regex;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// A deserializer that only records the field names a derived `Deserialize` asks for.
+struct FieldNames<'a>(&'a mut Vec<&'static str>);
+
+#[derive(Debug)]
+struct Stop;
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stop")
+    }
+}
+impl std::error::Error for Stop {}
+impl de::Error for Stop {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Stop
+    }
+}
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = Stop;
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+        Err(Stop)
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Stop> {
+        self.0.extend_from_slice(fields);
+        Err(Stop)
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+fn fields_of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let _ = T::deserialize(FieldNames(&mut names));
+    names
+}
+
+/// Property names of each entity and complex type, inherited ones included.
+fn schema() -> Option<HashMap<String, BTreeSet<String>>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/msgraph-metadata/v1.0-Prod.csdl"
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    let ty = Regex::new(r#"(?s)<(EntityType|ComplexType) Name="(\w+)"(?: BaseType="graph\.(\w+)")?[^>]*?(?:/>|>(.*?)</(?:EntityType|ComplexType)>)"#).unwrap();
+    let prop = Regex::new(r#"<(?:Property|NavigationProperty) Name="(\w+)""#).unwrap();
+    let mut own: HashMap<String, (Option<String>, BTreeSet<String>)> = HashMap::new();
+    for c in ty.captures_iter(&text) {
+        let props = c.get(4).map_or("", |m| m.as_str());
+        let names = prop
+            .captures_iter(props)
+            .map(|p| p[1].to_string())
+            .collect();
+        own.entry(c[2].to_string())
+            .or_insert((c.get(3).map(|m| m.as_str().to_string()), names));
+    }
+    let mut all = HashMap::new();
+    for name in own.keys() {
+        let mut names = BTreeSet::new();
+        let mut current = Some(name.clone());
+        while let Some(n) = current {
+            let Some((base, props)) = own.get(&n) else {
+                break;
+            };
+            names.extend(props.iter().cloned());
+            current = base.clone();
+        }
+        all.insert(name.clone(), names);
+    }
+    Some(all)
+}
+
+#[test]
+fn wire_property_names_exist_in_the_graph_schema() {
+    let Some(schema) = schema() else {
+        panic!(
+            "the Graph schema is expected at ../shared/reference/msgraph-metadata/v1.0-Prod.csdl beside the repository"
+        );
+    };
+    let cases: Vec<(&str, Vec<&'static str>)> = vec![
+        ("application", fields_of::<Application>()),
+        ("webApplication", fields_of::<WebApplication>()),
+        (
+            "implicitGrantSettings",
+            fields_of::<ImplicitGrantSettings>(),
+        ),
+        ("spaApplication", fields_of::<SpaApplication>()),
+        (
+            "publicClientApplication",
+            fields_of::<PublicClientApplication>(),
+        ),
+        ("apiApplication", fields_of::<ApiApplication>()),
+        ("permissionScope", fields_of::<PermissionScope>()),
+        (
+            "preAuthorizedApplication",
+            fields_of::<PreAuthorizedApplication>(),
+        ),
+        ("appRole", fields_of::<AppRole>()),
+        ("optionalClaims", fields_of::<OptionalClaims>()),
+        ("optionalClaim", fields_of::<OptionalClaim>()),
+        ("informationalUrl", fields_of::<InformationalUrl>()),
+        (
+            "requiredResourceAccess",
+            fields_of::<RequiredResourceAccess>(),
+        ),
+        ("resourceAccess", fields_of::<ResourceAccess>()),
+        ("passwordCredential", fields_of::<PasswordCredential>()),
+        ("keyCredential", fields_of::<KeyCredential>()),
+        ("servicePrincipal", fields_of::<ServicePrincipal>()),
+        ("appRoleAssignment", fields_of::<AppRoleAssignment>()),
+        (
+            "oAuth2PermissionGrant",
+            fields_of::<OAuth2PermissionGrant>(),
+        ),
+        (
+            "federatedIdentityCredential",
+            fields_of::<FederatedIdentityCredential>(),
+        ),
+        ("user", fields_of::<User>()),
+        ("group", fields_of::<Group>()),
+    ];
+    let mut wrong = Vec::new();
+    for (csdl, fields) in &cases {
+        assert!(!fields.is_empty(), "{csdl}: no fields read");
+        let known = schema
+            .get(*csdl)
+            .unwrap_or_else(|| panic!("{csdl} not in the schema"));
+        wrong.extend(
+            fields
+                .iter()
+                .filter(|f| !known.contains(**f))
+                .map(|f| format!("{csdl}.{f}")),
+        );
+    }
+    // directoryObject lists carry derived types: their properties come from user, group,
+    // servicePrincipal or application.
+    for f in fields_of::<DirectoryObject>()
+        .into_iter()
+        .filter(|f| !f.starts_with('@'))
+    {
+        let found = [
+            "directoryObject",
+            "user",
+            "group",
+            "servicePrincipal",
+            "application",
+        ]
+        .iter()
+        .any(|t| schema[*t].contains(f));
+        if !found {
+            wrong.push(format!("directoryObject.{f}"));
+        }
+    }
+    assert!(wrong.is_empty(), "not in the Graph v1.0 schema: {wrong:?}");
+}
