@@ -3,9 +3,14 @@
 //! Command modules stay thin: parse, resolve settings, call one library function, render the result,
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
+mod apply;
+mod output;
+mod plan;
+mod run;
 mod sandbox;
 mod schema;
 pub mod settings;
+mod target;
 mod validate;
 
 use std::io::IsTerminal;
@@ -17,6 +22,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const EXIT_OK: u8 = 0;
 /// Exit code for any error, including an invalid manifest.
 pub const EXIT_ERROR: u8 = 1;
+/// Exit code for "there are changes" (`plan --detailed-exitcode`, `drift`).
+pub const EXIT_CHANGES: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -84,12 +91,22 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::stderr().is_terminal()
-            }
+            ColorChoice::Auto => no_color_unset() && std::io::stderr().is_terminal(),
         }
     }
+
+    /// Whether output written to stdout should carry ANSI colors.
+    pub fn for_stdout(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => no_color_unset() && std::io::stdout().is_terminal(),
+        }
+    }
+}
+
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +115,14 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of the manifest format (or of the plan format).
     Schema(schema::SchemaArgs),
+    /// Show what apply would change in the tenant.
+    Plan(plan::PlanArgs),
+    /// Make the tenant match the manifest (or apply a saved plan exactly).
+    Apply(apply::ApplyArgs),
+    /// Report every difference between tenant and manifest; exit 2 when there is any.
+    Drift(plan::DriftArgs),
+    /// Print each app's ids and consent URLs, read from the tenant.
+    Output(output::OutputArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
 }
@@ -116,6 +141,10 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => schema::run(&args),
+        Command::Plan(args) => plan::run(&cli.global, &args),
+        Command::Apply(args) => apply::run(&cli.global, &args),
+        Command::Drift(args) => plan::drift(&cli.global, &args),
+        Command::Output(args) => output::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

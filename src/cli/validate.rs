@@ -50,7 +50,13 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
     if failed { EXIT_ERROR } else { EXIT_OK }
 }
 
-fn print_human(diagnostics: &[Diagnostic], color: bool, failed: bool, apps: usize, files: usize) {
+pub(super) fn print_human(
+    diagnostics: &[Diagnostic],
+    color: bool,
+    failed: bool,
+    apps: usize,
+    files: usize,
+) {
     let mut err = std::io::stderr().lock();
     for diagnostic in diagnostics.iter().take(MAX_SHOWN) {
         let _ = write!(err, "{}", diagnostics::render(diagnostic, color));

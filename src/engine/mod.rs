@@ -3,9 +3,76 @@
 //! The engine never imports `cli` or `output`; it returns plain values that those render.
 
 pub mod application;
+pub mod apply;
 pub mod fields;
 pub mod kinds;
+pub mod observe;
 pub mod observed;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+
+use chrono::Utc;
+
+use crate::graph::{GraphClient, GraphError};
+use crate::model::DesiredState;
+
+pub use apply::{AppIds, AppOutputs, ApplyReport};
+pub use planner::{PlanError, PlanOptions, Planned};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("the tenant is ambiguous about what the manifest names:\n  - {}", .0.join("\n  - "))]
+    Ambiguous(Vec<String>),
+    #[error("plan is stale: {0}; run `appreg plan` again")]
+    Stale(String),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// Observes the tenant and plans the changes that make it match `state`.
+pub async fn plan(
+    client: &GraphClient,
+    state: &DesiredState,
+    tenant_id: &str,
+    options: PlanOptions,
+) -> Result<(observed::Observed, Planned), EngineError> {
+    let observed = observe::observe(client, state, tenant_id).await?;
+    let planned = planner::plan(state, &observed, options, Utc::now())?;
+    Ok((observed, planned))
+}
+
+/// Checks that a saved plan is what planning now gives: same manifest, same live objects, same
+/// changes. Returns why not, or nothing when it still holds.
+pub fn stale_reason(saved: &plan::Plan, now: &plan::Plan) -> Option<String> {
+    if saved.manifest_digest != now.manifest_digest {
+        return Some("the manifest changed since the plan was made".into());
+    }
+    if saved.set_name != now.set_name || saved.tenant_id != now.tenant_id {
+        return Some("the plan was made for another set or tenant".into());
+    }
+    let touched = |p: &plan::Plan| -> Vec<(String, plan::Action, Option<String>)> {
+        p.changes
+            .iter()
+            .filter(|c| c.action.is_write())
+            .map(|c| (c.address.clone(), c.action, c.live_digest.clone()))
+            .collect()
+    };
+    let (before, after) = (touched(saved), touched(now));
+    if before != after {
+        let moved = before
+            .iter()
+            .chain(&after)
+            .find(|c| !before.contains(c) || !after.contains(c))
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        return Some(format!(
+            "`{moved}` changed in the tenant since the plan was made"
+        ));
+    }
+    None
+}

@@ -21,6 +21,12 @@ pub struct Plan {
     /// Digest of the manifest as loaded; `apply` refuses a saved plan when it differs.
     pub manifest_digest: String,
     pub created_at: DateTime<Utc>,
+    /// Whether apps of the set that left the manifest are deleted.
+    #[serde(default)]
+    pub prune: bool,
+    /// The manifest paths the plan was made from; `apply PLANFILE` loads them again.
+    #[serde(default)]
+    pub manifest_paths: Vec<String>,
     /// Every object the manifest names, in apply order; no-op changes included.
     pub changes: Vec<Change>,
 }

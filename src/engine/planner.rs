@@ -143,6 +143,8 @@ pub fn plan(
         tenant_id: observed.tenant_id.clone(),
         manifest_digest: manifest_digest(state),
         created_at: now,
+        prune: options.prune || state.prune,
+        manifest_paths: Vec::new(),
         changes,
     };
     Ok(Planned { plan, steps })

@@ -1,0 +1,246 @@
+//! `appreg apply`: plan, confirm, apply, summarise, and print each app's outputs. Given a saved plan
+//! file, it re-observes and applies exactly that plan, refusing when the world moved.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use super::plan::{ViewArgs, manifest_paths, show};
+use super::run::{self, block_on, fail};
+use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
+use crate::engine::{
+    self, AppOutputs, PlanOptions,
+    plan::{Action, Plan},
+};
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories, or one plan file saved by `appreg plan --out`.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// Apply without asking; required when stdin is not a terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Also delete apps of this set that left the manifest.
+    #[arg(long)]
+    pub prune: bool,
+    /// Write each app's outputs (ids, consent URLs) to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub outputs: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
+    let saved = match saved_plan(&args.paths) {
+        Ok(saved) => saved,
+        Err(e) => return fail(e),
+    };
+    let paths: Vec<PathBuf> = match &saved {
+        Some(plan) => plan.manifest_paths.iter().map(PathBuf::from).collect(),
+        None => args.paths.clone(),
+    };
+    let Some(loaded) = run::load(global, &paths) else {
+        return EXIT_ERROR;
+    };
+    let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
+    block_on(async {
+        let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let code = apply(
+            global,
+            args,
+            &connection,
+            &loaded.state,
+            saved.as_ref(),
+            prune,
+            &paths,
+        )
+        .await;
+        connection.client.log_summary();
+        connection.close().await;
+        code
+    })
+}
+
+/// A single `.json` argument is a saved plan.
+fn saved_plan(paths: &[PathBuf]) -> Result<Option<Plan>, String> {
+    let [path] = paths else { return Ok(None) };
+    if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not an appreg plan: {e}", path.display()))?;
+    if plan.format_version != engine::plan::FORMAT_VERSION {
+        return Err(format!(
+            "{} has plan format {}, this appreg reads {}",
+            path.display(),
+            plan.format_version,
+            engine::plan::FORMAT_VERSION
+        ));
+    }
+    Ok(Some(plan))
+}
+
+async fn apply(
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    connection: &target::Connection,
+    state: &crate::model::DesiredState,
+    saved: Option<&Plan>,
+    prune: bool,
+    paths: &[PathBuf],
+) -> u8 {
+    let (observed, mut planned) = match engine::plan(
+        &connection.client,
+        state,
+        &connection.tenant_id,
+        PlanOptions { prune },
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(e) => return fail(e),
+    };
+    planned.plan.manifest_paths = manifest_paths(paths);
+    match saved {
+        Some(saved) => {
+            if let Some(reason) = engine::stale_reason(saved, &planned.plan) {
+                return fail(format!("plan is stale: {reason}; run `appreg plan` again"));
+            }
+        }
+        None => {
+            show(
+                global,
+                &ViewArgs {
+                    json: false,
+                    markdown: false,
+                },
+                &planned.plan,
+            );
+            if planned.plan.has_changes() && !confirmed(args.auto_approve) {
+                return EXIT_ERROR;
+            }
+        }
+    }
+    let report = if planned.plan.has_changes() {
+        match engine::apply::apply(&connection.client, state, &observed, &planned).await {
+            Ok(report) => report,
+            Err(e) => return fail(e),
+        }
+    } else {
+        engine::ApplyReport {
+            ids: observed
+                .apps
+                .iter()
+                .map(|(k, a)| (k.clone(), engine::apply::ids_of(a)))
+                .collect(),
+            ..Default::default()
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    if planned.plan.has_changes() {
+        let count = |action: Action| report.done.iter().filter(|(_, a)| *a == action).count();
+        let _ = writeln!(
+            err,
+            "Apply {}: {} created, {} updated, {} deleted.",
+            if report.failed.is_empty() {
+                "complete"
+            } else {
+                "incomplete"
+            },
+            count(Action::Create),
+            count(Action::Update) + count(Action::Rotate),
+            count(Action::Delete)
+        );
+        for (address, why) in &report.failed {
+            let _ = writeln!(err, "  failed: {address}: {why}");
+        }
+    }
+    drop(err);
+    let outputs = outputs(state, &report.ids, connection);
+    print_outputs(&outputs);
+    if let Some(path) = &args.outputs
+        && let Err(e) = write_outputs(path, &outputs)
+    {
+        return fail(format!("cannot write outputs to {}: {e}", path.display()));
+    }
+    if report.failed.is_empty() {
+        EXIT_OK
+    } else {
+        eprintln!("error: some changes failed; fix the cause and run apply again (it converges)");
+        EXIT_ERROR
+    }
+}
+
+/// Asks on a terminal; refuses without one unless `--auto-approve`.
+fn confirmed(auto_approve: bool) -> bool {
+    if auto_approve {
+        return true;
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: apply needs confirmation, and stdin is not a terminal; pass --auto-approve to apply without asking"
+        );
+        return false;
+    }
+    eprint!("Apply these changes? Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if answer.trim() == "yes" {
+        true
+    } else {
+        eprintln!("Apply cancelled; nothing was changed.");
+        false
+    }
+}
+
+pub fn outputs(
+    state: &crate::model::DesiredState,
+    ids: &BTreeMap<String, engine::AppIds>,
+    connection: &target::Connection,
+) -> BTreeMap<String, AppOutputs> {
+    state
+        .apps
+        .values()
+        .filter_map(|app| {
+            let ids = ids.get(&app.key)?;
+            let out = engine::apply::outputs(
+                app,
+                ids,
+                &connection.tenant_id,
+                connection.endpoints.authority.as_str(),
+                &connection.graph_resource(),
+            )?;
+            Some((app.key.clone(), out))
+        })
+        .collect()
+}
+
+pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
+    if outputs.is_empty() {
+        return;
+    }
+    let mut text = String::from("\nOutputs:\n");
+    for (key, out) in outputs {
+        text.push_str(&format!(
+            "  {key}:\n    appId: {}\n    objectId: {}\n    tenantId: {}\n",
+            out.app_id, out.object_id, out.tenant_id
+        ));
+        if let Some(sp) = &out.service_principal_id {
+            text.push_str(&format!("    servicePrincipalId: {sp}\n"));
+        }
+        text.push_str(&format!("    adminConsentUrl: {}\n", out.admin_consent_url));
+        if let Some(url) = &out.user_consent_url {
+            text.push_str(&format!("    userConsentUrl: {url}\n"));
+        }
+    }
+    run::print_stdout(&text);
+}
+
+pub fn write_outputs(path: &Path, outputs: &BTreeMap<String, AppOutputs>) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(outputs).expect("outputs serialize") + "\n";
+    std::fs::write(path, text)
+}

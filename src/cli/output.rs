@@ -1,0 +1,54 @@
+//! `appreg output`: each app's ids and consent URLs, read from the tenant. Never writes.
+
+use std::path::PathBuf;
+
+use super::run::{self, block_on, fail};
+use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
+use crate::engine;
+
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Manifest files or directories. Default: the current directory.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON (the format `apply --outputs` writes).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
+    let Some(loaded) = run::load(global, &args.paths) else {
+        return EXIT_ERROR;
+    };
+    block_on(async {
+        let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let observed =
+            engine::observe::observe(&connection.client, &loaded.state, &connection.tenant_id)
+                .await;
+        let code = match observed {
+            Ok(observed) => {
+                let ids = observed
+                    .apps
+                    .iter()
+                    .map(|(k, a)| (k.clone(), engine::apply::ids_of(a)))
+                    .collect();
+                let outputs = super::apply::outputs(&loaded.state, &ids, &connection);
+                if args.json {
+                    run::print_stdout(
+                        &(serde_json::to_string_pretty(&outputs).expect("outputs serialize")
+                            + "\n"),
+                    );
+                } else {
+                    super::apply::print_outputs(&outputs);
+                }
+                EXIT_OK
+            }
+            Err(e) => fail(e),
+        };
+        connection.close().await;
+        code
+    })
+}

@@ -1,0 +1,116 @@
+//! Which tenant a run talks to, and the Graph client for it.
+//!
+//! With a tenant from `--tenant`, `AZURE_TENANT_ID` or the manifest, appreg uses the credential
+//! chain against that tenant's cloud. With none (or with `--sandbox`) it starts the sandbox tenant
+//! in-process on a loopback port, its state in .appreg/sandbox.json, and says so in one line on
+//! stderr.
+
+use std::sync::Arc;
+
+use super::GlobalArgs;
+use super::settings::GraphSettings;
+use crate::emulator::{DEFAULT_STATE_FILE, RunningSandbox, Sandbox, SandboxConfig};
+use crate::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use crate::graph::{Endpoints, GraphClient, GraphConfig};
+
+/// A connected run: the client, the tenant, the hosts consent URLs are built on, and the sandbox
+/// kept alive for as long as the run needs it.
+pub struct Connection {
+    pub client: GraphClient,
+    pub tenant_id: String,
+    pub endpoints: Endpoints,
+    sandbox: Option<RunningSandbox>,
+}
+
+impl Connection {
+    /// Microsoft Graph's resource identifier in this cloud, as consent scopes name it (the
+    /// sandbox stands in for the global cloud).
+    pub fn graph_resource(&self) -> String {
+        Endpoints::for_cloud(self.endpoints.cloud)
+            .graph
+            .as_str()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Stops the sandbox (saving its state) if the run started one.
+    pub async fn close(self) {
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+    }
+}
+
+pub async fn connect(
+    global: &GlobalArgs,
+    manifest_tenant: Option<&str>,
+) -> Result<Connection, String> {
+    let env = Env::process();
+    let settings =
+        GraphSettings::resolve(global, &env, manifest_tenant).map_err(|e| e.to_string())?;
+    match settings.tenant() {
+        Some(tenant) if !global.sandbox => {
+            let chain = settings.credential(&env).map_err(|e| e.to_string())?;
+            let mut config = settings.config.clone();
+            config.max_in_flight = 8;
+            let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
+                .map_err(|e| e.to_string())?;
+            Ok(Connection {
+                client,
+                tenant_id: tenant.to_string(),
+                endpoints: settings.endpoints,
+                sandbox: None,
+            })
+        }
+        _ => sandbox(global).await,
+    }
+}
+
+async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
+    let why = if global.sandbox {
+        "--sandbox given"
+    } else {
+        "no tenant configured"
+    };
+    eprintln!(
+        "appreg: {why}; using the sandbox tenant in .appreg/ (a local Microsoft Graph emulator)"
+    );
+    let config = SandboxConfig {
+        state_file: Some(DEFAULT_STATE_FILE.into()),
+        ..SandboxConfig::default()
+    };
+    let running = Sandbox::start(config)
+        .await
+        .map_err(|e| format!("the sandbox tenant did not start: {e}"))?;
+    let info = running.connection_info();
+    let graph = url::Url::parse(&info.graph_url).map_err(|e| e.to_string())?;
+    let authority = url::Url::parse(&info.authority_url).map_err(|e| e.to_string())?;
+    let endpoints = Endpoints::for_cloud(global.cloud.into())
+        .with_authority(authority)
+        .and_then(|e| e.with_graph(graph.clone()))
+        .map_err(|e| e.to_string())?;
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
+        (
+            "AZURE_CLIENT_SECRET".to_string(),
+            info.client_secret.clone(),
+        ),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(info.tenant_id.clone()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).map_err(|e| e.to_string())?;
+    let mut config = GraphConfig::new(graph);
+    config.max_in_flight = 8;
+    let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
+        .map_err(|e| e.to_string())?;
+    Ok(Connection {
+        client,
+        tenant_id: info.tenant_id.clone(),
+        endpoints,
+        sandbox: Some(running),
+    })
+}

@@ -1,0 +1,394 @@
+//! Observation: read everything the manifest names from the tenant, in as few round trips as Graph
+//! allows, and never write.
+//!
+//! Round 1 (concurrently): the set's applications (one filtered list with owners expanded), the set's
+//! service principals (one filtered list), the permission resources (`appId in (...)`, 15 per query),
+//! and the users, groups and owner service principals the manifest names (one `$batch` per 20).
+//! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName or appId, and
+//! their service principals, batched. Round 3: per-app sub-objects (grants, app role assignments both
+//! ways, federated credentials), four reads per app, batched 20 to a round trip.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::EngineError;
+use super::observed::{Observed, ObservedApp, str_of};
+use super::resolve::{ResourceApi, ResourceRef};
+use crate::graph::{GraphClient, Request, odata};
+use crate::model::{self, DesiredState, OwnerRef, Principal};
+
+/// Properties read for resource service principals.
+const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
+const SP_SELECT: &str =
+    "id,appId,displayName,accountEnabled,appRoleAssignmentRequired,tags,notificationEmailAddresses";
+/// `in` accepts at most 15 values (GRAPH.md).
+const IN_LIMIT: usize = 15;
+
+pub async fn observe(
+    client: &GraphClient,
+    state: &DesiredState,
+    tenant_id: &str,
+) -> Result<Observed, EngineError> {
+    let set_filter = format!(
+        "tags/any(t:t eq {})",
+        odata::quote(&model::set_tag(&state.set_name))
+    );
+    let apps_query = Request::get("/applications")
+        .query("$filter", &set_filter)
+        .query("$expand", "owners")
+        .query("$top", "999");
+    let sps_query = Request::get("/servicePrincipals")
+        .query("$filter", &set_filter)
+        .query("$select", SP_SELECT)
+        .query("$top", "999");
+    let (apps, sps, resources, principals) = tokio::join!(
+        client.list::<Value>(apps_query),
+        client.list::<Value>(sps_query),
+        resources(client, state),
+        principals(client, state),
+    );
+    let (apps, sps) = (apps?, sps?);
+    let mut observed = Observed {
+        tenant_id: tenant_id.to_string(),
+        resources: resources?,
+        ..Default::default()
+    };
+    let (users, groups, owner_sps) = principals?;
+    observed.users = users;
+    observed.groups = groups;
+    observed.owner_service_principals = owner_sps;
+
+    let mut by_unique: BTreeMap<String, Value> = BTreeMap::new();
+    let mut by_app_id: BTreeMap<String, Value> = BTreeMap::new();
+    for app in apps {
+        if let Some(app_id) = str_of(&app, "appId") {
+            by_app_id.insert(app_id.to_lowercase(), app.clone());
+        }
+        match str_of(&app, "uniqueName") {
+            Some(name) => by_unique.insert(name.to_lowercase(), app),
+            None => None,
+        };
+    }
+    let mut sp_by_app_id: BTreeMap<String, Value> = sps
+        .into_iter()
+        .filter_map(|sp| Some((str_of(&sp, "appId")?.to_lowercase(), sp)))
+        .collect();
+
+    // Round 2: apps of the manifest the set filter did not return.
+    let mut missing = Vec::new();
+    for app in state.apps.values() {
+        let found = by_unique.contains_key(&app.unique_name.to_lowercase())
+            || app
+                .adopt
+                .is_some_and(|id| by_app_id.contains_key(&id.to_string()));
+        if !found {
+            let path = match app.adopt {
+                Some(app_id) => format!("/applications(appId={})", odata::key(&app_id.to_string())),
+                None => format!("/applications(uniqueName={})", odata::key(&app.unique_name)),
+            };
+            missing.push((
+                app.key.clone(),
+                Request::get(&path).query("$expand", "owners"),
+            ));
+        }
+    }
+    let answers = client
+        .batch(missing.iter().map(|(_, r)| r.clone()).collect())
+        .await;
+    let mut found_late = Vec::new();
+    for ((key, _), answer) in missing.iter().zip(answers) {
+        if let Some(app) = optional(answer)? {
+            found_late.push((key.clone(), app));
+        }
+    }
+    let sp_requests: Vec<Request> = found_late
+        .iter()
+        .filter_map(|(_, app)| str_of(app, "appId"))
+        .filter(|app_id| !sp_by_app_id.contains_key(&app_id.to_lowercase()))
+        .map(|app_id| {
+            Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
+                .query("$select", SP_SELECT)
+        })
+        .collect();
+    for answer in client.batch(sp_requests).await {
+        if let Some(sp) = optional(answer)?
+            && let Some(app_id) = str_of(&sp, "appId")
+        {
+            sp_by_app_id.insert(app_id.to_lowercase(), sp);
+        }
+    }
+
+    let mut claimed = BTreeSet::new();
+    for app in state.apps.values() {
+        let live = by_unique
+            .get(&app.unique_name.to_lowercase())
+            .or_else(|| app.adopt.and_then(|id| by_app_id.get(&id.to_string())))
+            .or_else(|| {
+                found_late
+                    .iter()
+                    .find(|(k, _)| *k == app.key)
+                    .map(|(_, a)| a)
+            })
+            .cloned();
+        let mut entry = ObservedApp::default();
+        if let Some(live) = live {
+            if let Some(id) = str_of(&live, "id") {
+                claimed.insert(id.to_string());
+            }
+            entry.owners = live
+                .get("owners")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            entry.service_principal =
+                str_of(&live, "appId").and_then(|a| sp_by_app_id.get(&a.to_lowercase()).cloned());
+            entry.application = Some(live);
+        }
+        observed.apps.insert(app.key.clone(), entry);
+    }
+    observed.strays = by_unique
+        .into_values()
+        .chain(by_app_id.into_values())
+        .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
+        .collect();
+
+    sub_objects(client, &mut observed).await?;
+    Ok(observed)
+}
+
+/// A batch answer for a single object: Some(body) on 200, None on 404.
+fn optional(
+    answer: Result<crate::graph::Response, crate::graph::GraphError>,
+) -> Result<Option<Value>, EngineError> {
+    match answer {
+        Ok(response) => Ok(response.body),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resource APIs by the name the manifest wrote, each read once.
+async fn resources(
+    client: &GraphClient,
+    state: &DesiredState,
+) -> Result<BTreeMap<String, ResourceApi>, EngineError> {
+    let written: BTreeSet<&str> = state
+        .apps
+        .values()
+        .flat_map(|a| a.permissions.keys().map(String::as_str))
+        .collect();
+    let mut by_app_id: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut by_name: Vec<&str> = Vec::new();
+    for name in written {
+        match ResourceRef::parse(name) {
+            ResourceRef::AppId(id) => by_app_id.entry(id.to_string()).or_default().push(name),
+            ResourceRef::DisplayName(_) => by_name.push(name),
+        }
+    }
+    let app_ids: Vec<&String> = by_app_id.keys().collect();
+    let mut requests: Vec<Request> = app_ids
+        .chunks(IN_LIMIT)
+        .map(|chunk| {
+            let list = chunk
+                .iter()
+                .map(|id| odata::quote(id))
+                .collect::<Vec<_>>()
+                .join(",");
+            Request::get("/servicePrincipals")
+                .query("$filter", format!("appId in ({list})"))
+                .query("$select", RESOURCE_SELECT)
+        })
+        .collect();
+    requests.extend(by_name.iter().map(|name| {
+        Request::get("/servicePrincipals")
+            .query("$filter", format!("displayName eq {}", odata::quote(name)))
+            .query("$select", RESOURCE_SELECT)
+    }));
+    let answers = client.batch(requests).await;
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    let name_answers = answers.len() - by_name.len();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let items = collection(answer?.body);
+        if i < name_answers {
+            for sp in &items {
+                let Some(api) = ResourceApi::from_service_principal(sp) else {
+                    continue;
+                };
+                for name in by_app_id.get(&api.app_id.to_string()).into_iter().flatten() {
+                    out.insert(name.to_string(), api.clone());
+                }
+            }
+        } else {
+            let name = by_name[i - name_answers];
+            match items.as_slice() {
+                [sp] => {
+                    if let Some(api) = ResourceApi::from_service_principal(sp) {
+                        out.insert(name.to_string(), api);
+                    }
+                }
+                [] => {}
+                several => {
+                    let ids: Vec<&str> =
+                        several.iter().filter_map(|s| str_of(s, "appId")).collect();
+                    problems.push(format!("several service principals are named `{name}` (appIds {}); name the resource by appId", ids.join(", ")));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(EngineError::Ambiguous(problems))
+    }
+}
+
+fn collection(body: Option<Value>) -> Vec<Value> {
+    body.and_then(|b| b.get("value").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+}
+
+type Principals = (
+    BTreeMap<String, Option<Value>>,
+    BTreeMap<String, Vec<Value>>,
+    BTreeMap<String, Option<Value>>,
+);
+
+/// Users, groups and owner service principals the manifest names.
+async fn principals(client: &GraphClient, state: &DesiredState) -> Result<Principals, EngineError> {
+    let mut users = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    let mut owner_apps = BTreeSet::new();
+    for app in state.apps.values() {
+        for a in &app.service_principal.assignments {
+            match &a.principal {
+                Principal::User(upn) => users.insert(upn.to_lowercase()),
+                Principal::Group(name) => groups.insert(name.clone()),
+            };
+        }
+        for owner in &app.owners {
+            match owner {
+                OwnerRef::User(upn) => users.insert(upn.to_lowercase()),
+                OwnerRef::ServicePrincipal(app_id) => owner_apps.insert(app_id.clone()),
+            };
+        }
+    }
+    let users: Vec<String> = users.into_iter().collect();
+    let groups: Vec<String> = groups.into_iter().collect();
+    let owner_apps: Vec<String> = owner_apps.into_iter().collect();
+    let mut requests: Vec<Request> = users
+        .iter()
+        .map(|upn| {
+            Request::get(format!("/users/{}", crate::graph::path_segment(upn)))
+                .query("$select", "id,userPrincipalName,displayName")
+        })
+        .collect();
+    requests.extend(groups.iter().map(|name| {
+        match uuid::Uuid::parse_str(name) {
+            Ok(id) => Request::get("/groups")
+                .query(
+                    "$filter",
+                    format!("id eq {}", odata::quote(&id.to_string())),
+                )
+                .query("$select", "id,displayName"),
+            Err(_) => Request::get("/groups")
+                .query("$filter", format!("displayName eq {}", odata::quote(name)))
+                .query("$select", "id,displayName"),
+        }
+    }));
+    requests.extend(owner_apps.iter().map(|app_id| {
+        Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
+            .query("$select", "id,appId,displayName")
+    }));
+    let mut answers = client.batch(requests).await.into_iter();
+    let mut user_map = BTreeMap::new();
+    for upn in users {
+        user_map.insert(
+            upn,
+            optional(
+                answers
+                    .next()
+                    .ok_or(EngineError::Internal("batch answer missing"))?,
+            )?,
+        );
+    }
+    let mut group_map = BTreeMap::new();
+    for name in groups {
+        let answer = answers
+            .next()
+            .ok_or(EngineError::Internal("batch answer missing"))?;
+        group_map.insert(name, collection(answer?.body));
+    }
+    let mut owner_map = BTreeMap::new();
+    for app_id in owner_apps {
+        owner_map.insert(
+            app_id,
+            optional(
+                answers
+                    .next()
+                    .ok_or(EngineError::Internal("batch answer missing"))?,
+            )?,
+        );
+    }
+    Ok((user_map, group_map, owner_map))
+}
+
+/// Round 3: grants, app role assignments (held and granted) and federated credentials per app.
+async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<(), EngineError> {
+    let mut requests = Vec::new();
+    let mut slots = Vec::new();
+    for (key, app) in &observed.apps {
+        if let Some(id) = app.application.as_ref().and_then(|a| str_of(a, "id")) {
+            requests.push(Request::get(format!(
+                "/applications/{id}/federatedIdentityCredentials"
+            )));
+            slots.push((key.clone(), Slot::Federated));
+        }
+        if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
+            requests.push(
+                Request::get("/oauth2PermissionGrants")
+                    .query("$filter", format!("clientId eq {}", odata::quote(sp))),
+            );
+            slots.push((key.clone(), Slot::Grants));
+            requests.push(Request::get(format!(
+                "/servicePrincipals/{sp}/appRoleAssignments"
+            )));
+            slots.push((key.clone(), Slot::Held));
+            requests.push(Request::get(format!(
+                "/servicePrincipals/{sp}/appRoleAssignedTo"
+            )));
+            slots.push((key.clone(), Slot::Granted));
+        }
+    }
+    let answers = client.batch(requests).await;
+    for ((key, slot), answer) in slots.into_iter().zip(answers) {
+        let response = answer?;
+        let mut items = collection(response.body.clone());
+        if let Some(next) = response
+            .body
+            .as_ref()
+            .and_then(|b| str_of(b, "@odata.nextLink"))
+        {
+            items.extend(client.list::<Value>(Request::get(next)).await?);
+        }
+        let app = observed
+            .apps
+            .get_mut(&key)
+            .ok_or(EngineError::Internal("observed app vanished"))?;
+        match slot {
+            Slot::Federated => app.federated_credentials = items,
+            Slot::Grants => app.grants = items,
+            Slot::Held => app.app_role_assignments = items,
+            Slot::Granted => app.assigned_to = items,
+        }
+    }
+    Ok(())
+}
+
+enum Slot {
+    Federated,
+    Grants,
+    Held,
+    Granted,
+}
