@@ -1,13 +1,12 @@
 //! Every property name in appreg's Graph wire types exists, with that spelling, on the matching
-//! type of the Graph v1.0 schema (shared/reference/msgraph-metadata/v1.0-Prod.csdl, beside the
-//! repository). The field names are read from the serde derives themselves, so a rename in the
+//! type of the Graph v1.0 schema (tests/fixtures/graph-v1.0-properties.tsv, extracted from
+//! shared/reference/msgraph-metadata/v1.0-Prod.csdl by tools/graph-schema/extract.py). The field names are read from the serde derives themselves, so a rename in the
 //! code cannot drift from what is checked.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use appreg::graph::wire::*;
-use regex::Regex;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -54,46 +53,33 @@ fn fields_of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
     names
 }
 
-/// Property names of each entity and complex type, inherited ones included.
+/// Property names of each entity and complex type, inherited ones included, as extracted from the
+/// Graph v1.0 CSDL into tests/fixtures (tools/graph-schema/extract.py regenerates it).
 fn schema() -> Option<HashMap<String, BTreeSet<String>>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/msgraph-metadata/v1.0-Prod.csdl"
+        "/tests/fixtures/graph-v1.0-properties.tsv"
     );
     let text = std::fs::read_to_string(path).ok()?;
-    let ty = Regex::new(r#"(?s)<(EntityType|ComplexType) Name="(\w+)"(?: BaseType="graph\.(\w+)")?[^>]*?(?:/>|>(.*?)</(?:EntityType|ComplexType)>)"#).unwrap();
-    let prop = Regex::new(r#"<(?:Property|NavigationProperty) Name="(\w+)""#).unwrap();
-    let mut own: HashMap<String, (Option<String>, BTreeSet<String>)> = HashMap::new();
-    for c in ty.captures_iter(&text) {
-        let props = c.get(4).map_or("", |m| m.as_str());
-        let names = prop
-            .captures_iter(props)
-            .map(|p| p[1].to_string())
-            .collect();
-        own.entry(c[2].to_string())
-            .or_insert((c.get(3).map(|m| m.as_str().to_string()), names));
-    }
-    let mut all = HashMap::new();
-    for name in own.keys() {
-        let mut names = BTreeSet::new();
-        let mut current = Some(name.clone());
-        while let Some(n) = current {
-            let Some((base, props)) = own.get(&n) else {
-                break;
-            };
-            names.extend(props.iter().cloned());
-            current = base.clone();
-        }
-        all.insert(name.clone(), names);
-    }
-    Some(all)
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(ty, props)| {
+                (
+                    ty.to_string(),
+                    props.split(',').map(str::to_string).collect(),
+                )
+            })
+            .collect(),
+    )
 }
 
 #[test]
 fn wire_property_names_exist_in_the_graph_schema() {
     let Some(schema) = schema() else {
         panic!(
-            "the Graph schema is expected at ../shared/reference/msgraph-metadata/v1.0-Prod.csdl beside the repository"
+            "tests/fixtures/graph-v1.0-properties.tsv is missing; run tools/graph-schema/extract.py"
         );
     };
     let cases: Vec<(&str, Vec<&'static str>)> = vec![
