@@ -1,0 +1,552 @@
+//! End to end: the engine and the real binary against the sandbox Graph emulator, one sandbox per
+//! test on 127.0.0.1:0.
+//!
+//! What the tenant holds is always read back with raw HTTP and the sandbox admin's token, never with
+//! appreg's own types, so a field-name mistake cannot hide on both sides. Writes are counted from
+//! the emulator's request log (batch items included).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::engine::{self, ApplyReport, PlanOptions, plan::Action};
+use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use appreg::graph::{Backoff, Cloud, Endpoints, GraphClient, GraphConfig};
+use appreg::model::DesiredState;
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Each example integration on its own (they share the set `integrations`), and all of them.
+fn example_sets() -> Vec<(&'static str, PathBuf)> {
+    let dir = examples();
+    vec![
+        ("crm-calendar-sync", dir.join("crm-calendar-sync.yaml")),
+        ("erp-contacts-sync", dir.join("erp-contacts-sync.yaml")),
+        ("odoo-outlook-mail", dir.join("odoo-outlook-mail.yaml")),
+        ("examples", dir),
+    ]
+}
+
+fn load(paths: &[PathBuf]) -> DesiredState {
+    match appreg::manifest::load(paths, &|_: &str| None) {
+        Ok(loaded) => loaded.state,
+        Err(invalid) => panic!("{paths:?} does not load: {:#?}", invalid.diagnostics),
+    }
+}
+
+async fn start(faults: Faults, seed: u64) -> RunningSandbox {
+    Sandbox::start(SandboxConfig {
+        faults,
+        seed,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts")
+}
+
+/// A Graph client for the sandbox, built like `cli::target` builds one (admin app, secret), with
+/// short backoffs so fault runs stay quick.
+fn client(sb: &RunningSandbox) -> GraphClient {
+    let endpoints = Endpoints::for_cloud(Cloud::Global)
+        .with_authority(url::Url::parse(sb.authority_url()).unwrap())
+        .unwrap()
+        .with_graph(url::Url::parse(sb.graph_url()).unwrap())
+        .unwrap();
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID", sb.tenant_id().to_string()),
+        ("AZURE_CLIENT_ID", sb.admin_client_id().to_string()),
+        ("AZURE_CLIENT_SECRET", sb.admin_client_secret().to_string()),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(sb.tenant_id().to_string()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).unwrap();
+    let mut config = GraphConfig::new(url::Url::parse(sb.graph_url()).unwrap());
+    config.max_in_flight = 8;
+    config.retry_budget = Duration::from_secs(30);
+    config.max_attempts = 30;
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(250),
+    };
+    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
+}
+
+async fn plan(
+    client: &GraphClient,
+    sb: &RunningSandbox,
+    state: &DesiredState,
+    prune: bool,
+) -> (engine::observed::Observed, engine::Planned) {
+    engine::plan(client, state, sb.tenant_id(), PlanOptions { prune })
+        .await
+        .unwrap_or_else(|e| panic!("plan failed: {e}"))
+}
+
+/// Plans and applies; every change must succeed.
+async fn apply(
+    client: &GraphClient,
+    sb: &RunningSandbox,
+    state: &DesiredState,
+    prune: bool,
+) -> ApplyReport {
+    let (observed, planned) = plan(client, sb, state, prune).await;
+    let report = engine::apply::apply(client, state, &observed, &planned)
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.failed.is_empty(), "failed: {:#?}", report.failed);
+    report
+}
+
+/// Changes of a plan that are not no-ops, as `address: action (reason) [fields]`.
+fn pending(planned: &engine::Planned) -> Vec<String> {
+    planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| {
+            let fields: Vec<String> = c
+                .fields
+                .iter()
+                .map(|f| format!("{}: {:?} -> {:?}", f.field, f.before, f.after))
+                .collect();
+            format!("{}: {:?} ({}) {fields:?}", c.address, c.action, c.reason)
+        })
+        .collect()
+}
+
+/// Graph writes (anything but GET, batch items included) in the request log since the last clear.
+fn writes(sb: &RunningSandbox) -> Vec<String> {
+    sb.request_log()
+        .requests
+        .iter()
+        .filter(|e| e.is_write())
+        .map(|e| format!("{} {} -> {}", e.method, e.path, e.status))
+        .collect()
+}
+
+/// Raw HTTP with the sandbox admin's token: the independent view of the tenant.
+struct Raw {
+    http: reqwest::Client,
+    graph: String,
+    token: String,
+}
+
+impl Raw {
+    async fn new(sb: &RunningSandbox) -> Raw {
+        let http = reqwest::Client::new();
+        let answer: Value = http
+            .post(sb.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("client_id", sb.admin_client_id())
+                    .append_pair("client_secret", sb.admin_client_secret())
+                    .append_pair("scope", "https://graph.microsoft.com/.default")
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Raw {
+            http,
+            graph: sb.graph_url().trim_end_matches('/').to_string(),
+            token: answer["access_token"]
+                .as_str()
+                .expect("a token")
+                .to_string(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.graph))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Every item of a collection, across pages.
+    async fn list(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut body = self.get(path).await;
+        loop {
+            items.extend(body["value"].as_array().cloned().unwrap_or_default());
+            match body["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    let next = next.strip_prefix(&self.graph).unwrap_or(next).to_string();
+                    body = self.get(&next).await;
+                }
+                None => return items,
+            }
+        }
+    }
+
+    async fn write(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.call(method.clone(), path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status}: {answer}"
+        );
+        answer
+    }
+
+    async fn app(&self, unique_name: &str) -> Value {
+        self.get(&format!("/applications(uniqueName='{unique_name}')"))
+            .await
+    }
+
+    async fn sp(&self, app_id: &str) -> Value {
+        self.get(&format!("/servicePrincipals(appId='{app_id}')"))
+            .await
+    }
+
+    async fn user_id(&self, upn: &str) -> String {
+        self.get(&format!("/users/{upn}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Object id of a first-party resource's service principal.
+    async fn resource_sp(&self, app_id: &str) -> Value {
+        self.sp(app_id).await
+    }
+
+    /// Every application in the tenant.
+    async fn apps(&self) -> Vec<Value> {
+        self.list("/applications?$top=999").await
+    }
+}
+
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// Id of a Microsoft Graph application permission, read from the tenant.
+async fn graph_role_id(raw: &Raw, name: &str) -> String {
+    let graph = raw.resource_sp(GRAPH_APP_ID).await;
+    graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == name)
+        .and_then(|r| r["id"].as_str())
+        .unwrap_or_else(|| panic!("Graph has no app role {name}"))
+        .to_string()
+}
+
+/// Runs the real binary against the sandbox as a CI job with the admin app's credentials would
+/// (`--graph-url`, `--authority-url`, `--auth secret`, AZURE_* env), on a blocking thread so the
+/// sandbox on this runtime keeps serving. Returns exit code, stdout, stderr.
+async fn run_cli(sb: &RunningSandbox, cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let (graph, authority) = (sb.graph_url().to_string(), sb.authority_url().to_string());
+    let (tenant, id, secret) = (
+        sb.tenant_id().to_string(),
+        sb.admin_client_id().to_string(),
+        sb.admin_client_secret().to_string(),
+    );
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_appreg"))
+            .args([
+                "--graph-url",
+                &graph,
+                "--authority-url",
+                &authority,
+                "--auth",
+                "secret",
+                "--color",
+                "never",
+            ])
+            .args(&args)
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .env("AZURE_TENANT_ID", tenant)
+            .env("AZURE_CLIENT_ID", id)
+            .env("AZURE_CLIENT_SECRET", secret)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example integrations: apply from empty, outputs, no-op plan, zero-write second apply
+// ---------------------------------------------------------------------------------------------
+
+/// Applies `paths` to an empty tenant and checks everything that must hold afterwards; returns the
+/// number of writes the first apply made.
+async fn converge_from_empty(sb: &RunningSandbox, paths: &[PathBuf]) -> usize {
+    let client = client(sb);
+    let raw = Raw::new(sb).await;
+    let state = load(paths);
+    sb.clear_log();
+    let report = apply(&client, sb, &state, false).await;
+    let first_writes = writes(sb).len();
+    assert!(first_writes > 0);
+
+    // Outputs name what the tenant holds.
+    for app in state.apps.values() {
+        let ids = report.ids.get(&app.key).expect("ids of every app");
+        let live = raw.app(&app.unique_name).await;
+        let sp = raw.sp(live["appId"].as_str().unwrap()).await;
+        assert_eq!(ids.app_id.as_deref(), live["appId"].as_str(), "{}", app.key);
+        assert_eq!(ids.object_id.as_deref(), live["id"].as_str(), "{}", app.key);
+        assert_eq!(ids.sp_id.as_deref(), sp["id"].as_str(), "{}", app.key);
+        let out = engine::apply::outputs(
+            app,
+            ids,
+            sb.tenant_id(),
+            sb.authority_url(),
+            "https://graph.microsoft.com",
+        )
+        .expect("outputs");
+        assert_eq!(out.app_id, live["appId"].as_str().unwrap());
+        assert_eq!(out.object_id, live["id"].as_str().unwrap());
+        assert_eq!(out.service_principal_id.as_deref(), sp["id"].as_str());
+        assert_eq!(out.tenant_id, sb.tenant_id());
+        assert!(out.admin_consent_url.contains(&out.app_id));
+        let tags: Vec<&str> = live["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(tags.contains(&"appreg:managed"), "{tags:?}");
+        assert!(
+            tags.contains(&format!("appreg:set={}", state.set_name).as_str()),
+            "{tags:?}"
+        );
+    }
+
+    // Planning again finds nothing to do, and applying again writes nothing.
+    let (_, again) = plan(&client, sb, &state, false).await;
+    assert_eq!(pending(&again), Vec::<String>::new());
+    sb.clear_log();
+    apply(&client, sb, &state, false).await;
+    assert_eq!(writes(sb), Vec::<String>::new(), "second apply writes");
+    first_writes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_example_converges_from_empty_and_a_second_apply_writes_nothing() {
+    for (name, path) in example_sets() {
+        let sb = start(Faults::default(), 0x5eed).await;
+        let n = converge_from_empty(&sb, std::slice::from_ref(&path)).await;
+        eprintln!("{name}: first apply {n} writes, second apply 0");
+        sb.shutdown().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drift: changes made directly in the tenant are reported by `drift` (exit 2) and undone by apply
+// ---------------------------------------------------------------------------------------------
+
+/// Makes four changes behind appreg's back to every app of `state`: renames it, adds a redirect
+/// URI, deletes its tenant-wide grant (or, without admin consent, adds one), and gives its service
+/// principal an extra Microsoft Graph application permission. Returns the addresses drift must name.
+async fn tamper(raw: &Raw, state: &DesiredState) -> Vec<String> {
+    let user_read_all = graph_role_id(raw, "User.Read.All").await;
+    let graph_sp = raw.resource_sp(GRAPH_APP_ID).await;
+    let graph_sp_id = graph_sp["id"].as_str().unwrap().to_string();
+    let mut addresses = Vec::new();
+    for app in state.apps.values() {
+        let live = raw.app(&app.unique_name).await;
+        let id = live["id"].as_str().unwrap();
+        let sp = raw.sp(live["appId"].as_str().unwrap()).await;
+        let sp_id = sp["id"].as_str().unwrap();
+        let mut patch = json!({"displayName": "renamed in the portal"});
+        let platform = ["web", "publicClient", "spa"]
+            .into_iter()
+            .find(|p| {
+                live[p]["redirectUris"]
+                    .as_array()
+                    .is_some_and(|u| !u.is_empty())
+            })
+            .unwrap_or("web");
+        let mut uris = live[platform]["redirectUris"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        uris.push(json!("https://added-in-the-portal.example.com/callback"));
+        patch[platform] = json!({ "redirectUris": uris });
+        raw.write(
+            reqwest::Method::PATCH,
+            &format!("/applications/{id}"),
+            Some(patch),
+        )
+        .await;
+        addresses.push(format!("app.{}", app.key));
+
+        let grants = raw
+            .list(&format!(
+                "/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"
+            ))
+            .await;
+        let all_principals = grants.iter().find(|g| g["consentType"] == "AllPrincipals");
+        match all_principals {
+            Some(grant) => {
+                let grant_id = grant["id"].as_str().unwrap();
+                raw.write(
+                    reqwest::Method::DELETE,
+                    &format!("/oauth2PermissionGrants/{grant_id}"),
+                    None,
+                )
+                .await;
+                // Any of the app's grants: the address prefix is enough.
+                addresses.push(format!("app.{}.grant.", app.key));
+            }
+            None => {
+                raw.write(
+                    reqwest::Method::POST,
+                    "/oauth2PermissionGrants",
+                    Some(json!({
+                        "clientId": sp_id,
+                        "consentType": "AllPrincipals",
+                        "principalId": null,
+                        "resourceId": graph_sp_id,
+                        "scope": "User.Read",
+                    })),
+                )
+                .await;
+                addresses.push(format!("app.{}.grant.Microsoft Graph", app.key));
+            }
+        }
+        raw.write(
+            reqwest::Method::POST,
+            &format!("/servicePrincipals/{graph_sp_id}/appRoleAssignedTo"),
+            Some(json!({"principalId": sp_id, "resourceId": graph_sp_id, "appRoleId": user_read_all})),
+        )
+        .await;
+        addresses.push(format!(
+            "app.{}.app_permission.Microsoft Graph.User.Read.All",
+            app.key
+        ));
+    }
+    addresses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_reports_changes_made_in_the_tenant_and_apply_undoes_them() {
+    let work = tempfile::tempdir().unwrap();
+    for (name, path) in example_sets() {
+        let sb = start(Faults::default(), 0x5eed).await;
+        let raw = Raw::new(&sb).await;
+        let state = load(std::slice::from_ref(&path));
+        let (code, _, err) = run_cli(
+            &sb,
+            work.path(),
+            &["apply", "--auto-approve", path_str(&path)],
+        )
+        .await;
+        assert_eq!(code, 0, "{name}: apply from empty: {err}");
+        let (code, out, err) = run_cli(&sb, work.path(), &["drift", path_str(&path)]).await;
+        assert_eq!(code, 0, "{name}: drift right after apply:\n{out}\n{err}");
+
+        let addresses = tamper(&raw, &state).await;
+        let (code, out, err) =
+            run_cli(&sb, work.path(), &["drift", "--json", path_str(&path)]).await;
+        assert_eq!(code, 2, "{name}: drift after tampering:\n{out}\n{err}");
+        let drift: Value = serde_json::from_str(&out).unwrap();
+        let changed: Vec<(String, String)> = drift["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] != "no_op")
+            .map(|c| {
+                (
+                    c["address"].as_str().unwrap().to_string(),
+                    c["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        for address in &addresses {
+            assert!(
+                changed.iter().any(|(a, _)| a.starts_with(address.as_str())),
+                "{name}: drift does not name {address}: {changed:#?}"
+            );
+        }
+        let (code, out, _) = run_cli(&sb, work.path(), &["drift", path_str(&path)]).await;
+        assert_eq!(code, 2);
+        assert!(
+            out.contains("renamed in the portal"),
+            "{name}: human drift:\n{out}"
+        );
+        assert!(
+            out.contains("added-in-the-portal"),
+            "{name}: human drift:\n{out}"
+        );
+
+        let (code, _, err) = run_cli(
+            &sb,
+            work.path(),
+            &["apply", "--auto-approve", path_str(&path)],
+        )
+        .await;
+        assert_eq!(code, 0, "{name}: apply after tampering: {err}");
+        let (code, out, err) = run_cli(&sb, work.path(), &["drift", path_str(&path)]).await;
+        assert_eq!(code, 0, "{name}: drift after re-apply:\n{out}\n{err}");
+        for app in state.apps.values() {
+            let live = raw.app(&app.unique_name).await;
+            assert_eq!(live["displayName"], app.display_name.as_str());
+            assert!(!live.to_string().contains("added-in-the-portal"));
+        }
+        sb.clear_log();
+        let (code, _, err) = run_cli(
+            &sb,
+            work.path(),
+            &["apply", "--auto-approve", path_str(&path)],
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            writes(&sb),
+            Vec::<String>::new(),
+            "{name}: apply after convergence"
+        );
+        eprintln!("{name}: drift found {} changes: {changed:?}", changed.len());
+        sb.shutdown().await;
+    }
+}
