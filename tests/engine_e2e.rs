@@ -550,3 +550,129 @@ async fn drift_reports_changes_made_in_the_tenant_and_apply_undoes_them() {
         sb.shutdown().await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Prune: deletes only apps of the set that left the manifest, never unmanaged apps
+// ---------------------------------------------------------------------------------------------
+
+fn two_app_manifest(with_second: bool) -> String {
+    let mut yaml = String::from(
+        "version: 1\nname: prune-test\napps:\n  keeper:\n    displayName: Keeper\n    web:\n      redirectUris: [https://keeper.example.com/cb]\n    permissions:\n      Microsoft Graph:\n        delegated: [User.Read]\n    adminConsent: true\n",
+    );
+    if with_second {
+        yaml.push_str(
+            "  dropped:\n    displayName: Dropped\n    permissions:\n      Microsoft Graph:\n        application: [Mail.Send]\n    adminConsent: true\n    federatedCredentials:\n      - name: deploy\n        issuer: https://token.actions.githubusercontent.com\n        subject: repo:contoso/x:ref:refs/heads/main\n",
+        );
+    }
+    yaml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_only_the_dropped_app_and_never_unmanaged_ones() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let raw = Raw::new(&sb).await;
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("apps.yaml");
+
+    // Apps appreg must never delete: no tags at all; the set tag without the managed marker; a
+    // managed app of another set.
+    let mut bystanders = Vec::new();
+    for (unique, tags) in [
+        ("hand-made", json!([])),
+        ("set-tag-only", json!(["appreg:set=prune-test"])),
+        ("other-set", json!(["appreg:managed", "appreg:set=other"])),
+    ] {
+        let app = raw
+            .write(
+                reqwest::Method::POST,
+                "/applications",
+                Some(json!({"displayName": unique, "uniqueName": unique, "tags": tags})),
+            )
+            .await;
+        bystanders.push(app["id"].as_str().unwrap().to_string());
+    }
+    // An unmanaged app with the dropped app's display name, and one without a uniqueName.
+    for name in ["Dropped", "Keeper"] {
+        let app = raw
+            .write(
+                reqwest::Method::POST,
+                "/applications",
+                Some(json!({"displayName": name})),
+            )
+            .await;
+        bystanders.push(app["id"].as_str().unwrap().to_string());
+    }
+
+    std::fs::write(&manifest, two_app_manifest(true)).unwrap();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    let keeper = raw.app("keeper").await;
+    let dropped = raw.app("dropped").await;
+    let dropped_sp = raw.sp(dropped["appId"].as_str().unwrap()).await;
+
+    std::fs::write(&manifest, two_app_manifest(false)).unwrap();
+    // Without --prune the dropped app is left alone (and not even planned).
+    let (code, out, err) = run_cli(
+        &sb,
+        work.path(),
+        &["plan", "--detailed-exitcode", "apps.yaml"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    sb.clear_log();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(writes(&sb), Vec::<String>::new());
+    raw.app("dropped").await;
+
+    // With --prune it is planned for deletion, and drift reports it.
+    let (code, out, _) = run_cli(&sb, work.path(), &["plan", "--prune", "apps.yaml"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("app.dropped"), "{out}");
+    let (code, out, _) = run_cli(&sb, work.path(), &["drift", "apps.yaml"]).await;
+    assert_eq!(code, 2, "{out}");
+    sb.clear_log();
+    let (code, _, err) = run_cli(
+        &sb,
+        work.path(),
+        &["apply", "--auto-approve", "--prune", "apps.yaml"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let deleted: Vec<String> = writes(&sb)
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deleted,
+        vec![format!(
+            "DELETE /applications/{} -> 204",
+            dropped["id"].as_str().unwrap()
+        )],
+        "prune deletes the dropped app and nothing else"
+    );
+    let (status, _) = raw
+        .call(
+            reqwest::Method::GET,
+            "/applications(uniqueName='dropped')",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = raw
+        .call(
+            reqwest::Method::GET,
+            &format!("/servicePrincipals/{}", dropped_sp["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "its service principal goes with it");
+    assert_eq!(raw.app("keeper").await["id"], keeper["id"]);
+    for id in &bystanders {
+        raw.get(&format!("/applications/{id}")).await;
+    }
+    // Converged: nothing more to prune, nothing to write.
+    let (code, out, err) = run_cli(&sb, work.path(), &["drift", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    sb.shutdown().await;
+}
