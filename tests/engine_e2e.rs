@@ -174,19 +174,26 @@ impl Raw {
         }
     }
 
+    /// One Graph request; throttled answers (fault runs) are retried after their Retry-After.
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.graph))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.graph))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            if status == 429 || status == 503 {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                continue;
+            }
+            let text = response.text().await.unwrap();
+            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return (status, value);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, value)
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -318,7 +325,9 @@ fn path_str(path: &Path) -> &str {
 
 /// Applies `paths` to an empty tenant and checks everything that must hold afterwards; returns the
 /// number of writes the first apply made.
-async fn converge_from_empty(sb: &RunningSandbox, paths: &[PathBuf]) -> usize {
+///
+/// `settle` is the sandbox's replication lag: what was written becomes visible to reads after it.
+async fn converge_from_empty(sb: &RunningSandbox, paths: &[PathBuf], settle: Duration) -> usize {
     let client = client(sb);
     let raw = Raw::new(sb).await;
     let state = load(paths);
@@ -326,6 +335,8 @@ async fn converge_from_empty(sb: &RunningSandbox, paths: &[PathBuf]) -> usize {
     let report = apply(&client, sb, &state, false).await;
     let first_writes = writes(sb).len();
     assert!(first_writes > 0);
+    tokio::time::sleep(settle).await;
+    assert_no_duplicates(&raw, &state).await;
 
     // Outputs name what the tenant holds.
     for app in state.apps.values() {
@@ -374,7 +385,7 @@ async fn converge_from_empty(sb: &RunningSandbox, paths: &[PathBuf]) -> usize {
 async fn each_example_converges_from_empty_and_a_second_apply_writes_nothing() {
     for (name, path) in example_sets() {
         let sb = start(Faults::default(), 0x5eed).await;
-        let n = converge_from_empty(&sb, std::slice::from_ref(&path)).await;
+        let n = converge_from_empty(&sb, std::slice::from_ref(&path), Duration::ZERO).await;
         eprintln!("{name}: first apply {n} writes, second apply 0");
         sb.shutdown().await;
     }
@@ -674,5 +685,455 @@ async fn prune_deletes_only_the_dropped_app_and_never_unmanaged_ones() {
     // Converged: nothing more to prune, nothing to write.
     let (code, out, err) = run_cli(&sb, work.path(), &["drift", "apps.yaml"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
+    sb.shutdown().await;
+}
+
+/// Exactly one app per uniqueName of the manifest, one service principal per app, one tenant-wide
+/// grant per client and resource, one assignment per principal and role.
+async fn assert_no_duplicates(raw: &Raw, state: &DesiredState) {
+    let apps = raw.apps().await;
+    for app in state.apps.values() {
+        let same: Vec<&Value> = apps
+            .iter()
+            .filter(|a| a["uniqueName"] == app.unique_name.as_str())
+            .collect();
+        assert_eq!(same.len(), 1, "apps named {}: {same:#?}", app.unique_name);
+        let app_id = same[0]["appId"].as_str().unwrap();
+        let sps = raw
+            .list(&format!("/servicePrincipals?$filter=appId eq '{app_id}'"))
+            .await;
+        assert_eq!(sps.len(), 1, "service principals of {}", app.key);
+        let sp_id = sps[0]["id"].as_str().unwrap();
+        let grants = raw
+            .list(&format!(
+                "/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"
+            ))
+            .await;
+        let mut keys: Vec<String> = grants
+            .iter()
+            .map(|g| format!("{} {}", g["consentType"], g["resourceId"]))
+            .collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "grants of {}: {grants:#?}", app.key);
+        let wanted_grants = if app.admin_consent {
+            app.permissions
+                .values()
+                .filter(|p| !p.delegated.is_empty())
+                .count()
+        } else {
+            0
+        };
+        assert_eq!(n, wanted_grants, "grants of {}", app.key);
+        let held = raw
+            .list(&format!("/servicePrincipals/{sp_id}/appRoleAssignments"))
+            .await;
+        let wanted_roles: usize = if app.admin_consent {
+            app.permissions.values().map(|p| p.application.len()).sum()
+        } else {
+            0
+        };
+        assert_eq!(
+            held.len(),
+            wanted_roles,
+            "application permissions of {}: {held:#?}",
+            app.key
+        );
+        let assigned = raw
+            .list(&format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"))
+            .await;
+        assert_eq!(
+            assigned.len(),
+            app.service_principal.assignments.len(),
+            "assignments of {}: {assigned:#?}",
+            app.key
+        );
+        let federated = raw
+            .list(&format!(
+                "/applications/{}/federatedIdentityCredentials",
+                same[0]["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(
+            federated.len(),
+            app.federated_credentials.len(),
+            "federated credentials of {}",
+            app.key
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same under replication lag and throttling
+// ---------------------------------------------------------------------------------------------
+
+const LAG: Duration = Duration::from_millis(300);
+
+fn flaky() -> Faults {
+    Faults {
+        replication_lag: LAG,
+        throttle_probability: 0.1,
+        retry_after: Duration::from_millis(50),
+        ..Faults::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_converges_under_replication_lag_and_throttling() {
+    for seed in [1_u64, 2] {
+        for (name, path) in example_sets() {
+            let sb = start(flaky(), seed).await;
+            let n = converge_from_empty(
+                &sb,
+                std::slice::from_ref(&path),
+                LAG + Duration::from_millis(100),
+            )
+            .await;
+            let counters = sb.request_log().counters;
+            eprintln!(
+                "faults seed {seed} {name}: first apply {n} writes; last run {} requests, {} throttled, by status {:?}",
+                counters.graph_requests, counters.throttled, counters.by_status
+            );
+            sb.shutdown().await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots of the plans users read (human, JSON, Markdown) against an empty sandbox
+// ---------------------------------------------------------------------------------------------
+
+fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+            "[uuid]",
+        ),
+        (r"\b[0-9a-f]{64}\b", "[digest]"),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+            "[timestamp]",
+        ),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_of_the_examples_against_an_empty_tenant() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let sb = start(Faults::default(), 0x5eed).await;
+    for (name, path) in example_sets() {
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        for (view, flag) in [
+            ("human", None),
+            ("json", Some("--json")),
+            ("markdown", Some("--markdown")),
+        ] {
+            let mut args = vec!["plan"];
+            args.extend(flag);
+            args.push(&relative);
+            let (code, out, err) = run_cli(&sb, &root, &args).await;
+            assert_eq!(code, 0, "{err}");
+            assert!(!out.contains(sb.admin_client_secret()));
+            insta::with_settings!({ filters => snapshot_filters() }, {
+                insta::assert_snapshot!(format!("plan_{view}__{name}"), out);
+            });
+        }
+    }
+    assert_eq!(writes(&sb), Vec::<String>::new(), "plan never writes");
+    sb.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON plan contract: read back with independent types, validated against the schema
+// ---------------------------------------------------------------------------------------------
+
+/// The plan format as a consumer would write it from schemas/plan.schema.json, not from appreg's
+/// types: an unknown or missing field fails the test.
+mod contract {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Plan {
+        pub format_version: u32,
+        pub set_name: String,
+        pub tenant_id: String,
+        pub manifest_digest: String,
+        pub created_at: chrono::DateTime<chrono::Utc>,
+        pub prune: bool,
+        pub manifest_paths: Vec<String>,
+        pub changes: Vec<Change>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Change {
+        pub address: String,
+        pub resource: Resource,
+        pub action: Action,
+        pub reason: String,
+        #[serde(default)]
+        pub fields: Vec<Field>,
+        pub live_digest: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Field {
+        pub field: String,
+        pub before: Option<Value>,
+        pub after: Option<Value>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Action {
+        NoOp,
+        Create,
+        Update,
+        Delete,
+        Replace,
+        Rotate,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Resource {
+        Application,
+        ServicePrincipal,
+        Owner,
+        DelegatedGrant,
+        ApplicationPermission,
+        Assignment,
+        FederatedCredential,
+        Secret,
+        Certificate,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_json_reads_back_with_independent_types_and_matches_the_schema() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let sb = start(Faults::default(), 0x5eed).await;
+    let examples = examples();
+    let dir = path_str(&examples);
+    // From empty (creates), then converged (no-ops), then drifted (updates, creates, deletes).
+    let mut seen_actions = Vec::new();
+    for stage in 0..3 {
+        match stage {
+            1 => {
+                let (code, _, err) = run_cli(&sb, &root, &["apply", "--auto-approve", dir]).await;
+                assert_eq!(code, 0, "{err}");
+            }
+            2 => {
+                tamper(&Raw::new(&sb).await, &load(&[examples.clone()])).await;
+            }
+            _ => {}
+        }
+        let (code, out, err) = run_cli(&sb, &root, &["plan", "--json", dir]).await;
+        assert_eq!(code, 0, "{err}");
+        let value: Value = serde_json::from_str(&out).unwrap();
+        let problems: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(problems.is_empty(), "stage {stage}: {problems:#?}");
+        let plan: contract::Plan = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("stage {stage}: the plan does not read back: {e}\n{out}"));
+        assert_eq!(plan.format_version, 1);
+        assert_eq!(plan.set_name, "integrations");
+        assert_eq!(plan.tenant_id, sb.tenant_id());
+        assert_eq!(plan.manifest_digest.len(), 64);
+        assert!(!plan.prune);
+        assert_eq!(plan.manifest_paths, vec![dir.to_string()]);
+        assert!(plan.created_at <= chrono::Utc::now());
+        for change in &plan.changes {
+            assert!(change.address.starts_with("app."), "{change:?}");
+            assert!(!change.reason.is_empty());
+            match change.action {
+                contract::Action::NoOp | contract::Action::Delete => {
+                    assert!(change.fields.is_empty(), "{change:?}")
+                }
+                contract::Action::Create => assert!(change.live_digest.is_none()),
+                contract::Action::Update => {
+                    assert!(change.live_digest.is_some());
+                    assert!(!change.fields.is_empty());
+                    for f in &change.fields {
+                        assert!(f.before != f.after, "{f:?}");
+                    }
+                }
+                _ => {}
+            }
+            seen_actions.push((stage, change.action, change.resource));
+        }
+        assert!(!out.contains(sb.admin_client_secret()));
+    }
+    let stage_has = |stage, action| {
+        seen_actions
+            .iter()
+            .any(|(s, a, _)| *s == stage && *a == action)
+    };
+    assert!(stage_has(0, contract::Action::Create));
+    assert!(
+        seen_actions
+            .iter()
+            .filter(|(s, _, _)| *s == 1)
+            .all(|(_, a, _)| *a == contract::Action::NoOp)
+    );
+    assert!(stage_has(2, contract::Action::Update) && stage_has(2, contract::Action::Delete));
+    sb.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved plans: `plan --out FILE` then `apply FILE` applies exactly it, or refuses when stale
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let raw = Raw::new(&sb).await;
+    let work = tempfile::tempdir().unwrap();
+    let examples = examples();
+    let dir = path_str(&examples);
+
+    // From empty: the saved plan is applied as it is, and nothing is left to do.
+    let (code, _, err) = run_cli(&sb, work.path(), &["plan", "--out", "plan.json", dir]).await;
+    assert_eq!(code, 0, "{err}");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(work.path().join("plan.json")).unwrap())
+            .unwrap();
+    let planned_writes = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .count();
+    assert!(planned_writes > 0);
+    sb.clear_log();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "plan.json"]).await;
+    assert_eq!(code, 0, "a saved plan needs no confirmation: {err}");
+    assert_eq!(
+        writes(&sb).len(),
+        planned_writes,
+        "one write per planned change: {:#?}",
+        writes(&sb)
+    );
+    assert!(
+        err.contains(&format!("Apply complete: {planned_writes} created")),
+        "{err}"
+    );
+    let (code, out, _) = run_cli(&sb, work.path(), &["drift", dir]).await;
+    assert_eq!(code, 0, "{out}");
+
+    // Drift, saved as a plan; then the tenant moves again on an object that plan touches.
+    let live = raw.app("crm-calendar-sync").await;
+    let id = live["id"].as_str().unwrap().to_string();
+    raw.write(
+        reqwest::Method::PATCH,
+        &format!("/applications/{id}"),
+        Some(json!({"displayName": "first edit"})),
+    )
+    .await;
+    let (code, _, err) = run_cli(&sb, work.path(), &["plan", "--out", "fix.json", dir]).await;
+    assert_eq!(code, 0, "{err}");
+    raw.write(
+        reqwest::Method::PATCH,
+        &format!("/applications/{id}"),
+        Some(json!({"notes": "second edit"})),
+    )
+    .await;
+    sb.clear_log();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "fix.json"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("plan is stale"), "{err}");
+    assert!(err.contains("app.crm-calendar-sync"), "{err}");
+    assert_eq!(
+        writes(&sb),
+        Vec::<String>::new(),
+        "a stale plan writes nothing"
+    );
+
+    // A plan made from empty is stale once the object it would create exists.
+    let sb2 = start(Faults::default(), 0x5eed).await;
+    let raw2 = Raw::new(&sb2).await;
+    let (code, _, err) = run_cli(&sb2, work.path(), &["plan", "--out", "empty.json", dir]).await;
+    assert_eq!(code, 0, "{err}");
+    raw2.write(
+        reqwest::Method::POST,
+        "/applications",
+        Some(json!({"displayName": "made by hand", "uniqueName": "erp-contacts-sync", "tags": ["appreg:managed", "appreg:set=integrations"]})),
+    )
+    .await;
+    sb2.clear_log();
+    let (code, _, err) = run_cli(&sb2, work.path(), &["apply", "empty.json"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("plan is stale"), "{err}");
+    assert_eq!(writes(&sb2), Vec::<String>::new());
+
+    // The manifest changing also makes a saved plan stale.
+    let copy = work.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for file in [
+        "crm-calendar-sync.yaml",
+        "erp-contacts-sync.yaml",
+        "odoo-outlook-mail.yaml",
+    ] {
+        std::fs::copy(examples.join(file), copy.join(file)).unwrap();
+    }
+    let (code, _, err) = run_cli(&sb, work.path(), &["plan", "--out", "copy.json", "copy"]).await;
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(copy.join("erp-contacts-sync.yaml")).unwrap();
+    std::fs::write(
+        copy.join("erp-contacts-sync.yaml"),
+        text.replace("ERP contacts sync", "ERP contacts"),
+    )
+    .unwrap();
+    sb.clear_log();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "copy.json"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("plan is stale") && err.contains("manifest changed"),
+        "{err}"
+    );
+    assert_eq!(writes(&sb), Vec::<String>::new());
+    sb.shutdown().await;
+    sb2.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confirmation: without a terminal and without --auto-approve, apply refuses and writes nothing
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_without_a_terminal_or_auto_approve_refuses() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let work = tempfile::tempdir().unwrap();
+    let examples = examples();
+    sb.clear_log();
+    let (code, out, err) = run_cli(&sb, work.path(), &["apply", path_str(&examples)]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("--auto-approve"), "{err}");
+    assert_eq!(writes(&sb), Vec::<String>::new());
+    assert!(
+        Raw::new(&sb)
+            .await
+            .apps()
+            .await
+            .iter()
+            .all(|a| a["uniqueName"] != "crm-calendar-sync")
+    );
     sb.shutdown().await;
 }
