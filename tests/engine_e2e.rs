@@ -89,7 +89,11 @@ async fn plan(
     state: &DesiredState,
     prune: bool,
 ) -> (engine::observed::Observed, engine::Planned) {
-    engine::plan(client, state, sb.tenant_id(), PlanOptions { prune })
+    let options = PlanOptions {
+        prune,
+        caller: sb.admin_client_id().parse().ok(),
+    };
+    engine::plan(client, state, sb.tenant_id(), options)
         .await
         .unwrap_or_else(|e| panic!("plan failed: {e}"))
 }
@@ -1136,4 +1140,340 @@ async fn apply_without_a_terminal_or_auto_approve_refuses() {
             .all(|a| a["uniqueName"] != "crm-calendar-sync")
     );
     sb.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: for random manifests and random starting tenants, apply converges: the plan after it
+// is all no-op and a second apply makes zero writes
+// ---------------------------------------------------------------------------------------------
+
+mod props {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use appreg::model::*;
+    use proptest::collection::{btree_set, vec};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::*;
+
+    pub const SET: &str = "props";
+
+    /// What the tenant already holds for one app before the first apply.
+    #[derive(Debug, Clone)]
+    pub struct Preexisting {
+        pub extra_redirect: bool,
+        pub stale_enabled_role: bool,
+        pub service_principal: bool,
+        pub extra_grant: bool,
+        pub extra_app_permission: bool,
+        pub extra_user_assignment: bool,
+    }
+
+    fn preexisting() -> impl Strategy<Value = Preexisting> {
+        any::<[bool; 6]>().prop_map(|b| Preexisting {
+            extra_redirect: b[0],
+            stale_enabled_role: b[1],
+            service_principal: b[2],
+            extra_grant: b[3],
+            extra_app_permission: b[4],
+            extra_user_assignment: b[5],
+        })
+    }
+
+    fn permissions() -> impl Strategy<Value = BTreeMap<String, RequestedPermissions>> {
+        let graph = (
+            btree_set(
+                select(vec![
+                    "User.Read",
+                    "Mail.Send",
+                    "Calendars.ReadWrite",
+                    "offline_access",
+                ]),
+                0..4,
+            ),
+            btree_set(select(vec!["User.Read.All", "Mail.Send"]), 0..3),
+        );
+        let exchange = (
+            btree_set(select(vec!["EWS.AccessAsUser.All", "Mail.Read"]), 0..3),
+            btree_set(select(vec!["full_access_as_app", "Mail.Read"]), 0..3),
+        );
+        (proptest::option::of(graph), proptest::option::of(exchange)).prop_map(|(g, x)| {
+            let mut map = BTreeMap::new();
+            let to = |(d, a): (BTreeSet<&str>, BTreeSet<&str>)| RequestedPermissions {
+                delegated: d.into_iter().map(str::to_string).collect(),
+                application: a.into_iter().map(str::to_string).collect(),
+            };
+            if let Some(g) = g {
+                map.insert("Microsoft Graph".to_string(), to(g));
+            }
+            if let Some(x) = x {
+                map.insert("Office 365 Exchange Online".to_string(), to(x));
+            }
+            map.retain(|_, p| !(p.delegated.is_empty() && p.application.is_empty()));
+            map
+        })
+    }
+
+    fn app(key: String) -> impl Strategy<Value = (DesiredApp, Option<Preexisting>)> {
+        let principals = btree_set(
+            prop_oneof![
+                select(vec![
+                    "adele.vance@contoso.com",
+                    "alex.wilber@contoso.com",
+                    "megan.bowen@contoso.com",
+                    "mail-sender@contoso.com"
+                ])
+                .prop_map(|u| Principal::User(u.to_string())),
+                select(vec!["Odoo mail senders", "All staff", "IT admins"])
+                    .prop_map(|g| Principal::Group(g.to_string())),
+            ],
+            0..3,
+        );
+        (
+            (
+                select(vec![
+                    SignInAudience::MyOrganization,
+                    SignInAudience::MultipleOrganizations,
+                    SignInAudience::OrganizationsAndPersonalAccounts,
+                ]),
+                "[A-Z][a-z]{2,10}( [a-z]{2,8})?",
+                btree_set("[a-z][a-z0-9-]{0,8}", 0..3),
+                btree_set("https://[a-z]{1,8}\\.example\\.com/[a-z]{0,6}", 0..3),
+                proptest::option::of(Just(
+                    "https://login.microsoftonline.com/common/oauth2/nativeclient".to_string(),
+                )),
+                btree_set(
+                    select(vec!["adele.vance@contoso.com", "megan.bowen@contoso.com"]),
+                    0..3,
+                ),
+            ),
+            (
+                permissions(),
+                any::<bool>(),
+                vec(
+                    (
+                        "[a-z][a-z0-9-]{0,8}",
+                        "repo:[a-z]{1,6}/[a-z]{1,6}:ref:refs/heads/main",
+                    ),
+                    0..3,
+                ),
+                principals,
+                (any::<bool>(), any::<bool>(), any::<bool>()),
+                proptest::option::of(preexisting()),
+            ),
+        )
+            .prop_map(move |(basics, extras)| {
+                let (audience, display_name, tags, web_uris, native, owners) = basics;
+                let (permissions, admin_consent, federated, principals, flags, pre) = extras;
+                let personal = audience.allows_personal_accounts();
+                let app_roles = if personal || !flags.0 {
+                    Vec::new()
+                } else {
+                    vec![AppRole {
+                        id: appreg::manifest::derived_id(&key, "role", "Reports.Read"),
+                        value: "Reports.Read".into(),
+                        display_name: "Report readers".into(),
+                        description: "Can read reports".into(),
+                        allowed_member_types: [AppRoleMemberType::User].into(),
+                        enabled: true,
+                    }]
+                };
+                let mut subjects = BTreeSet::new();
+                let federated_credentials = federated
+                    .into_iter()
+                    .collect::<BTreeMap<_, _>>()
+                    .into_iter()
+                    .filter(|(_, subject)| subjects.insert(subject.clone()))
+                    .map(|(name, subject)| FederatedCredentialSpec {
+                        name,
+                        issuer: "https://token.actions.githubusercontent.com".into(),
+                        subject,
+                        audiences: [DEFAULT_FEDERATED_AUDIENCE.to_string()].into(),
+                        description: None,
+                    })
+                    .collect();
+                let role = app_roles.first().map(|r: &AppRole| r.value.clone());
+                let assignments = principals
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, principal)| AssignmentSpec {
+                        principal,
+                        role: if i % 2 == 1 { role.clone() } else { None },
+                    })
+                    .collect();
+                let app = DesiredApp {
+                    key: key.clone(),
+                    unique_name: key.clone(),
+                    adopt: None,
+                    display_name,
+                    description: None,
+                    notes: None,
+                    sign_in_audience: audience,
+                    tags,
+                    owners: owners
+                        .into_iter()
+                        .map(|u| OwnerRef::User(u.to_string()))
+                        .collect(),
+                    identifier_uris: BTreeSet::new(),
+                    web: WebPlatform {
+                        redirect_uris: web_uris,
+                        home_page_url: None,
+                        logout_url: None,
+                        issue_access_tokens: false,
+                        issue_id_tokens: flags.1,
+                    },
+                    spa_redirect_uris: BTreeSet::new(),
+                    public_client_redirect_uris: native.into_iter().collect(),
+                    fallback_public_client: None,
+                    api: ExposedApi {
+                        requested_access_token_version: personal.then_some(2),
+                        scopes: Vec::new(),
+                        pre_authorized_applications: Vec::new(),
+                    },
+                    app_roles,
+                    optional_claims: OptionalClaims::default(),
+                    group_membership_claims: None,
+                    info: InfoUrls::default(),
+                    permissions,
+                    admin_consent,
+                    service_principal: ServicePrincipalSettings {
+                        account_enabled: true,
+                        assignment_required: flags.2,
+                        visible_to_users: true,
+                        notification_emails: BTreeSet::new(),
+                        assignments,
+                    },
+                    secrets: Vec::new(),
+                    certificates: Vec::new(),
+                    federated_credentials,
+                    lifecycle: Lifecycle::default(),
+                };
+                (app, pre)
+            })
+    }
+
+    pub fn case() -> impl Strategy<Value = (DesiredState, BTreeMap<String, Preexisting>)> {
+        btree_set("[a-z][a-z0-9]{1,8}", 1..4).prop_flat_map(|keys| {
+            let apps: Vec<_> = keys.into_iter().map(app).collect();
+            apps.prop_map(|apps| {
+                let mut pre = BTreeMap::new();
+                let mut state = DesiredState {
+                    set_name: SET.into(),
+                    tenant: None,
+                    prune: false,
+                    apps: BTreeMap::new(),
+                };
+                for (app, p) in apps {
+                    if let Some(p) = p {
+                        pre.insert(app.key.clone(), p);
+                    }
+                    state.apps.insert(app.key.clone(), app);
+                }
+                (state, pre)
+            })
+        })
+    }
+
+    /// Creates what `pre` says for each app, by hand, differing from the manifest.
+    pub async fn seed_tenant(raw: &Raw, state: &DesiredState, pre: &BTreeMap<String, Preexisting>) {
+        let graph_sp = raw.resource_sp(GRAPH_APP_ID).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let group_read_all = graph_role_id(raw, "Group.Read.All").await;
+        for (key, p) in pre {
+            let desired = &state.apps[key];
+            let mut body = json!({
+                "displayName": "made by hand",
+                "uniqueName": desired.unique_name,
+                "tags": ["appreg:managed", format!("appreg:set={SET}"), "hand-made"],
+            });
+            if p.extra_redirect {
+                body["web"] = json!({"redirectUris": ["https://extra.example.com/cb"]});
+            }
+            if p.stale_enabled_role && !desired.sign_in_audience.allows_personal_accounts() {
+                body["appRoles"] = json!([{
+                    "id": Uuid::new_v4(), "value": "Stale.Role", "displayName": "Stale",
+                    "description": "Not in the manifest", "isEnabled": true, "allowedMemberTypes": ["User"],
+                }]);
+            }
+            let app = raw
+                .write(reqwest::Method::POST, "/applications", Some(body))
+                .await;
+            if !p.service_principal {
+                continue;
+            }
+            let sp = raw
+                .write(
+                    reqwest::Method::POST,
+                    "/servicePrincipals",
+                    Some(json!({"appId": app["appId"]})),
+                )
+                .await;
+            let sp_id = sp["id"].as_str().unwrap().to_string();
+            if p.extra_grant {
+                raw.write(
+                    reqwest::Method::POST,
+                    "/oauth2PermissionGrants",
+                    Some(json!({"clientId": sp_id, "consentType": "AllPrincipals", "principalId": null,
+                                "resourceId": graph_sp, "scope": "Mail.Read User.Read"})),
+                )
+                .await;
+            }
+            if p.extra_app_permission {
+                raw.write(
+                    reqwest::Method::POST,
+                    &format!("/servicePrincipals/{graph_sp}/appRoleAssignedTo"),
+                    Some(json!({"principalId": sp_id, "resourceId": graph_sp, "appRoleId": group_read_all})),
+                )
+                .await;
+            }
+            if p.extra_user_assignment {
+                let megan = raw.user_id("megan.bowen@contoso.com").await;
+                raw.write(
+                    reqwest::Method::POST,
+                    &format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
+                    Some(json!({"principalId": megan, "resourceId": sp_id,
+                                "appRoleId": "00000000-0000-0000-0000-000000000000"})),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 14,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_manifests_on_random_tenants_converge_in_one_apply((state, pre) in props::case()) {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = serde_saphyr::to_string(&appreg::manifest::to_wire(&state)).unwrap();
+        let path = dir.path().join("manifest.yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        // Through the loader, so the manifest is one a user could write.
+        let state = load(&[path]);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let sb = start(Faults::default(), 0x5eed).await;
+            let raw = Raw::new(&sb).await;
+            props::seed_tenant(&raw, &state, &pre).await;
+            let client = client(&sb);
+            apply(&client, &sb, &state, false).await;
+            let (_, after) = plan(&client, &sb, &state, false).await;
+            assert_eq!(pending(&after), Vec::<String>::new(), "plan after apply\n{yaml}\n{pre:#?}");
+            assert_no_duplicates(&raw, &state).await;
+            sb.clear_log();
+            apply(&client, &sb, &state, false).await;
+            assert_eq!(writes(&sb), Vec::<String>::new(), "second apply\n{yaml}\n{pre:#?}");
+            sb.shutdown().await;
+        });
+    }
 }
