@@ -97,7 +97,10 @@ async fn apply(
         &connection.client,
         state,
         &connection.tenant_id,
-        PlanOptions { prune },
+        PlanOptions {
+            prune,
+            caller: connection.caller,
+        },
     )
     .await
     {

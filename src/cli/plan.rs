@@ -96,7 +96,10 @@ pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<
             &connection.client,
             &loaded.state,
             &connection.tenant_id,
-            PlanOptions { prune },
+            PlanOptions {
+                prune,
+                caller: connection.caller,
+            },
         )
         .await;
         connection.client.log_summary();

@@ -19,6 +19,9 @@ pub struct Connection {
     pub client: GraphClient,
     pub tenant_id: String,
     pub endpoints: Endpoints,
+    /// appId of the identity the run authenticates as, when the settings name it (client id of
+    /// an app credential, the sandbox admin); None for Azure CLI and device code sign-ins.
+    pub caller: Option<uuid::Uuid>,
     sandbox: Option<RunningSandbox>,
 }
 
@@ -59,6 +62,9 @@ pub async fn connect(
                 client,
                 tenant_id: tenant.to_string(),
                 endpoints: settings.endpoints,
+                caller: env
+                    .get("AZURE_CLIENT_ID")
+                    .and_then(|id| uuid::Uuid::parse_str(&id).ok()),
                 sandbox: None,
             })
         }
@@ -111,6 +117,7 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
         client,
         tenant_id: info.tenant_id.clone(),
         endpoints,
+        caller: uuid::Uuid::parse_str(&info.client_id).ok(),
         sandbox: Some(running),
     })
 }

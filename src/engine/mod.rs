@@ -41,7 +41,8 @@ pub async fn plan(
     tenant_id: &str,
     options: PlanOptions,
 ) -> Result<(observed::Observed, Planned), EngineError> {
-    let observed = observe::observe(client, state, tenant_id).await?;
+    let mut observed = observe::observe(client, state, tenant_id).await?;
+    observed.caller = options.caller;
     let planned = planner::plan(state, &observed, options, Utc::now())?;
     Ok((observed, planned))
 }

@@ -147,14 +147,24 @@ pub async fn observe(
         }
         observed.apps.insert(app.key.clone(), entry);
     }
+    // Prune candidates carry the whole ownership marker: the set tag alone (typed by hand, or
+    // copied with the portal's manifest) does not make an app appreg's to delete (DESIGN.md 3).
     observed.strays = by_unique
         .into_values()
         .chain(by_app_id.into_values())
+        .filter(|a| has_tag(a, model::MANAGED_TAG))
         .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
         .collect();
 
     sub_objects(client, &mut observed).await?;
     Ok(observed)
+}
+
+fn has_tag(object: &Value, tag: &str) -> bool {
+    object
+        .get("tags")
+        .and_then(Value::as_array)
+        .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(tag)))
 }
 
 /// A batch answer for a single object: Some(body) on 200, None on 404.

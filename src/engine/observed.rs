@@ -42,6 +42,8 @@ pub struct Observed {
     pub groups: BTreeMap<String, Vec<Value>>,
     /// Service principals that own apps, by appId.
     pub owner_service_principals: BTreeMap<String, Option<Value>>,
+    /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`]).
+    pub caller: Option<uuid::Uuid>,
 }
 
 /// A string property of a Graph object.

@@ -25,6 +25,9 @@ pub struct PlanError {
 pub struct PlanOptions {
     /// Delete apps of this set that left the manifest.
     pub prune: bool,
+    /// appId of the identity appreg runs as, when known. Graph makes an app-only caller an owner
+    /// of the apps it creates; that owner is never planned for removal (see `kinds::owners`).
+    pub caller: Option<uuid::Uuid>,
 }
 
 /// A stable digest of a JSON value (object keys are sorted by serde_json's map).
@@ -439,9 +442,27 @@ mod tests {
         observed
             .strays
             .push(json!({"id": "x", "uniqueName": "old-app", "displayName": "Old"}));
-        let kept = plan(&state, &observed, PlanOptions { prune: false }, Utc::now()).unwrap();
+        let kept = plan(
+            &state,
+            &observed,
+            PlanOptions {
+                prune: false,
+                caller: None,
+            },
+            Utc::now(),
+        )
+        .unwrap();
         assert!(!kept.plan.changes.iter().any(|c| c.address == "app.old-app"));
-        let pruned = plan(&state, &observed, PlanOptions { prune: true }, Utc::now()).unwrap();
+        let pruned = plan(
+            &state,
+            &observed,
+            PlanOptions {
+                prune: true,
+                caller: None,
+            },
+            Utc::now(),
+        )
+        .unwrap();
         let last = pruned.plan.changes.last().unwrap();
         assert_eq!(
             (last.address.as_str(), last.action),

@@ -1,7 +1,10 @@
 //! Owners of the application. Only managed when the manifest lists owners: an app whose entry names
 //! none keeps whatever owners it has (often the identity appreg runs as, which must stay an owner
-//! to keep managing the app with Application.ReadWrite.OwnedBy). Idempotency: adding an owner that
-//! is already there ("already exist") counts as done; removing one that is gone too.
+//! to keep managing the app with Application.ReadWrite.OwnedBy). When owners are listed, the
+//! identity appreg runs as is still never removed: Graph makes an app-only caller an owner of each
+//! app it creates, so removing it would never converge (every create adds it back) and would lock
+//! an OwnedBy caller out. Idempotency: adding an owner that is already there ("already exist")
+//! counts as done; removing one that is gone too.
 
 use serde_json::Value;
 
@@ -34,6 +37,7 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
     ctx.live
         .owners
         .iter()
+        .filter(|o| !is_caller(ctx, o))
         .filter_map(|o| {
             Some(
                 Instance::new(
@@ -45,6 +49,15 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             )
         })
         .collect()
+}
+
+/// Whether an owner is the service principal of the identity appreg runs as.
+fn is_caller(ctx: &AppContext, owner: &Value) -> bool {
+    let Some(caller) = ctx.observed.caller else {
+        return false;
+    };
+    str_of(owner, "@odata.type").is_some_and(|t| t.ends_with("servicePrincipal"))
+        && str_of(owner, "appId").is_some_and(|a| a.eq_ignore_ascii_case(&caller.to_string()))
 }
 
 /// An owner directory object as the manifest would name it.
