@@ -436,11 +436,15 @@ fn permissions(required: Option<&Value>, resources: &[NamedResource]) -> Vec<(St
         }
         let delegated = fields::string_set(delegated.iter().map(String::as_str));
         let application = fields::string_set(application.iter().map(String::as_str));
-        if !(delegated.is_null() && application.is_null()) {
-            out.push((
-                format!("permissions.{label}"),
-                json!({ "delegated": delegated, "application": application }),
-            ));
+        // Only the kinds that are present, so a plan reads `{"delegated": [...]}`.
+        let mut kinds = Map::new();
+        for (kind, names) in [("delegated", delegated), ("application", application)] {
+            if !names.is_null() {
+                kinds.insert(kind.to_string(), names);
+            }
+        }
+        if !kinds.is_empty() {
+            out.push((format!("permissions.{label}"), Value::Object(kinds)));
         }
     }
     out
