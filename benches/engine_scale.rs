@@ -248,7 +248,10 @@ async fn plan(
     let planned = engine::planner::plan(
         state,
         &observed,
-        PlanOptions { prune: false },
+        PlanOptions {
+            prune: false,
+            caller: None,
+        },
         chrono::Utc::now(),
     )
     .expect("plan");
