@@ -13,13 +13,12 @@ use serde_json::{Value, json};
 
 use super::EngineError;
 use super::application::NamedResource;
-use super::kinds::{self, AppContext, Instance};
+use super::kinds::{self, AppContext};
 use super::observed::{Observed, ObservedApp, str_of};
 use super::plan::{Action, ResourceType};
 use super::planner::{Planned, Step};
-use crate::catalogue::PermissionKind;
 use crate::graph::{GraphClient, GraphError, Request, Response, odata};
-use crate::model::{DesiredApp, DesiredState, OwnerRef, Principal};
+use crate::model::{DesiredApp, DesiredState};
 
 /// Ids of one app in the tenant, learned from observation and from writes.
 #[derive(Debug, Clone, Default)]
@@ -176,7 +175,12 @@ async fn run_phase(
                         tolerate_exists: false,
                     });
                 }
-                build_write(&ctx, change.resource, change.action, step, &ids)
+                kinds::write(
+                    &ctx,
+                    change.resource,
+                    change.action,
+                    &kinds::Write { step, ids: &ids },
+                )
             }
             None => stray_delete(step),
         };
@@ -386,272 +390,6 @@ fn disable_before_change(ctx: &AppContext, ids: &AppIds) -> Option<Request> {
     }
     (!body.is_empty())
         .then(|| Request::patch(format!("/applications/{object_id}"), Value::Object(body)))
-}
-
-fn build_write(
-    ctx: &AppContext,
-    resource: ResourceType,
-    action: Action,
-    step: &Step,
-    ids: &AppIds,
-) -> Result<Request, String> {
-    let live = step.live.as_ref().and_then(|l| l.live.as_ref());
-    let live_id = || {
-        live.and_then(|v| str_of(v, "id"))
-            .map(str::to_string)
-            .ok_or_else(|| "the live object has no id".to_string())
-    };
-    let object_id = || {
-        ids.object_id
-            .clone()
-            .ok_or_else(|| "the application has no id yet".to_string())
-    };
-    let sp_id = || {
-        ids.sp_id
-            .clone()
-            .ok_or_else(|| "the service principal has no id yet".to_string())
-    };
-    let fresh = |r: Request| if ids.fresh { r.after_own_write() } else { r };
-    let app = ctx.app;
-    Ok(match (resource, action) {
-        (ResourceType::Application, Action::Delete) => {
-            Request::delete(format!("/applications/{}", live_id()?))
-        }
-        (ResourceType::Application, _) => {
-            let mut body = super::application::desired_body(app, ctx.set_name, &ctx.resources);
-            match (app.adopt, live.and_then(|l| str_of(l, "uniqueName"))) {
-                // Adopting: set the uniqueName once on the existing object.
-                (Some(_), None) if live.is_some() => {
-                    body.insert("uniqueName".into(), json!(app.unique_name));
-                    Request::patch(format!("/applications/{}", live_id()?), Value::Object(body))
-                }
-                _ => Request::patch(
-                    format!("/applications(uniqueName={})", odata::key(&app.unique_name)),
-                    Value::Object(body),
-                )
-                .header("Prefer", "create-if-missing"),
-            }
-        }
-        (ResourceType::ServicePrincipal, Action::Delete) => {
-            Request::delete(format!("/servicePrincipals/{}", live_id()?))
-        }
-        (ResourceType::ServicePrincipal, _) => {
-            let app_id = ids
-                .app_id
-                .clone()
-                .ok_or("the application has no appId yet")?;
-            let body = kinds::service_principal::body(ctx);
-            fresh(
-                Request::patch(
-                    format!("/servicePrincipals(appId={})", odata::key(&app_id)),
-                    Value::Object(body),
-                )
-                .header("Prefer", "create-if-missing"),
-            )
-        }
-        (ResourceType::Owner, Action::Delete) => Request::delete(format!(
-            "/applications/{}/owners/{}/$ref",
-            object_id()?,
-            live_id()?
-        )),
-        (ResourceType::Owner, _) => {
-            let owner = app
-                .owners
-                .iter()
-                .find(|o| {
-                    step.desired
-                        .as_ref()
-                        .is_some_and(|d| d.address.ends_with(&kinds::owners::suffix(o)))
-                })
-                .ok_or("owner not declared")?;
-            let id = match owner {
-                OwnerRef::User(upn) => ctx
-                    .observed
-                    .users
-                    .get(&upn.to_lowercase())
-                    .cloned()
-                    .flatten(),
-                OwnerRef::ServicePrincipal(app_id) => ctx
-                    .observed
-                    .owner_service_principals
-                    .get(app_id)
-                    .cloned()
-                    .flatten(),
-            }
-            .and_then(|o| str_of(&o, "id").map(str::to_string))
-            .ok_or("owner not found in the tenant")?;
-            let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
-            fresh(Request::post(
-                format!("/applications/{}/owners/$ref", object_id()?),
-                json!({ "@odata.id": reference }),
-            ))
-        }
-        (ResourceType::FederatedCredential, Action::Delete) => Request::delete(format!(
-            "/applications/{}/federatedIdentityCredentials/{}",
-            object_id()?,
-            live_id()?
-        )),
-        (ResourceType::FederatedCredential, action) => {
-            let desired = step.desired.as_ref().ok_or("nothing desired")?;
-            let spec = app
-                .federated_credentials
-                .iter()
-                .find(|f| {
-                    desired
-                        .address
-                        .ends_with(&format!("federated_credential.{}", f.name))
-                })
-                .ok_or("credential not declared")?;
-            let body = kinds::federated_credentials::body(spec);
-            if action == Action::Create {
-                fresh(Request::post(
-                    format!(
-                        "/applications/{}/federatedIdentityCredentials",
-                        object_id()?
-                    ),
-                    body,
-                ))
-            } else {
-                let mut body = body;
-                body.as_object_mut().map(|b| b.remove("name"));
-                Request::patch(
-                    format!(
-                        "/applications/{}/federatedIdentityCredentials/{}",
-                        object_id()?,
-                        live_id()?
-                    ),
-                    body,
-                )
-            }
-        }
-        (ResourceType::DelegatedGrant, Action::Delete) => {
-            Request::delete(format!("/oauth2PermissionGrants/{}", live_id()?))
-        }
-        (ResourceType::DelegatedGrant, action) => {
-            let (resource, requested) = resource_of(ctx, step, "grant.")?;
-            let scope = kinds::grants::scope_string(&requested.delegated);
-            if action == Action::Create {
-                fresh(Request::post(
-                    "/oauth2PermissionGrants",
-                    kinds::grants::create_body(&sp_id()?, &resource.api.sp_id, &scope),
-                ))
-            } else {
-                Request::patch(
-                    format!("/oauth2PermissionGrants/{}", live_id()?),
-                    json!({ "scope": scope }),
-                )
-            }
-        }
-        (ResourceType::ApplicationPermission, Action::Delete) => {
-            let resource_id = live
-                .and_then(|v| str_of(v, "resourceId"))
-                .ok_or("the assignment has no resource")?;
-            Request::delete(format!(
-                "/servicePrincipals/{resource_id}/appRoleAssignedTo/{}",
-                live_id()?
-            ))
-        }
-        (ResourceType::ApplicationPermission, _) => {
-            let desired = step.desired.as_ref().ok_or("nothing desired")?;
-            let (resource, role) = ctx
-                .resources
-                .iter()
-                .find_map(|r| {
-                    let prefix = ctx.address(&format!("app_permission.{}.", r.written));
-                    desired.address.strip_prefix(&prefix).map(|role| (r, role))
-                })
-                .ok_or("resource not resolved")?;
-            let role_id = resource
-                .api
-                .id_of(PermissionKind::Application, role)
-                .ok_or("role not resolved")?;
-            let body = json!({ "principalId": sp_id()?, "resourceId": resource.api.sp_id, "appRoleId": role_id });
-            fresh(Request::post(
-                format!(
-                    "/servicePrincipals/{}/appRoleAssignedTo",
-                    resource.api.sp_id
-                ),
-                body,
-            ))
-        }
-        (ResourceType::Assignment, Action::Delete) => Request::delete(format!(
-            "/servicePrincipals/{}/appRoleAssignedTo/{}",
-            sp_id()?,
-            live_id()?
-        )),
-        (ResourceType::Assignment, _) => {
-            let desired = step.desired.as_ref().ok_or("nothing desired")?;
-            let spec = app
-                .service_principal
-                .assignments
-                .iter()
-                .find(|a| desired.address == ctx.address(&kinds::assignments::suffix(a)))
-                .ok_or("assignment not declared")?;
-            let principal_id = match &spec.principal {
-                Principal::User(upn) => ctx
-                    .observed
-                    .users
-                    .get(&upn.to_lowercase())
-                    .cloned()
-                    .flatten()
-                    .and_then(|u| str_of(&u, "id").map(str::to_string)),
-                Principal::Group(name) => ctx
-                    .observed
-                    .groups
-                    .get(name)
-                    .and_then(|g| g.first())
-                    .and_then(|g| str_of(g, "id").map(str::to_string)),
-            }
-            .ok_or("principal not found in the tenant")?;
-            let role_id = match &spec.role {
-                Some(value) => app
-                    .app_roles
-                    .iter()
-                    .find(|r| &r.value == value)
-                    .map(|r| r.id.to_string())
-                    .ok_or("role not declared")?,
-                None => kinds::assignments::DEFAULT_ACCESS.to_string(),
-            };
-            let body = json!({ "principalId": principal_id, "resourceId": sp_id()?, "appRoleId": role_id });
-            fresh(Request::post(
-                format!("/servicePrincipals/{}/appRoleAssignedTo", sp_id()?),
-                body,
-            ))
-        }
-        (ResourceType::Secret | ResourceType::Certificate, _) => {
-            return Err("credentials are not reconciled by this kind".into());
-        }
-    })
-}
-
-/// The resource named in a change's address after `prefix` (`grant.Microsoft Graph`).
-fn resource_of<'a>(
-    ctx: &'a AppContext,
-    step: &Step,
-    prefix: &str,
-) -> Result<
-    (
-        &'a NamedResource<'a>,
-        &'a crate::model::RequestedPermissions,
-    ),
-    String,
-> {
-    let desired: &Instance = step.desired.as_ref().ok_or("nothing desired")?;
-    let written = desired
-        .address
-        .strip_prefix(&ctx.address(prefix))
-        .ok_or("unexpected address")?;
-    let resource = ctx
-        .resources
-        .iter()
-        .find(|r| r.written == written)
-        .ok_or("resource not resolved")?;
-    let requested = ctx
-        .app
-        .permissions
-        .get(written)
-        .ok_or("resource not declared")?;
-    Ok((resource, requested))
 }
 
 /// Per-app outputs after apply: what an integration's operator copies to the vendor.

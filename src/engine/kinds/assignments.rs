@@ -8,6 +8,10 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::{AssignmentSpec, Principal};
 
+use super::{ResourceKind, Write};
+use crate::graph::Request;
+use serde_json::json;
+
 /// App role id that means "default access" (no particular role).
 pub const DEFAULT_ACCESS: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -105,4 +109,77 @@ fn assignment_spec(ctx: &AppContext, assignment: &serde_json::Value) -> Option<A
             .map_or_else(|| role_id.to_string(), |r| r.value.clone())
     });
     Some(AssignmentSpec { principal, role })
+}
+
+pub struct Assignments;
+
+impl ResourceKind for Assignments {
+    fn resource(&self) -> ResourceType {
+        ResourceType::Assignment
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let desired = write.desired()?;
+        let app = ctx.app;
+        let spec = app
+            .service_principal
+            .assignments
+            .iter()
+            .find(|a| desired.address == ctx.address(&suffix(a)))
+            .ok_or("assignment not declared")?;
+        let principal = match &spec.principal {
+            Principal::User(upn) => ctx
+                .observed
+                .users
+                .get(&upn.to_lowercase())
+                .cloned()
+                .flatten(),
+            Principal::Group(name) => ctx
+                .observed
+                .groups
+                .get(name)
+                .and_then(|g| g.first())
+                .cloned(),
+        };
+        let principal_id = principal
+            .and_then(|p| str_of(&p, "id").map(str::to_string))
+            .ok_or("principal not found in the tenant")?;
+        let role_id = match &spec.role {
+            Some(value) => app
+                .app_roles
+                .iter()
+                .find(|r| &r.value == value)
+                .map(|r| r.id.to_string())
+                .ok_or("role not declared")?,
+            None => DEFAULT_ACCESS.to_string(),
+        };
+        let sp_id = write.sp_id()?;
+        let body =
+            json!({ "principalId": principal_id, "resourceId": sp_id, "appRoleId": role_id });
+        Ok(write.fresh(Request::post(
+            format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
+            body,
+        )))
+    }
+
+    /// An assignment has nothing to update: it is there or not.
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
+        Err("an assignment has no fields to update".into())
+    }
+
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        Ok(Request::delete(format!(
+            "/servicePrincipals/{}/appRoleAssignedTo/{}",
+            write.sp_id()?,
+            write.live_id()?
+        )))
+    }
 }

@@ -10,6 +10,9 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::FederatedCredentialSpec;
 
+use super::{ResourceKind, Write};
+use crate::graph::Request;
+
 pub fn body(spec: &FederatedCredentialSpec) -> Value {
     json!({
         "name": spec.name,
@@ -84,4 +87,64 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             )
         })
         .collect()
+}
+
+pub struct FederatedCredentials;
+
+impl FederatedCredentials {
+    fn spec<'a>(ctx: &'a AppContext, write: &Write) -> Result<&'a FederatedCredentialSpec, String> {
+        let desired = write.desired()?;
+        ctx.app
+            .federated_credentials
+            .iter()
+            .find(|f| desired.address == address(ctx, &f.name))
+            .ok_or_else(|| "credential not declared".to_string())
+    }
+}
+
+impl ResourceKind for FederatedCredentials {
+    fn resource(&self) -> ResourceType {
+        ResourceType::FederatedCredential
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let body = body(Self::spec(ctx, write)?);
+        Ok(write.fresh(Request::post(
+            format!(
+                "/applications/{}/federatedIdentityCredentials",
+                write.object_id()?
+            ),
+            body,
+        )))
+    }
+
+    /// PATCH by id without the (immutable) name.
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let mut body = body(Self::spec(ctx, write)?);
+        body.as_object_mut().map(|b| b.remove("name"));
+        Ok(Request::patch(
+            format!(
+                "/applications/{}/federatedIdentityCredentials/{}",
+                write.object_id()?,
+                write.live_id()?
+            ),
+            body,
+        ))
+    }
+
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        Ok(Request::delete(format!(
+            "/applications/{}/federatedIdentityCredentials/{}",
+            write.object_id()?,
+            write.live_id()?
+        )))
+    }
 }

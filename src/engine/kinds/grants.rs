@@ -11,6 +11,11 @@ use crate::engine::fields::{self, Fields};
 use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 
+use super::{ResourceKind, Write};
+use crate::engine::application::NamedResource;
+use crate::graph::Request;
+use crate::model::RequestedPermissions;
+
 fn address(ctx: &AppContext, resource: &str) -> String {
     ctx.address(&format!("grant.{resource}"))
 }
@@ -80,4 +85,69 @@ pub fn create_body(client_sp_id: &str, resource_sp_id: &str, scope: &str) -> ser
         "resourceId": resource_sp_id,
         "scope": scope,
     })
+}
+
+pub struct Grants;
+
+impl ResourceKind for Grants {
+    fn resource(&self) -> ResourceType {
+        ResourceType::DelegatedGrant
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    /// A POST whose outcome is unknown is not repeated; the next run observes the grant and
+    /// updates it instead.
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let (resource, requested) = resource_of(ctx, write)?;
+        let scope = scope_string(&requested.delegated);
+        Ok(write.fresh(Request::post(
+            "/oauth2PermissionGrants",
+            create_body(&write.sp_id()?, &resource.api.sp_id, &scope),
+        )))
+    }
+
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let (_, requested) = resource_of(ctx, write)?;
+        Ok(Request::patch(
+            format!("/oauth2PermissionGrants/{}", write.live_id()?),
+            json!({ "scope": scope_string(&requested.delegated) }),
+        ))
+    }
+
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        Ok(Request::delete(format!(
+            "/oauth2PermissionGrants/{}",
+            write.live_id()?
+        )))
+    }
+}
+
+/// The resource a grant's address names, and what the manifest requests from it.
+fn resource_of<'a>(
+    ctx: &'a AppContext,
+    write: &Write,
+) -> Result<(&'a NamedResource<'a>, &'a RequestedPermissions), String> {
+    let desired = write.desired()?;
+    let written = desired
+        .address
+        .strip_prefix(&ctx.address("grant."))
+        .ok_or("unexpected address")?;
+    let resource = ctx
+        .resources
+        .iter()
+        .find(|r| r.written == written)
+        .ok_or("resource not resolved")?;
+    let requested = ctx
+        .app
+        .permissions
+        .get(written)
+        .ok_or("resource not declared")?;
+    Ok((resource, requested))
 }

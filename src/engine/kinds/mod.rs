@@ -12,11 +12,109 @@ pub mod service_principal;
 
 use serde_json::Value;
 
+use super::apply::AppIds;
 use super::fields::Fields;
-use super::observed::{Observed, ObservedApp};
-use super::plan::ResourceType;
+use super::observed::{Observed, ObservedApp, str_of};
+use super::plan::{Action, ResourceType};
+use super::planner::Step;
 use crate::engine::application::NamedResource;
+use crate::graph::Request;
 use crate::model::DesiredApp;
+
+/// One kind of object appreg reconciles. The engine owns ordering, batching, retries and reporting;
+/// a kind only says what is wanted, what is there, and the one Graph request that changes it.
+///
+/// Observation is done in bulk by `engine::observe` (it never writes); `live` reads that
+/// observation. Each write method documents its idempotency rule on the implementation.
+pub trait ResourceKind: Sync {
+    fn resource(&self) -> ResourceType;
+    /// Instances the manifest wants for this app.
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance>;
+    /// Instances the tenant has for this app, from the observation.
+    fn live(&self, ctx: &AppContext) -> Vec<Instance>;
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String>;
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String>;
+    fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, String>;
+}
+
+/// Every kind, in apply order. Secrets and certificates join here as kinds of their own.
+pub static KINDS: [&dyn ResourceKind; 7] = [
+    &application::Application,
+    &service_principal::ServicePrincipal,
+    &owners::Owners,
+    &federated_credentials::FederatedCredentials,
+    &grants::Grants,
+    &permissions::ApplicationPermissions,
+    &assignments::Assignments,
+];
+
+/// What one write needs besides the app: the planned step and the ids known so far.
+pub struct Write<'a> {
+    pub step: &'a Step,
+    pub ids: &'a AppIds,
+}
+
+impl Write<'_> {
+    pub fn live(&self) -> Option<&Value> {
+        self.step.live.as_ref().and_then(|l| l.live.as_ref())
+    }
+
+    pub fn desired(&self) -> Result<&Instance, String> {
+        self.step
+            .desired
+            .as_ref()
+            .ok_or_else(|| "nothing desired".to_string())
+    }
+
+    pub fn live_id(&self) -> Result<String, String> {
+        self.live()
+            .and_then(|v| str_of(v, "id"))
+            .map(str::to_string)
+            .ok_or_else(|| "the live object has no id".to_string())
+    }
+
+    pub fn object_id(&self) -> Result<String, String> {
+        self.ids
+            .object_id
+            .clone()
+            .ok_or_else(|| "the application has no id yet".to_string())
+    }
+
+    pub fn sp_id(&self) -> Result<String, String> {
+        self.ids
+            .sp_id
+            .clone()
+            .ok_or_else(|| "the service principal has no id yet".to_string())
+    }
+
+    /// Marks a request that names an object created in this run, so replication lag is retried.
+    pub fn fresh(&self, request: Request) -> Request {
+        if self.ids.fresh {
+            request.after_own_write()
+        } else {
+            request
+        }
+    }
+}
+
+/// The request that carries out `action` on an object of `resource`.
+pub fn write(
+    ctx: &AppContext,
+    resource: ResourceType,
+    action: Action,
+    write: &Write,
+) -> Result<Request, String> {
+    let kind = KINDS
+        .iter()
+        .find(|k| k.resource() == resource)
+        .ok_or_else(|| format!("{resource:?} is not reconciled yet"))?;
+    match action {
+        Action::Create => kind.create(ctx, write),
+        Action::Update | Action::Replace | Action::Rotate => kind.update(ctx, write),
+        Action::Delete => kind.delete(ctx, write),
+        Action::NoOp => Err("nothing to do".into()),
+    }
+}
 
 /// One object, desired or live, of one kind.
 #[derive(Debug, Clone)]
@@ -72,25 +170,9 @@ impl AppContext<'_> {
     }
 }
 
-/// Builds one kind's instances for an app.
-type InstancesOf = fn(&AppContext) -> Vec<Instance>;
-
 /// Desired and live instances of every kind for one app, in apply order.
 pub fn instances(ctx: &AppContext) -> (Vec<Instance>, Vec<Instance>) {
-    let mut desired = Vec::new();
-    let mut live = Vec::new();
-    let kinds: [(InstancesOf, InstancesOf); 7] = [
-        (application::desired, application::live),
-        (service_principal::desired, service_principal::live),
-        (owners::desired, owners::live),
-        (federated_credentials::desired, federated_credentials::live),
-        (grants::desired, grants::live),
-        (permissions::desired, permissions::live),
-        (assignments::desired, assignments::live),
-    ];
-    for (wanted, found) in kinds {
-        desired.extend(wanted(ctx));
-        live.extend(found(ctx));
-    }
+    let desired = KINDS.iter().flat_map(|k| k.desired(ctx)).collect();
+    let live = KINDS.iter().flat_map(|k| k.live(ctx)).collect();
     (desired, live)
 }

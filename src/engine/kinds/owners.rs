@@ -14,6 +14,10 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::OwnerRef;
 
+use super::{ResourceKind, Write};
+use crate::graph::Request;
+use serde_json::json;
+
 /// The address part naming an owner: `owner.alex@contoso.com` or `owner.sp.<appId>`.
 pub fn suffix(owner: &OwnerRef) -> String {
     match owner {
@@ -71,5 +75,67 @@ pub fn owner_ref(object: &Value) -> Option<OwnerRef> {
         Some(OwnerRef::User(
             str_of(object, "userPrincipalName")?.to_string(),
         ))
+    }
+}
+
+pub struct Owners;
+
+impl ResourceKind for Owners {
+    fn resource(&self) -> ResourceType {
+        ResourceType::Owner
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    /// `POST …/owners/$ref`; "already exist" answers count as done.
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let desired = write.desired()?;
+        let owner = ctx
+            .app
+            .owners
+            .iter()
+            .find(|o| desired.address.ends_with(&suffix(o)))
+            .ok_or("owner not declared")?;
+        let found = match owner {
+            OwnerRef::User(upn) => ctx
+                .observed
+                .users
+                .get(&upn.to_lowercase())
+                .cloned()
+                .flatten(),
+            OwnerRef::ServicePrincipal(app_id) => ctx
+                .observed
+                .owner_service_principals
+                .get(app_id)
+                .cloned()
+                .flatten(),
+        };
+        let id = found
+            .and_then(|o| str_of(&o, "id").map(str::to_string))
+            .ok_or("owner not found in the tenant")?;
+        let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
+        Ok(write.fresh(Request::post(
+            format!("/applications/{}/owners/$ref", write.object_id()?),
+            json!({ "@odata.id": reference }),
+        )))
+    }
+
+    /// An owner has nothing to update: it is there or not.
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
+        Err("an owner has no fields to update".into())
+    }
+
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        Ok(Request::delete(format!(
+            "/applications/{}/owners/{}/$ref",
+            write.object_id()?,
+            write.live_id()?
+        )))
     }
 }

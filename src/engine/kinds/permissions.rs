@@ -9,6 +9,10 @@ use crate::engine::fields::Fields;
 use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 
+use super::{ResourceKind, Write};
+use crate::graph::Request;
+use serde_json::json;
+
 fn address(ctx: &AppContext, resource: &str, role: &str) -> String {
     ctx.address(&format!("app_permission.{resource}.{role}"))
 }
@@ -52,4 +56,62 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             .observed(a)
         })
         .collect()
+}
+
+pub struct ApplicationPermissions;
+
+impl ResourceKind for ApplicationPermissions {
+    fn resource(&self) -> ResourceType {
+        ResourceType::ApplicationPermission
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let desired = write.desired()?;
+        let (resource, role) = ctx
+            .resources
+            .iter()
+            .find_map(|r| {
+                desired
+                    .address
+                    .strip_prefix(&address(ctx, r.written, ""))
+                    .map(|role| (r, role))
+            })
+            .ok_or("resource not resolved")?;
+        let role_id = resource
+            .api
+            .id_of(PermissionKind::Application, role)
+            .ok_or("role not resolved")?;
+        let body = json!({ "principalId": write.sp_id()?, "resourceId": resource.api.sp_id, "appRoleId": role_id });
+        Ok(write.fresh(Request::post(
+            format!(
+                "/servicePrincipals/{}/appRoleAssignedTo",
+                resource.api.sp_id
+            ),
+            body,
+        )))
+    }
+
+    /// An assignment has nothing to update: it is there or not.
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
+        Err("an application permission has no fields to update".into())
+    }
+
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        let resource_id = write
+            .live()
+            .and_then(|v| str_of(v, "resourceId"))
+            .ok_or("the assignment has no resource")?;
+        Ok(Request::delete(format!(
+            "/servicePrincipals/{resource_id}/appRoleAssignedTo/{}",
+            write.live_id()?
+        )))
+    }
 }

@@ -8,6 +8,9 @@ use crate::engine::fields::{self, Fields};
 use crate::engine::plan::ResourceType;
 use crate::model;
 
+use super::{ResourceKind, Write};
+use crate::graph::{Request, odata};
+
 /// Tag that hides an enterprise application from users' My Apps portal.
 pub const HIDE_APP_TAG: &str = "HideApp";
 
@@ -81,4 +84,47 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             .observed(sp)
         })
         .collect()
+}
+
+pub struct ServicePrincipal;
+
+impl ResourceKind for ServicePrincipal {
+    fn resource(&self) -> ResourceType {
+        ResourceType::ServicePrincipal
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        desired(ctx)
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        live(ctx)
+    }
+
+    /// `PATCH /servicePrincipals(appId='…')` with `Prefer: create-if-missing`: repeating it updates.
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let app_id = write
+            .ids
+            .app_id
+            .clone()
+            .ok_or("the application has no appId yet")?;
+        let request = Request::patch(
+            format!("/servicePrincipals(appId={})", odata::key(&app_id)),
+            Value::Object(body(ctx)),
+        )
+        .header("Prefer", "create-if-missing");
+        Ok(write.fresh(request))
+    }
+
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        self.create(ctx, write)
+    }
+
+    /// Deleting one that is gone (404) counts as done.
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+        Ok(Request::delete(format!(
+            "/servicePrincipals/{}",
+            write.live_id()?
+        )))
+    }
 }
