@@ -65,6 +65,9 @@ pub struct GlobalArgs {
     /// More detail on stderr; repeat for more (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Graph requests (and `$batch` envelopes) in flight at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

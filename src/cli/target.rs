@@ -55,7 +55,7 @@ pub async fn connect(
         Some(tenant) if !global.sandbox => {
             let chain = settings.credential(&env).map_err(|e| e.to_string())?;
             let mut config = settings.config.clone();
-            config.max_in_flight = 8;
+            config.max_in_flight = usize::from(global.parallel);
             let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
                 .map_err(|e| e.to_string())?;
             Ok(Connection {
@@ -110,7 +110,7 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     };
     let chain = CredentialChain::from_env(&env, &endpoints, options).map_err(|e| e.to_string())?;
     let mut config = GraphConfig::new(graph);
-    config.max_in_flight = 8;
+    config.max_in_flight = usize::from(global.parallel);
     let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
         .map_err(|e| e.to_string())?;
     Ok(Connection {
