@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::EngineError;
-use super::application::NamedResource;
 use super::kinds::{self, AppContext};
 use super::observed::{Observed, ObservedApp, str_of};
 use super::plan::{Action, ResourceType};
@@ -146,25 +145,7 @@ async fn run_phase(
         }
         let built = match app {
             Some(app) => {
-                let empty = ObservedApp::default();
-                let live_app = observed.apps.get(&app.key).unwrap_or(&empty);
-                let resources: Vec<NamedResource> = app
-                    .permissions
-                    .keys()
-                    .filter_map(|w| {
-                        observed
-                            .resources
-                            .get_key_value(w)
-                            .map(|(written, api)| NamedResource { written, api })
-                    })
-                    .collect();
-                let ctx = AppContext {
-                    set_name: &state.set_name,
-                    app,
-                    observed,
-                    live: live_app,
-                    resources,
-                };
+                let ctx = AppContext::new(&state.set_name, app, observed);
                 if change.resource == ResourceType::Application
                     && change.action == Action::Update
                     && let Some(pre) = disable_before_change(&ctx, &ids)
@@ -200,7 +181,7 @@ async fn run_phase(
     .await;
     // 204 answers to upserts carry no body: read the ids of apps and service principals created
     // through them (rare: only when observation missed an object that existed).
-    let unknown: Vec<(String, Request)> = steps
+    let unknown: Vec<(String, ResourceType, Request)> = steps
         .iter()
         .filter_map(|(i, step)| {
             let key = step.app_key.as_ref()?;
@@ -209,6 +190,7 @@ async fn run_phase(
             match planned.plan.changes[*i].resource {
                 ResourceType::Application if ids.object_id.is_none() => Some((
                     key.clone(),
+                    ResourceType::Application,
                     Request::get(format!(
                         "/applications(uniqueName={})",
                         odata::key(&app.unique_name)
@@ -220,6 +202,7 @@ async fn run_phase(
                     let app_id = ids.app_id.as_ref()?;
                     Some((
                         key.clone(),
+                        ResourceType::ServicePrincipal,
                         Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
                             .query("$select", "id,appId")
                             .after_own_write(),
@@ -230,12 +213,12 @@ async fn run_phase(
         })
         .collect();
     let answers = client
-        .batch(unknown.iter().map(|(_, r)| r.clone()).collect())
+        .batch(unknown.iter().map(|(_, _, r)| r.clone()).collect())
         .await;
-    for ((key, _), answer) in unknown.iter().zip(answers) {
+    for ((key, resource, _), answer) in unknown.iter().zip(answers) {
         let body = answer?.body.unwrap_or_default();
         let ids = report.ids.entry(key.clone()).or_default();
-        if str_of(&body, "@odata.context").is_some_and(|c| c.contains("servicePrincipals")) {
+        if *resource == ResourceType::ServicePrincipal {
             ids.sp_id = str_of(&body, "id").map(str::to_string);
         } else {
             ids.object_id = str_of(&body, "id").map(str::to_string);

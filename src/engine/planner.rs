@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::application::NamedResource;
 use super::fields;
 use super::kinds::{self, AppContext, Instance};
-use super::observed::{Observed, ObservedApp, str_of};
+use super::observed::{Observed, str_of};
 use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Plan, ResourceType};
 use crate::catalogue::PermissionKind;
 use crate::model::{DesiredApp, DesiredState, OwnerRef, Principal};
@@ -65,22 +64,14 @@ pub fn plan(
     now: DateTime<Utc>,
 ) -> Result<Planned, PlanError> {
     let mut problems = Vec::new();
-    let empty = ObservedApp::default();
     let mut changes = Vec::new();
     let mut deletions = Vec::new();
     for app in state.apps.values() {
-        let live = observed.apps.get(&app.key).unwrap_or(&empty);
-        let Some(resources) = named_resources(app, observed, &mut problems) else {
+        if !check_resources(app, observed, &mut problems) {
             continue;
-        };
+        }
         check_principals(app, observed, &mut problems);
-        let ctx = AppContext {
-            set_name: &state.set_name,
-            app,
-            observed,
-            live,
-            resources,
-        };
+        let ctx = AppContext::new(&state.set_name, app, observed);
         let (desired, live) = kinds::instances(&ctx);
         for (change, desired, live) in pair(desired, live) {
             let step = Step {
@@ -153,16 +144,12 @@ pub fn plan(
     Ok(Planned { plan, steps })
 }
 
-/// The app's permission resources, resolved in the tenant, with every name checked.
-fn named_resources<'a>(
-    app: &DesiredApp,
-    observed: &'a Observed,
-    problems: &mut Vec<String>,
-) -> Option<Vec<NamedResource<'a>>> {
+/// Every resource the app names has a service principal in the tenant that defines every
+/// permission name; each problem is recorded. True when there is none.
+fn check_resources(app: &DesiredApp, observed: &Observed, problems: &mut Vec<String>) -> bool {
     let before = problems.len();
-    let mut resources = Vec::new();
     for (written, requested) in &app.permissions {
-        let Some((written, api)) = observed.resources.get_key_value(written) else {
+        let Some(api) = observed.resources.get(written) else {
             problems.push(format!(
                 "app.{}: resource `{written}` has no service principal in the tenant",
                 app.key
@@ -178,9 +165,8 @@ fn named_resources<'a>(
                 problems.extend(unknown.into_iter().map(|p| format!("app.{}: {p}", app.key)));
             }
         }
-        resources.push(NamedResource { written, api });
     }
-    (problems.len() == before).then_some(resources)
+    problems.len() == before
 }
 
 /// Every user, group and owner the app names must exist, and a group name must name one group.

@@ -27,12 +27,7 @@ pub fn suffix(spec: &AssignmentSpec) -> String {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    if ctx
-        .app
-        .lifecycle
-        .ignore
-        .contains(&crate::model::IgnoredField::Assignments)
-    {
+    if ctx.ignores(crate::model::IgnoredField::Assignments) {
         return Vec::new();
     }
     ctx.app
@@ -50,12 +45,7 @@ pub fn desired(ctx: &AppContext) -> Vec<Instance> {
 }
 
 pub fn live(ctx: &AppContext) -> Vec<Instance> {
-    if ctx
-        .app
-        .lifecycle
-        .ignore
-        .contains(&crate::model::IgnoredField::Assignments)
-    {
+    if ctx.ignores(crate::model::IgnoredField::Assignments) {
         return Vec::new();
     }
     ctx.live

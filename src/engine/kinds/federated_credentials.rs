@@ -43,12 +43,7 @@ fn address(ctx: &AppContext, name: &str) -> String {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    if ctx
-        .app
-        .lifecycle
-        .ignore
-        .contains(&crate::model::IgnoredField::FederatedCredentials)
-    {
+    if ctx.ignores(crate::model::IgnoredField::FederatedCredentials) {
         return Vec::new();
     }
     ctx.app
@@ -65,12 +60,7 @@ pub fn desired(ctx: &AppContext) -> Vec<Instance> {
 }
 
 pub fn live(ctx: &AppContext) -> Vec<Instance> {
-    if ctx
-        .app
-        .lifecycle
-        .ignore
-        .contains(&crate::model::IgnoredField::FederatedCredentials)
-    {
+    if ctx.ignores(crate::model::IgnoredField::FederatedCredentials) {
         return Vec::new();
     }
     ctx.live

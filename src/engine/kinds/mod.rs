@@ -152,7 +152,36 @@ pub struct AppContext<'a> {
     pub resources: Vec<NamedResource<'a>>,
 }
 
-impl AppContext<'_> {
+impl<'a> AppContext<'a> {
+    /// The context of `app` in `observed`: its live objects (none when the tenant has none) and
+    /// the permission resources the tenant resolved.
+    pub fn new(set_name: &'a str, app: &'a DesiredApp, observed: &'a Observed) -> AppContext<'a> {
+        static NOTHING: std::sync::LazyLock<ObservedApp> =
+            std::sync::LazyLock::new(ObservedApp::default);
+        let resources = app
+            .permissions
+            .keys()
+            .filter_map(|w| {
+                observed
+                    .resources
+                    .get_key_value(w)
+                    .map(|(written, api)| NamedResource { written, api })
+            })
+            .collect();
+        AppContext {
+            set_name,
+            app,
+            observed,
+            live: observed.apps.get(&app.key).unwrap_or(&NOTHING),
+            resources,
+        }
+    }
+
+    /// Whether `lifecycle.ignore` leaves this field to other tools.
+    pub fn ignores(&self, field: crate::model::IgnoredField) -> bool {
+        self.app.lifecycle.ignore.contains(&field)
+    }
+
     pub fn address(&self, suffix: &str) -> String {
         if suffix.is_empty() {
             format!("app.{}", self.app.key)
