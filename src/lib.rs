@@ -9,6 +9,7 @@
 
 pub mod catalogue;
 pub mod cli;
+pub mod credentials;
 pub mod emulator;
 pub mod engine;
 pub mod graph;

@@ -214,6 +214,12 @@ impl GraphClient {
         })
     }
 
+    /// The token source the client authenticates with; Key Vault delivery asks it for its own
+    /// scope, so one identity and one token cache serve the whole run.
+    pub fn credential(&self) -> Arc<dyn TokenSource> {
+        self.inner.credential.clone()
+    }
+
     /// Counters since the client was made or last reset.
     pub fn stats(&self) -> RequestStats {
         RequestStats {

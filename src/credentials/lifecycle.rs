@@ -1,0 +1,473 @@
+//! What to do with one declared secret: pure, from the app's live password credentials, what the
+//! sink holds, and the clock.
+//!
+//! A secret is the set of the app's password credentials whose displayName is its name. The
+//! credential whose keyId the sink holds is the *current* one; credentials created before it are
+//! earlier *generations* (consumers may still use them, so the newest `keep` are kept); credentials
+//! created after it, or any when a readable sink holds none, were never delivered: they are
+//! *orphans* of an interrupted run. Nobody can hold an orphan's value, so removing one is safe, but
+//! only after a replacement has been delivered when the sink holds nothing: the sink may have been
+//! emptied by hand while a consumer still uses the newest credential.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::SecretSpec;
+
+/// How long a credential the sink names may stay invisible to reads before appreg believes it is
+/// gone: Graph shows new password credentials late (GRAPH.md, eventual consistency).
+pub const REPLICATION_GRACE: Duration = Duration::minutes(5);
+
+/// A password credential as Graph shows it after creation (never with its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSecret {
+    pub key_id: String,
+    pub display_name: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// First three characters of the value, as Graph shows them.
+    pub hint: Option<String>,
+}
+
+impl LiveSecret {
+    /// Reads one entry of an application's `passwordCredentials`.
+    pub fn from_graph(value: &serde_json::Value) -> Option<LiveSecret> {
+        let time = |key: &str| value.get(key)?.as_str()?.parse::<DateTime<Utc>>().ok();
+        Some(LiveSecret {
+            key_id: value.get("keyId")?.as_str()?.to_lowercase(),
+            display_name: value
+                .get("displayName")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            start: time("startDateTime")?,
+            end: time("endDateTime")?,
+            hint: value
+                .get("hint")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// What a sink says about the secret it was given last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holding {
+    /// The sink holds the value of this credential, delivered at `delivered`.
+    Holds {
+        key_id: String,
+        delivered: Option<DateTime<Utc>>,
+    },
+    /// A readable sink that holds no value for this app (missing, empty, or for another app).
+    Empty,
+    /// A write-only sink (GitHub output, stdout): appreg cannot tell what it holds, so the newest
+    /// credential counts as current and orphans cannot be told apart.
+    WriteOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretAction {
+    NoOp,
+    /// No credential of this name exists.
+    Create,
+    /// A new credential is needed while others exist.
+    Rotate,
+    /// Only removals: orphans or generations beyond `keep`.
+    Cleanup,
+}
+
+/// The planned work for one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretPlan {
+    pub action: SecretAction,
+    pub reason: String,
+    /// The credential the sink holds (or the newest, for write-only sinks).
+    pub current: Option<LiveSecret>,
+    /// Validity of the credential to add, when one is added.
+    pub add: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Removed before the add, only to make room under an app's credential cap; never the current.
+    pub remove_first: Vec<String>,
+    /// Removed once the new value is delivered (or at once when nothing is added).
+    pub remove_after: Vec<String>,
+}
+
+/// Plans one declared secret. `live` holds every password credential of the app; `cap` is the
+/// most the app may hold (apps allowing personal accounts: 2), when it has one.
+pub fn plan_secret(
+    spec: &SecretSpec,
+    live: &[LiveSecret],
+    holding: &Holding,
+    cap: Option<usize>,
+    now: DateTime<Utc>,
+) -> SecretPlan {
+    let mut mine: Vec<&LiveSecret> = live
+        .iter()
+        .filter(|c| c.display_name.as_deref() == Some(spec.name.as_str()))
+        .collect();
+    // Newest first; keyId breaks ties so the order is stable.
+    mine.sort_by(|a, b| (b.start, &b.key_id).cmp(&(a.start, &a.key_id)));
+
+    let (current, orphans, generations, lagging) = classify(&mine, holding, now);
+    let rotate_at = spec
+        .rotate_before
+        .after(now)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    let needs_new = match current {
+        None => !lagging,
+        Some(c) => c.end <= rotate_at,
+    };
+
+    let mut plan = SecretPlan {
+        action: SecretAction::NoOp,
+        reason: String::new(),
+        current: current.cloned(),
+        add: None,
+        remove_first: Vec::new(),
+        remove_after: Vec::new(),
+    };
+    let keep = spec.keep.max(1) as usize;
+    if needs_new {
+        let end = spec.lifetime.after(now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        plan.add = Some((now, end));
+        plan.action = if mine.is_empty() {
+            SecretAction::Create
+        } else {
+            SecretAction::Rotate
+        };
+        plan.reason = why_new(current, &mine, holding, now);
+        // After the add the new credential is the newest generation: keep `keep - 1` more.
+        let mut surplus: Vec<String> = generations
+            .iter()
+            .skip(keep - 1)
+            .map(|c| c.key_id.clone())
+            .collect();
+        surplus.extend(orphans.iter().map(|c| c.key_id.clone()));
+        plan.remove_after = surplus;
+        if let Some(cap) = cap {
+            let held = live.len() + 1;
+            if held > cap {
+                // Oldest first, never the current one; what is removed early is not removed again.
+                let mut candidates: Vec<String> = orphans
+                    .iter()
+                    .chain(generations.iter().rev())
+                    .map(|c| c.key_id.clone())
+                    .collect();
+                candidates.truncate(held - cap);
+                plan.remove_after.retain(|k| !candidates.contains(k));
+                plan.remove_first = candidates;
+            }
+        }
+    } else {
+        let mut removals: Vec<&LiveSecret> = generations.iter().skip(keep).copied().collect();
+        // Orphans are removed at once only when a current credential is known to be delivered.
+        if current.is_some() {
+            removals.extend(orphans.iter().copied());
+        }
+        if !removals.is_empty() {
+            plan.action = SecretAction::Cleanup;
+            let orphaned = removals.iter().filter(|c| orphans.contains(c)).count();
+            let beyond = removals.len() - orphaned;
+            let mut parts = Vec::new();
+            if orphaned > 0 {
+                parts.push(format!(
+                    "{orphaned} never delivered (orphan{})",
+                    plural(orphaned)
+                ));
+            }
+            if beyond > 0 {
+                parts.push(format!("{beyond} beyond keep={keep}"));
+            }
+            plan.reason = format!("removes {}", parts.join(" and "));
+            plan.remove_after = removals.iter().map(|c| c.key_id.clone()).collect();
+        } else if lagging {
+            plan.reason =
+                "the credential the sink holds is not visible yet (replication); plan again shortly"
+                    .into();
+        } else if let Some(c) = current {
+            plan.reason = format!("valid until {} ({})", day(c.end), days_left(c.end, now));
+        }
+    }
+    plan
+}
+
+type Classified<'a> = (
+    Option<&'a LiveSecret>,
+    Vec<&'a LiveSecret>,
+    Vec<&'a LiveSecret>,
+    bool,
+);
+
+/// Splits a secret's credentials (newest first) into the current one, orphans and earlier
+/// generations (current included, newest first). The flag says the sink names a credential that
+/// reads do not show yet.
+fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) -> Classified<'a> {
+    match holding {
+        Holding::WriteOnly => (mine.first().copied(), Vec::new(), mine.to_vec(), false),
+        Holding::Empty => (None, mine.to_vec(), Vec::new(), false),
+        Holding::Holds { key_id, delivered } => {
+            match mine
+                .iter()
+                .position(|c| c.key_id.eq_ignore_ascii_case(key_id))
+            {
+                Some(at) => (
+                    Some(mine[at]),
+                    mine[..at].to_vec(),
+                    mine[at..].to_vec(),
+                    false,
+                ),
+                None => {
+                    // Delivered moments ago but not in the reads: replication lag, not loss. Every
+                    // credential stays: none can be shown to be an orphan yet.
+                    let recent = delivered.is_some_and(|d| now - d < REPLICATION_GRACE);
+                    if recent {
+                        (None, Vec::new(), mine.to_vec(), true)
+                    } else {
+                        (None, mine.to_vec(), Vec::new(), false)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn why_new(
+    current: Option<&LiveSecret>,
+    mine: &[&LiveSecret],
+    holding: &Holding,
+    now: DateTime<Utc>,
+) -> String {
+    match current {
+        Some(c) if c.end <= now => format!("expired {} ({})", day(c.end), days_left(c.end, now)),
+        Some(c) => format!(
+            "expires {} ({}), within rotateBefore",
+            day(c.end),
+            days_left(c.end, now)
+        ),
+        None if mine.is_empty() => "not in the tenant".into(),
+        None => match holding {
+            Holding::Holds { .. } => format!(
+                "the credential the sink holds no longer exists; {} other{} removed after delivery",
+                mine.len(),
+                plural(mine.len())
+            ),
+            _ => format!(
+                "the sink holds none of the {} credential{} of this name; they are removed after delivery",
+                mine.len(),
+                plural(mine.len())
+            ),
+        },
+    }
+}
+
+/// Days from `now` to `end` in words: "12 days left", "expired 3 days ago".
+pub fn days_left(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let days = (end - now).num_days();
+    match days {
+        d if end <= now => format!("expired {} day{} ago", -d, plural((-d) as usize)),
+        d => format!("{d} day{} left", plural(d as usize)),
+    }
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Period, SecretSink};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T00:00:00Z".parse().unwrap()
+    }
+
+    fn spec(keep: u32) -> SecretSpec {
+        SecretSpec {
+            name: "s".into(),
+            lifetime: Period::days(180),
+            rotate_before: Period::days(30),
+            keep,
+            sink: SecretSink::Stdout,
+        }
+    }
+
+    /// A credential named `s` created `age` days ago that expires in `left` days.
+    fn cred(key: &str, age: i64, left: i64) -> LiveSecret {
+        LiveSecret {
+            key_id: key.into(),
+            display_name: Some("s".into()),
+            start: now() - Duration::days(age),
+            end: now() + Duration::days(left),
+            hint: None,
+        }
+    }
+
+    fn holds(key: &str) -> Holding {
+        Holding::Holds {
+            key_id: key.into(),
+            delivered: Some(now() - Duration::days(400)),
+        }
+    }
+
+    #[test]
+    fn cases() {
+        struct Case {
+            why: &'static str,
+            live: Vec<LiveSecret>,
+            holding: Holding,
+            keep: u32,
+            cap: Option<usize>,
+            action: SecretAction,
+            first: Vec<&'static str>,
+            after: Vec<&'static str>,
+        }
+        let cases = vec![
+            Case {
+                why: "nothing in the tenant: create",
+                live: vec![],
+                holding: Holding::Empty,
+                keep: 2,
+                cap: None,
+                action: SecretAction::Create,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "the held credential is fresh: nothing to do",
+                live: vec![cred("a", 10, 170)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::NoOp,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "within rotateBefore: rotate, keep the old one (keep=2)",
+                live: vec![cred("a", 160, 20)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Rotate,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "rotation beyond keep removes the oldest after delivery",
+                live: vec![cred("old", 330, -150), cred("a", 160, 20)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Rotate,
+                first: vec![],
+                after: vec!["old"],
+            },
+            Case {
+                why: "an orphan newer than the held one is removed at once",
+                live: vec![cred("a", 10, 170), cred("orphan", 1, 179)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Cleanup,
+                first: vec![],
+                after: vec!["orphan"],
+            },
+            Case {
+                why: "an emptied sink: a new one, the undelivered ones go after delivery",
+                live: vec![cred("a", 10, 170)],
+                holding: Holding::Empty,
+                keep: 2,
+                cap: None,
+                action: SecretAction::Rotate,
+                first: vec![],
+                after: vec!["a"],
+            },
+            Case {
+                why: "write-only sink: the newest is current and nothing is an orphan",
+                live: vec![cred("b", 1, 179), cred("a", 10, 170)],
+                holding: Holding::WriteOnly,
+                keep: 2,
+                cap: None,
+                action: SecretAction::NoOp,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "personal-account cap of 2: the older generation goes before the add",
+                live: vec![cred("old", 150, 30), cred("a", 160, 20)],
+                holding: holds("a"),
+                keep: 2,
+                cap: Some(2),
+                action: SecretAction::Rotate,
+                first: vec!["old"],
+                after: vec![],
+            },
+            Case {
+                why: "keep=1 removes the previous generation once the new one is delivered",
+                live: vec![cred("a", 175, 5)],
+                holding: holds("a"),
+                keep: 1,
+                cap: None,
+                action: SecretAction::Rotate,
+                first: vec![],
+                after: vec!["a"],
+            },
+            Case {
+                why: "generations beyond keep without rotation are cleaned up",
+                live: vec![cred("c", 300, 60), cred("b", 200, 100), cred("a", 10, 170)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Cleanup,
+                first: vec![],
+                after: vec!["c"],
+            },
+        ];
+        for case in cases {
+            let plan = plan_secret(&spec(case.keep), &case.live, &case.holding, case.cap, now());
+            assert_eq!(plan.action, case.action, "{}: {plan:?}", case.why);
+            assert_eq!(plan.remove_first, case.first, "{}", case.why);
+            assert_eq!(plan.remove_after, case.after, "{}", case.why);
+            if let Some(current) = &plan.current {
+                assert!(
+                    !plan.remove_first.contains(&current.key_id),
+                    "{}: the current credential is never removed before the add",
+                    case.why
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_just_delivered_credential_hidden_by_replication_is_not_replaced() {
+        let holding = Holding::Holds {
+            key_id: "new".into(),
+            delivered: Some(now() - Duration::seconds(20)),
+        };
+        let plan = plan_secret(&spec(2), &[cred("a", 170, 10)], &holding, None, now());
+        assert_eq!(plan.action, SecretAction::NoOp, "{plan:?}");
+        assert!(plan.reason.contains("not visible yet"));
+    }
+
+    #[test]
+    fn the_reason_names_the_date_and_days_left() {
+        let plan = plan_secret(&spec(2), &[cred("a", 168, 12)], &holds("a"), None, now());
+        assert_eq!(
+            plan.reason,
+            "expires 2026-12-04 (12 days left), within rotateBefore"
+        );
+        let expired = plan_secret(&spec(2), &[cred("a", 183, -3)], &holds("a"), None, now());
+        assert_eq!(expired.reason, "expired 2026-11-19 (expired 3 days ago)");
+    }
+
+    #[test]
+    fn credentials_of_other_names_are_not_this_secrets() {
+        let mut other = cred("x", 1, 1);
+        other.display_name = Some("other".into());
+        let plan = plan_secret(&spec(2), &[other], &Holding::Empty, None, now());
+        assert_eq!(plan.action, SecretAction::Create);
+        assert!(plan.remove_after.is_empty());
+    }
+}

@@ -1,0 +1,451 @@
+//! Delivery sinks: where a new secret value goes, exactly once, and what each sink says it holds.
+//!
+//! - `file`: JSON `{tenantId, appId, clientSecret, keyId, expiry, created}`, mode 0600, written to
+//!   a temporary file beside it and renamed, so a reader sees the old or the new file, never half.
+//! - `keyVault`: a new secret version; tags carry keyId, expiry, appId and tenantId.
+//! - `github`: `::add-mask::` on stdout first, then the value into `$GITHUB_OUTPUT`, and a line
+//!   without it in `$GITHUB_STEP_SUMMARY`.
+//! - `stdout`: one JSON line, only because the manifest asked for it.
+//!
+//! File and Key Vault sinks are readable: the keyId they hold tells the current credential from
+//! orphans. The value itself is read by nobody here.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::keyvault::KeyVaultClient;
+use super::lifecycle::Holding;
+use crate::graph::Secret;
+use crate::model::SecretSink;
+
+/// What delivery needs besides the value.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    /// Plan address of the secret, for messages: `app.crm.secret.vendor-handoff`.
+    pub address: &'a str,
+    pub tenant_id: &'a str,
+    pub app_id: &'a str,
+    pub key_id: &'a str,
+    pub expiry: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error(transparent)]
+    KeyVault(#[from] super::keyvault::KeyVaultError),
+    #[error("GitHub output `{output}`: {reason}")]
+    Github { output: String, reason: String },
+    #[error("stdout: {0}")]
+    Stdout(String),
+}
+
+/// Where the process's stdout goes (tests capture it).
+pub type Stdout = Arc<Mutex<dyn Write + Send>>;
+
+/// Everything the sinks need from the outside world.
+#[derive(Clone)]
+pub struct Sinks {
+    pub key_vault: Option<KeyVaultClient>,
+    /// `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY`, when running in GitHub Actions.
+    pub github_output: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+    pub stdout: Stdout,
+}
+
+impl Sinks {
+    /// Sinks for a run: Key Vault through `key_vault`, GitHub files from the environment.
+    pub fn new(key_vault: Option<KeyVaultClient>, env: &dyn Fn(&str) -> Option<String>) -> Sinks {
+        let path = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Sinks {
+            key_vault,
+            github_output: path("GITHUB_OUTPUT"),
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+            stdout: Arc::new(Mutex::new(std::io::stdout())),
+        }
+    }
+
+    /// Whether the sink can be read back.
+    pub fn is_readable(sink: &SecretSink) -> bool {
+        matches!(sink, SecretSink::File(_) | SecretSink::KeyVault { .. })
+    }
+
+    /// What `sink` holds for the app `app_id` (lower-case GUID) of `tenant_id`.
+    pub async fn holding(
+        &self,
+        sink: &SecretSink,
+        tenant_id: &str,
+        app_id: &str,
+    ) -> Result<Holding, SinkError> {
+        match sink {
+            SecretSink::File(path) => read_file(&path.resolved(), tenant_id, app_id),
+            SecretSink::KeyVault { vault, secret } => {
+                let client = self.key_vault()?;
+                let Some(latest) = client.latest(vault, secret).await? else {
+                    return Ok(Holding::Empty);
+                };
+                let tag = |k: &str| latest.tags.get(k).map(String::as_str);
+                if !tag("appId").is_some_and(|a| a.eq_ignore_ascii_case(app_id)) {
+                    return Ok(Holding::Empty);
+                }
+                Ok(match tag("keyId") {
+                    Some(key_id) => Holding::Holds {
+                        key_id: key_id.to_lowercase(),
+                        delivered: latest
+                            .created
+                            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0)),
+                    },
+                    None => Holding::Empty,
+                })
+            }
+            SecretSink::GithubOutput { .. } | SecretSink::Stdout => Ok(Holding::WriteOnly),
+        }
+    }
+
+    /// Checks, before any credential is created, that the sink can take a value.
+    pub fn preflight(&self, sink: &SecretSink) -> Result<(), SinkError> {
+        match sink {
+            SecretSink::File(path) => {
+                let path = path.resolved();
+                let dir = parent(&path);
+                std::fs::create_dir_all(dir).map_err(|e| SinkError::File {
+                    path: path.clone(),
+                    reason: format!("cannot create the directory: {e}"),
+                })?;
+                if path.is_dir() {
+                    return Err(SinkError::File {
+                        path,
+                        reason: "is a directory".into(),
+                    });
+                }
+                Ok(())
+            }
+            SecretSink::KeyVault { .. } => self.key_vault().map(|_| ()),
+            SecretSink::GithubOutput { output } => self.github_files(output).map(|_| ()),
+            SecretSink::Stdout => Ok(()),
+        }
+    }
+
+    /// Delivers `value` to `sink`.
+    pub async fn deliver(
+        &self,
+        sink: &SecretSink,
+        delivery: &Delivery<'_>,
+        value: &Secret,
+    ) -> Result<(), SinkError> {
+        match sink {
+            SecretSink::File(path) => {
+                let document = json!({
+                    "tenantId": delivery.tenant_id,
+                    "appId": delivery.app_id,
+                    "clientSecret": value.expose(),
+                    "keyId": delivery.key_id,
+                    "expiry": delivery.expiry,
+                    "created": delivery.created,
+                });
+                write_private(&path.resolved(), &document)
+            }
+            SecretSink::KeyVault { vault, secret } => {
+                let tags = BTreeMap::from([
+                    ("keyId".to_string(), delivery.key_id.to_string()),
+                    ("expiry".to_string(), delivery.expiry.to_rfc3339()),
+                    ("appId".to_string(), delivery.app_id.to_string()),
+                    ("tenantId".to_string(), delivery.tenant_id.to_string()),
+                    ("managedBy".to_string(), "appreg".to_string()),
+                ]);
+                self.key_vault()?
+                    .set(vault, secret, value, "client secret", &tags)
+                    .await?;
+                Ok(())
+            }
+            SecretSink::GithubOutput { output } => self.deliver_github(output, delivery, value),
+            SecretSink::Stdout => {
+                let line = json!({
+                    "address": delivery.address,
+                    "tenantId": delivery.tenant_id,
+                    "appId": delivery.app_id,
+                    "keyId": delivery.key_id,
+                    "expiry": delivery.expiry,
+                    "clientSecret": value.expose(),
+                });
+                let mut out = self
+                    .stdout
+                    .lock()
+                    .map_err(|_| SinkError::Stdout("poisoned".into()))?;
+                writeln!(out, "{line}")
+                    .and_then(|_| out.flush())
+                    .map_err(|e| SinkError::Stdout(e.to_string()))
+            }
+        }
+    }
+
+    fn key_vault(&self) -> Result<&KeyVaultClient, SinkError> {
+        self.key_vault.as_ref().ok_or_else(|| {
+            SinkError::KeyVault(super::keyvault::KeyVaultError {
+                vault: "-".into(),
+                secret: "-".into(),
+                reason: "no Key Vault client was configured for this run".into(),
+            })
+        })
+    }
+
+    fn github_files(&self, output: &str) -> Result<&Path, SinkError> {
+        self.github_output
+            .as_deref()
+            .ok_or_else(|| SinkError::Github {
+                output: output.to_string(),
+                reason: "$GITHUB_OUTPUT is not set: the `github` sink works inside a GitHub Actions step".into(),
+            })
+    }
+
+    fn deliver_github(
+        &self,
+        output: &str,
+        delivery: &Delivery<'_>,
+        value: &Secret,
+    ) -> Result<(), SinkError> {
+        let fail = |reason: String| SinkError::Github {
+            output: output.to_string(),
+            reason,
+        };
+        let file = self.github_files(output)?;
+        // The mask must be registered before the value is anywhere the runner might print.
+        {
+            let mut out = self
+                .stdout
+                .lock()
+                .map_err(|_| fail("stdout poisoned".into()))?;
+            writeln!(out, "::add-mask::{}", value.expose())
+                .and_then(|_| out.flush())
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        let delimiter = format!("appreg_{}", uuid::Uuid::new_v4().simple());
+        append(
+            file,
+            &format!("{output}<<{delimiter}\n{}\n{delimiter}\n", value.expose()),
+        )
+        .map_err(|e| fail(format!("cannot append to $GITHUB_OUTPUT: {e}")))?;
+        if let Some(summary) = &self.step_summary {
+            let line = format!(
+                "- `{}`: new client secret in step output `{output}` (keyId `{}`, expires {})\n",
+                delivery.address,
+                delivery.key_id,
+                delivery.expiry.format("%Y-%m-%d")
+            );
+            // The summary is informational: a failure to write it does not undo the delivery.
+            if let Err(e) = append(summary, &line) {
+                tracing::warn!("cannot write the step summary: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.flush()
+}
+
+/// What a secret file holds: its keyId when the file is for this app of this tenant.
+fn read_file(path: &Path, tenant_id: &str, app_id: &str) -> Result<Holding, SinkError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Holding::Empty),
+        Err(e) => {
+            return Err(SinkError::File {
+                path: path.to_path_buf(),
+                reason: format!("cannot read it: {e}"),
+            });
+        }
+    };
+    // The error never quotes the content: it holds a secret.
+    let document: Value = serde_json::from_slice(&bytes).map_err(|_| SinkError::File {
+        path: path.to_path_buf(),
+        reason: "is not an appreg secret file (not JSON); move it away so appreg can deliver a new secret".into(),
+    })?;
+    let field = |k: &str| document.get(k).and_then(Value::as_str);
+    let ours = field("appId").is_some_and(|a| a.eq_ignore_ascii_case(app_id))
+        && field("tenantId").is_some_and(|t| t.eq_ignore_ascii_case(tenant_id));
+    Ok(match field("keyId") {
+        Some(key_id) if ours => Holding::Holds {
+            key_id: key_id.to_lowercase(),
+            delivered: field("created").and_then(|c| c.parse().ok()),
+        },
+        _ => Holding::Empty,
+    })
+}
+
+/// Writes `document` to `path` with mode 0600: a temporary file in the same directory, flushed to
+/// disk, renamed over the target, and the directory synced, so a crash leaves the old file or the
+/// new one.
+pub fn write_private(path: &Path, document: &Value) -> Result<(), SinkError> {
+    let fail = |reason: String| SinkError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let dir = parent(path);
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail("has no file name".into()))?
+        .to_string_lossy();
+    let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let result = (|| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
+        let mut text = serde_json::to_vec_pretty(document).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        file.write_all(&text)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(fail(format!("cannot write it: {e}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery() -> Delivery<'static> {
+        Delivery {
+            address: "app.a.secret.s",
+            tenant_id: "t",
+            app_id: "app",
+            key_id: "k1",
+            expiry: "2027-01-01T00:00:00Z".parse().unwrap(),
+            created: "2026-11-22T00:00:00Z".parse().unwrap(),
+        }
+    }
+
+    fn sinks(github: Option<PathBuf>) -> (Sinks, Arc<Mutex<Vec<u8>>>) {
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let stdout: Stdout = captured.clone();
+        let sinks = Sinks {
+            key_vault: None,
+            github_output: github.clone(),
+            step_summary: github.map(|g| g.with_extension("summary")),
+            stdout,
+        };
+        (sinks, captured)
+    }
+
+    #[tokio::test]
+    async fn a_file_is_private_atomic_and_read_back_by_key_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = SecretSink::File(crate::model::ManifestPath {
+            declared: "secrets/a.json".into(),
+            base_dir: dir.path().to_path_buf(),
+        });
+        let (sinks, _) = sinks(None);
+        assert_eq!(
+            sinks.holding(&sink, "t", "app").await.unwrap(),
+            Holding::Empty
+        );
+        sinks.preflight(&sink).unwrap();
+        sinks
+            .deliver(&sink, &delivery(), &Secret::new("value-1"))
+            .await
+            .unwrap();
+        let path = dir.path().join("secrets/a.json");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let written: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(written["clientSecret"], "value-1");
+        assert_eq!(written["keyId"], "k1");
+        assert_eq!(
+            sinks.holding(&sink, "t", "app").await.unwrap(),
+            Holding::Holds {
+                key_id: "k1".into(),
+                delivered: Some(delivery().created)
+            }
+        );
+        // Another app's file holds nothing for this one.
+        assert_eq!(
+            sinks.holding(&sink, "t", "other").await.unwrap(),
+            Holding::Empty
+        );
+        // Nothing but the file is left in the directory (no temporary files).
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("secrets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_an_error_that_does_not_quote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), "clientSecret=hunter2").unwrap();
+        let sink = SecretSink::File(crate::model::ManifestPath {
+            declared: "a.json".into(),
+            base_dir: dir.path().to_path_buf(),
+        });
+        let error = sinks(None).0.holding(&sink, "t", "app").await.unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn github_masks_before_writing_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("output");
+        let (sinks, captured) = sinks(Some(output.clone()));
+        let sink = SecretSink::GithubOutput {
+            output: "client_secret".into(),
+        };
+        sinks
+            .deliver(&sink, &delivery(), &Secret::new("s3cr3t"))
+            .await
+            .unwrap();
+        let stdout = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        assert_eq!(stdout, "::add-mask::s3cr3t\n");
+        let written = std::fs::read_to_string(&output).unwrap();
+        let mut lines = written.lines();
+        let opening = lines.next().unwrap();
+        let delimiter = opening.strip_prefix("client_secret<<").unwrap();
+        assert_eq!(lines.next(), Some("s3cr3t"));
+        assert_eq!(lines.next(), Some(delimiter));
+        let summary = std::fs::read_to_string(output.with_extension("summary")).unwrap();
+        assert!(
+            summary.contains("k1") && !summary.contains("s3cr3t"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn github_outside_actions_fails_the_preflight() {
+        let sink = SecretSink::GithubOutput { output: "x".into() };
+        let error = sinks(None).0.preflight(&sink).unwrap_err();
+        assert!(error.to_string().contains("GITHUB_OUTPUT"), "{error}");
+    }
+}
