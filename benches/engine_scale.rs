@@ -484,9 +484,15 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let (observed, planned, compute) = plan(&client, &state, &tenant_id).await;
     let observe_stats = delta_stats(&client);
     let changes = summarize_changes(&planned);
-    let report = engine::apply::apply(&client, &state, &observed, &planned)
-        .await
-        .expect("apply");
+    let report = engine::apply::apply(
+        &client,
+        &appreg::credentials::Sinks::new(None, &|_| None),
+        &state,
+        &observed,
+        &planned,
+    )
+    .await
+    .expect("apply");
     let wall = started.elapsed();
     assert!(
         report.failed.is_empty(),
@@ -537,9 +543,15 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     reset(&sandbox, &client);
     let started = Instant::now();
     let (observed2, planned2, compute) = plan(&client, &state, &tenant_id).await;
-    let report = engine::apply::apply(&client, &state, &observed2, &planned2)
-        .await
-        .expect("re-apply");
+    let report = engine::apply::apply(
+        &client,
+        &appreg::credentials::Sinks::new(None, &|_| None),
+        &state,
+        &observed2,
+        &planned2,
+    )
+    .await
+    .expect("re-apply");
     let wall = started.elapsed();
     let log = sandbox.request_log();
     let writes: Vec<String> = log

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use appreg::credentials::{KeyVaultClient, Sinks};
 use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
 use appreg::engine::{self, ApplyReport, PlanOptions, plan::Action};
 use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
@@ -21,8 +22,29 @@ use serde_json::{Value, json};
 // Harness
 // ---------------------------------------------------------------------------------------------
 
+/// A private copy of examples/, since applying them writes secret files beside the manifests.
+/// It lives under cargo's scratch directory for integration tests, as `<random>/examples`.
 fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "secrets" {
+                    copy(&entry.path(), &target);
+                }
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let copy_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("examples-{}", uuid::Uuid::new_v4().simple()))
+        .join("examples");
+    copy(&source, &copy_dir);
+    copy_dir
 }
 
 /// Each example integration on its own (they share the set `integrations`), and all of them.
@@ -83,6 +105,13 @@ fn client(sb: &RunningSandbox) -> GraphClient {
     GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
 }
 
+/// Sinks as the binary builds them for the sandbox: Key Vault requests go to its Key Vault.
+fn sinks(client: &GraphClient, sb: &RunningSandbox) -> Sinks {
+    let _ = sb;
+    let key_vault = KeyVaultClient::new(client.credential(), None).unwrap();
+    Sinks::new(Some(key_vault), &|_| None)
+}
+
 async fn plan(
     client: &GraphClient,
     sb: &RunningSandbox,
@@ -93,7 +122,7 @@ async fn plan(
         prune,
         caller: sb.admin_client_id().parse().ok(),
     };
-    engine::plan(client, state, sb.tenant_id(), options)
+    engine::plan(client, &sinks(client, sb), state, sb.tenant_id(), options)
         .await
         .unwrap_or_else(|e| panic!("plan failed: {e}"))
 }
@@ -106,7 +135,7 @@ async fn apply(
     prune: bool,
 ) -> ApplyReport {
     let (observed, planned) = plan(client, sb, state, prune).await;
-    let report = engine::apply::apply(client, state, &observed, &planned)
+    let report = engine::apply::apply(client, &sinks(client, sb), state, &observed, &planned)
         .await
         .unwrap_or_else(|e| panic!("apply failed: {e}"));
     assert!(report.failed.is_empty(), "failed: {:#?}", report.failed);
@@ -829,9 +858,10 @@ fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_of_the_examples_against_an_empty_tenant() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let sets = example_sets();
+    let root = sets[3].1.parent().unwrap().to_path_buf();
     let sb = start(Faults::default(), 0x5eed).await;
-    for (name, path) in example_sets() {
+    for (name, path) in sets {
         let relative = path
             .strip_prefix(&root)
             .unwrap()

@@ -95,6 +95,7 @@ async fn apply(
 ) -> u8 {
     let (observed, mut planned) = match engine::plan(
         &connection.client,
+        &connection.sinks,
         state,
         &connection.tenant_id,
         PlanOptions {
@@ -129,7 +130,15 @@ async fn apply(
         }
     }
     let report = if planned.plan.has_changes() {
-        match engine::apply::apply(&connection.client, state, &observed, &planned).await {
+        match engine::apply::apply(
+            &connection.client,
+            &connection.sinks,
+            state,
+            &observed,
+            &planned,
+        )
+        .await
+        {
             Ok(report) => report,
             Err(e) => return fail(e),
         }
@@ -163,7 +172,8 @@ async fn apply(
         }
     }
     drop(err);
-    let outputs = outputs(state, &report.ids, connection);
+    let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
+    let outputs = outputs(state, &report.ids, connection, &rows, &report.delivered);
     print_outputs(&outputs);
     if let Some(path) = &args.outputs
         && let Err(e) = write_outputs(path, &outputs)
@@ -204,6 +214,8 @@ pub fn outputs(
     state: &crate::model::DesiredState,
     ids: &BTreeMap<String, engine::AppIds>,
     connection: &target::Connection,
+    credentials: &[engine::inventory::CredentialRow],
+    delivered: &[engine::secrets::Delivered],
 ) -> BTreeMap<String, AppOutputs> {
     state
         .apps
@@ -217,7 +229,9 @@ pub fn outputs(
                 connection.endpoints.authority.as_str(),
                 &connection.graph_resource(),
             )?;
-            Some((app.key.clone(), out))
+            let credentials =
+                engine::apply::CredentialExpiry::current(&app.key, credentials, delivered);
+            Some((app.key.clone(), AppOutputs { credentials, ..out }))
         })
         .collect()
 }
@@ -238,6 +252,15 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
         text.push_str(&format!("    adminConsentUrl: {}\n", out.admin_consent_url));
         if let Some(url) = &out.user_consent_url {
             text.push_str(&format!("    userConsentUrl: {url}\n"));
+        }
+        for credential in &out.credentials {
+            let expires = credential
+                .expires
+                .map_or_else(|| "-".to_string(), |e| e.format("%Y-%m-%d").to_string());
+            text.push_str(&format!(
+                "    {} {}: expires {expires}\n",
+                credential.kind, credential.name
+            ));
         }
     }
     run::print_stdout(&text);

@@ -4,6 +4,7 @@
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
 mod apply;
+mod credentials;
 mod output;
 mod plan;
 mod run;
@@ -55,6 +56,10 @@ pub struct GlobalArgs {
     /// Login authority URL, overriding the cloud's (http only for loopback addresses).
     #[arg(long, global = true, value_name = "URL")]
     pub authority_url: Option<url::Url>,
+    /// Send Key Vault requests to this address instead, naming the vault in the Host header (how
+    /// tests reach `appreg sandbox serve`'s Key Vault; http only for loopback addresses).
+    #[arg(long, global = true, value_name = "URL", env = "APPREG_KEY_VAULT_URL")]
+    pub key_vault_url: Option<url::Url>,
     /// How to authenticate to Microsoft Graph; `auto` tries, in order: secret, certificate,
     /// workload-identity, github-oidc, managed-identity, azure-cli, device-code (at a terminal).
     #[arg(long, global = true, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]
@@ -126,6 +131,8 @@ pub enum Command {
     Drift(plan::DriftArgs),
     /// Print each app's ids and consent URLs, read from the tenant.
     Output(output::OutputArgs),
+    /// List every credential of the manifest's apps with expiry and days left.
+    Credentials(credentials::CredentialsArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
 }
@@ -148,6 +155,7 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&cli.global, &args),
         Command::Drift(args) => plan::drift(&cli.global, &args),
         Command::Output(args) => output::run(&cli.global, &args),
+        Command::Credentials(args) => credentials::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

@@ -25,9 +25,13 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let observed =
-            engine::observe::observe(&connection.client, &loaded.state, &connection.tenant_id)
-                .await;
+        let observed = engine::observe_all(
+            &connection.client,
+            &connection.sinks,
+            &loaded.state,
+            &connection.tenant_id,
+        )
+        .await;
         let code = match observed {
             Ok(observed) => {
                 let ids = observed
@@ -35,7 +39,9 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
                     .iter()
                     .map(|(k, a)| (k.clone(), engine::apply::ids_of(a)))
                     .collect();
-                let outputs = super::apply::outputs(&loaded.state, &ids, &connection);
+                let rows =
+                    engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
+                let outputs = super::apply::outputs(&loaded.state, &ids, &connection, &rows, &[]);
                 if args.json {
                     run::print_stdout(
                         &(serde_json::to_string_pretty(&outputs).expect("outputs serialize")

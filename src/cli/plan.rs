@@ -74,7 +74,7 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
         return EXIT_ERROR;
     };
     show(global, &args.view, &plan);
-    if plan.has_changes() {
+    if plan.has_drift() {
         EXIT_CHANGES
     } else {
         EXIT_OK
@@ -94,6 +94,7 @@ pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<
         };
         let result = engine::plan(
             &connection.client,
+            &connection.sinks,
             &loaded.state,
             &connection.tenant_id,
             PlanOptions {

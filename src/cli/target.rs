@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use super::GlobalArgs;
 use super::settings::GraphSettings;
+use crate::credentials::{KeyVaultClient, Sinks};
 use crate::emulator::{DEFAULT_STATE_FILE, RunningSandbox, Sandbox, SandboxConfig};
 use crate::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use crate::graph::cloud::require_secure_transport;
 use crate::graph::{Endpoints, GraphClient, GraphConfig};
 
 /// A connected run: the client, the tenant, the hosts consent URLs are built on, and the sandbox
@@ -22,6 +24,8 @@ pub struct Connection {
     /// appId of the identity the run authenticates as, when the settings name it (client id of
     /// an app credential, the sandbox admin); None for Azure CLI and device code sign-ins.
     pub caller: Option<uuid::Uuid>,
+    /// Where secret values go, with a Key Vault client on the run's credential chain.
+    pub sinks: Sinks,
     sandbox: Option<RunningSandbox>,
 }
 
@@ -58,7 +62,9 @@ pub async fn connect(
             config.max_in_flight = usize::from(global.parallel);
             let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
                 .map_err(|e| e.to_string())?;
+            let sinks = sinks(&client, global.key_vault_url.clone())?;
             Ok(Connection {
+                sinks,
                 client,
                 tenant_id: tenant.to_string(),
                 endpoints: settings.endpoints,
@@ -71,6 +77,8 @@ pub async fn connect(
         _ => sandbox(global).await,
     }
 }
+
+const MERGE_KV_URL: Option<String> = None;
 
 async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     let why = if global.sandbox {
@@ -113,11 +121,33 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     config.max_in_flight = usize::from(global.parallel);
     let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
         .map_err(|e| e.to_string())?;
+    let key_vault = match &global.key_vault_url {
+        Some(url) => Some(url.clone()),
+        None => MERGE_KV_URL
+            .as_deref()
+            .map(url::Url::parse)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    };
+    let sinks = sinks(&client, key_vault)?;
     Ok(Connection {
+        sinks,
         client,
         tenant_id: info.tenant_id.clone(),
         endpoints,
         caller: uuid::Uuid::parse_str(&info.client_id).ok(),
         sandbox: Some(running),
     })
+}
+
+/// Sinks for a run: Key Vault on the run's credential chain (sent to `key_vault_redirect` when
+/// set), GitHub Actions files from the process environment.
+fn sinks(client: &GraphClient, key_vault_redirect: Option<url::Url>) -> Result<Sinks, String> {
+    if let Some(url) = &key_vault_redirect {
+        require_secure_transport(url.clone(), "Key Vault URL").map_err(|e| e.to_string())?;
+    }
+    let key_vault = KeyVaultClient::new(client.credential(), key_vault_redirect)?;
+    Ok(Sinks::new(Some(key_vault), &|name| {
+        std::env::var(name).ok()
+    }))
 }

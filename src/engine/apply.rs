@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use super::EngineError;
 use super::kinds::{self, AppContext};
 use super::observed::{Observed, ObservedApp, str_of};
-use super::plan::{Action, ResourceType};
+use super::plan::{Action, Change, ResourceType};
 use super::planner::{Planned, Step};
+use crate::credentials::Sinks;
 use crate::graph::{GraphClient, GraphError, Request, Response, odata};
 use crate::model::{DesiredApp, DesiredState};
 
@@ -37,10 +38,13 @@ pub struct ApplyReport {
     /// Changes that failed, with why; dependants of a failed change are skipped and listed too.
     pub failed: Vec<(String, String)>,
     pub ids: BTreeMap<String, AppIds>,
+    /// Secrets delivered (address, keyId, expiry; never a value).
+    pub delivered: Vec<super::secrets::Delivered>,
 }
 
 pub async fn apply(
     client: &GraphClient,
+    sinks: &Sinks,
     state: &DesiredState,
     observed: &Observed,
     planned: &Planned,
@@ -68,24 +72,42 @@ pub async fn apply(
     let sub_objects = [
         ResourceType::Owner,
         ResourceType::FederatedCredential,
+        ResourceType::Certificate,
         ResourceType::DelegatedGrant,
         ResourceType::ApplicationPermission,
         ResourceType::Assignment,
     ];
 
-    let phases = [
+    let secrets = |deleting: bool| -> Vec<(&Change, &Step)> {
+        phase(&[ResourceType::Secret], deleting)
+            .into_iter()
+            .map(|(i, step)| (&planned.plan.changes[i], step))
+            .collect()
+    };
+    for steps in [
         phase(&[ResourceType::Application], false),
         phase(&[ResourceType::ServicePrincipal], false),
         phase(&sub_objects, false),
-        phase(&sub_objects, true),
-        phase(
-            &[ResourceType::ServicePrincipal, ResourceType::Application],
-            true,
-        ),
-    ];
-    for steps in phases {
+    ] {
         run_phase(client, state, observed, planned, &steps, &mut report).await?;
     }
+    let tenant = observed.tenant_id.as_str();
+    super::secrets::apply(client, sinks, state, tenant, secrets(false), &mut report).await;
+    run_phase(
+        client,
+        state,
+        observed,
+        planned,
+        &phase(&sub_objects, true),
+        &mut report,
+    )
+    .await?;
+    super::secrets::apply(client, sinks, state, tenant, secrets(true), &mut report).await;
+    let apps = phase(
+        &[ResourceType::ServicePrincipal, ResourceType::Application],
+        true,
+    );
+    run_phase(client, state, observed, planned, &apps, &mut report).await?;
     Ok(report)
 }
 
@@ -235,7 +257,9 @@ fn blocked(resource: ResourceType, action: Action, ids: &AppIds) -> Option<&'sta
         ResourceType::ServicePrincipal if action != Action::Delete && ids.app_id.is_none() => {
             Some("skipped: the application was not written")
         }
-        ResourceType::Owner | ResourceType::FederatedCredential if ids.object_id.is_none() => {
+        ResourceType::Owner | ResourceType::FederatedCredential | ResourceType::Certificate
+            if ids.object_id.is_none() =>
+        {
             Some("skipped: the application was not written")
         }
         ResourceType::DelegatedGrant
@@ -259,10 +283,21 @@ async fn execute(
     if writes.is_empty() {
         return;
     }
-    let answers = client
-        .batch(writes.iter().map(|w| w.request.clone()).collect())
-        .await;
-    for (write, answer) in writes.iter().zip(answers) {
+    // Identical writes (an app's certificate changes all send the same collection) go once and
+    // share the answer.
+    let mut unique: Vec<Request> = Vec::new();
+    let slot: Vec<usize> = writes
+        .iter()
+        .map(|w| match unique.iter().position(|r| *r == w.request) {
+            Some(i) => i,
+            None => {
+                unique.push(w.request.clone());
+                unique.len() - 1
+            }
+        })
+        .collect();
+    let answers = client.batch(unique).await;
+    for (write, answer) in writes.iter().zip(slot.iter().map(|i| answers[*i].clone())) {
         let change = &planned.plan.changes[write.index];
         let step = &planned.steps[write.index];
         match answer {
@@ -385,6 +420,63 @@ pub struct AppOutputs {
     pub service_principal_id: Option<String>,
     pub admin_consent_url: String,
     pub user_consent_url: Option<String>,
+    /// The current secret of each name and each certificate, with expiry (never a value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialExpiry>,
+}
+
+/// A credential's expiry, as outputs report it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialExpiry {
+    pub kind: String,
+    pub name: String,
+    pub key_id: Option<String>,
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl CredentialExpiry {
+    /// Current credentials of `app` from an inventory taken before apply, with what apply
+    /// delivered in place of what it rotated.
+    pub fn current(
+        app: &str,
+        rows: &[super::inventory::CredentialRow],
+        delivered: &[super::secrets::Delivered],
+    ) -> Vec<CredentialExpiry> {
+        use super::inventory::{CredentialKind, Standing};
+        let prefix = format!("app.{app}.secret.");
+        let mut out: Vec<CredentialExpiry> = delivered
+            .iter()
+            .filter_map(|d| {
+                Some(CredentialExpiry {
+                    kind: "secret".into(),
+                    name: d.address.strip_prefix(&prefix)?.to_string(),
+                    key_id: Some(d.key_id.clone()),
+                    expires: Some(d.expiry),
+                })
+            })
+            .collect();
+        for row in rows
+            .iter()
+            .filter(|r| r.app == app && r.standing == Standing::Current)
+        {
+            let kind = match row.kind {
+                CredentialKind::Secret => "secret",
+                CredentialKind::Certificate => "certificate",
+                CredentialKind::FederatedCredential => continue,
+            };
+            if !out.iter().any(|o| o.kind == kind && o.name == row.name) {
+                out.push(CredentialExpiry {
+                    kind: kind.into(),
+                    name: row.name.clone(),
+                    key_id: row.key_id.clone(),
+                    expires: row.expires,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        out
+    }
 }
 
 /// Outputs for an app: consent URLs are built on `authority` (the login host) and name Microsoft
@@ -444,5 +536,6 @@ pub fn outputs(
         service_principal_id: ids.sp_id.clone(),
         admin_consent_url,
         user_consent_url,
+        credentials: Vec::new(),
     })
 }

@@ -5,15 +5,18 @@
 pub mod application;
 pub mod apply;
 pub mod fields;
+pub mod inventory;
 pub mod kinds;
 pub mod observe;
 pub mod observed;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+pub mod secrets;
 
 use chrono::Utc;
 
+use crate::credentials::Sinks;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::DesiredState;
 
@@ -30,6 +33,8 @@ pub enum EngineError {
     Ambiguous(Vec<String>),
     #[error("plan is stale: {0}; run `appreg plan` again")]
     Stale(String),
+    #[error("cannot read what the secret sinks hold:\n  - {}", .0.join("\n  - "))]
+    Sinks(Vec<String>),
     #[error("internal error: {0}")]
     Internal(&'static str),
 }
@@ -37,14 +42,28 @@ pub enum EngineError {
 /// Observes the tenant and plans the changes that make it match `state`.
 pub async fn plan(
     client: &GraphClient,
+    sinks: &Sinks,
     state: &DesiredState,
     tenant_id: &str,
     options: PlanOptions,
 ) -> Result<(observed::Observed, Planned), EngineError> {
-    let mut observed = observe::observe(client, state, tenant_id).await?;
+    let mut observed = observe_all(client, sinks, state, tenant_id).await?;
     observed.caller = options.caller;
+    observed.prune = options.prune || state.prune;
     let planned = planner::plan(state, &observed, options, Utc::now())?;
     Ok((observed, planned))
+}
+
+/// Observes the tenant and what the secret sinks hold (read-only).
+pub async fn observe_all(
+    client: &GraphClient,
+    sinks: &Sinks,
+    state: &DesiredState,
+    tenant_id: &str,
+) -> Result<observed::Observed, EngineError> {
+    let mut observed = observe::observe(client, state, tenant_id).await?;
+    observe::local(sinks, state, &mut observed).await?;
+    Ok(observed)
 }
 
 /// Checks that a saved plan is what planning now gives: same manifest, same live objects, same

@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::EngineError;
-use super::observed::{Observed, ObservedApp, str_of};
+use super::observed::{Observed, ObservedApp, SecretPolicy, str_of};
 use super::resolve::{ResourceApi, ResourceRef};
+use crate::credentials::{CertificateFile, Sinks};
 use crate::graph::{GraphClient, Request, odata};
 use crate::model::{self, DesiredState, OwnerRef, Principal};
 
@@ -42,16 +43,18 @@ pub async fn observe(
         .query("$filter", &set_filter)
         .query("$select", SP_SELECT)
         .query("$top", "999");
-    let (apps, sps, resources, principals) = tokio::join!(
+    let (apps, sps, resources, principals, secret_policy) = tokio::join!(
         client.list::<Value>(apps_query),
         client.list::<Value>(sps_query),
         resources(client, state),
         principals(client, state),
+        secret_policy(client, state),
     );
     let (apps, sps) = (apps?, sps?);
     let mut observed = Observed {
         tenant_id: tenant_id.to_string(),
         resources: resources?,
+        secret_policy: secret_policy?,
         ..Default::default()
     };
     let (users, groups, owner_sps) = principals?;
@@ -344,16 +347,133 @@ async fn principals(client: &GraphClient, state: &DesiredState) -> Result<Princi
     Ok((user_map, group_map, owner_map))
 }
 
-/// Round 3: grants, app role assignments (held and granted) and federated credentials per app.
+/// The password-lifetime limit of the tenant's default app-management policy, read only when the
+/// manifest declares secrets. Reading it needs Policy.Read.All: without it the limit is unknown
+/// (Graph still refuses a too-long secret at apply time) and the run goes on.
+async fn secret_policy(
+    client: &GraphClient,
+    state: &DesiredState,
+) -> Result<Option<SecretPolicy>, EngineError> {
+    if state.apps.values().all(|a| a.secrets.is_empty()) {
+        return Ok(None);
+    }
+    let policy = match client
+        .get_optional::<Value>(Request::get("/policies/defaultAppManagementPolicy"))
+        .await
+    {
+        Ok(policy) => policy,
+        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+            tracing::warn!(
+                "cannot read the tenant's app-management policy ({e}); secret lifetimes are checked by Graph at apply time"
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(policy.and_then(|p| parse_secret_policy(&p)))
+}
+
+/// The enabled `passwordLifetime` restriction of a tenantAppManagementPolicy.
+pub fn parse_secret_policy(policy: &Value) -> Option<SecretPolicy> {
+    if policy.get("isEnabled").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    policy
+        .pointer("/applicationRestrictions/passwordCredentials")?
+        .as_array()?
+        .iter()
+        .filter(|r| str_of(r, "restrictionType") == Some("passwordLifetime"))
+        .find_map(|r| {
+            let written = str_of(r, "maxLifetime")?;
+            Some(SecretPolicy {
+                max_lifetime: written.to_string(),
+                max: model::Period::parse(written).ok()?,
+                applies_after: str_of(r, "restrictForAppsCreatedAfterDateTime")
+                    .and_then(|t| t.parse().ok()),
+            })
+        })
+}
+
+/// What lives outside the tenant: what each secret's sink holds and the certificate files. Sinks
+/// are read only for apps that exist (a new app has nothing to hold yet).
+pub async fn local(
+    sinks: &Sinks,
+    state: &DesiredState,
+    observed: &mut Observed,
+) -> Result<(), EngineError> {
+    let tenant_id = observed.tenant_id.clone();
+    let mut reads = Vec::new();
+    for app in state.apps.values() {
+        let Some(app_id) = observed
+            .apps
+            .get(&app.key)
+            .and_then(|o| o.application.as_ref())
+            .and_then(|a| str_of(a, "appId"))
+            .map(str::to_lowercase)
+        else {
+            continue;
+        };
+        for secret in &app.secrets {
+            let (key, name, app_id, tenant_id) = (
+                app.key.clone(),
+                secret.name.clone(),
+                app_id.clone(),
+                tenant_id.clone(),
+            );
+            reads.push(async move {
+                let holding = sinks.holding(&secret.sink, &tenant_id, &app_id).await;
+                (key, name, holding)
+            });
+        }
+        for certificate in &app.certificates {
+            let path = certificate.file.resolved();
+            let read = CertificateFile::read(&path);
+            observed.certificate_files.insert(path, read);
+        }
+    }
+    let mut problems = Vec::new();
+    for (key, name, holding) in futures_util::future::join_all(reads).await {
+        match holding {
+            Ok(holding) => {
+                if let Some(app) = observed.apps.get_mut(&key) {
+                    app.holdings.insert(name, holding);
+                }
+            }
+            Err(e) => problems.push(format!("app.{key}.secret.{name}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Sinks(problems))
+    }
+}
+
+/// Round 3: grants, app role assignments (held and granted), federated credentials and
+/// certificate keys per app.
 async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (key, app) in &observed.apps {
-        if let Some(id) = app.application.as_ref().and_then(|a| str_of(a, "id")) {
+        if let Some(application) = app.application.as_ref()
+            && let Some(id) = str_of(application, "id")
+        {
             requests.push(Request::get(format!(
                 "/applications/{id}/federatedIdentityCredentials"
             )));
             slots.push((key.clone(), Slot::Federated));
+            // Graph returns a keyCredential's `key` only when keyCredentials is selected by name;
+            // replacing the collection needs the keys of the certificates that stay.
+            let has_keys = application
+                .get("keyCredentials")
+                .and_then(Value::as_array)
+                .is_some_and(|k| !k.is_empty());
+            if has_keys {
+                requests.push(
+                    Request::get(format!("/applications/{id}")).query("$select", "keyCredentials"),
+                );
+                slots.push((key.clone(), Slot::Keys));
+            }
         }
         if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
             requests.push(
@@ -374,6 +494,19 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
     let answers = client.batch(requests).await;
     for ((key, slot), answer) in slots.into_iter().zip(answers) {
         let response = answer?;
+        if let Slot::Keys = slot {
+            let keys = response
+                .body
+                .as_ref()
+                .and_then(|b| b.get("keyCredentials"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(app) = observed.apps.get_mut(&key) {
+                app.key_credentials = keys;
+            }
+            continue;
+        }
         let mut items = collection(response.body.clone());
         if let Some(next) = response
             .body
@@ -391,6 +524,7 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
             Slot::Grants => app.grants = items,
             Slot::Held => app.app_role_assignments = items,
             Slot::Granted => app.assigned_to = items,
+            Slot::Keys => {}
         }
     }
     Ok(())
@@ -401,4 +535,5 @@ enum Slot {
     Grants,
     Held,
     Granted,
+    Keys,
 }

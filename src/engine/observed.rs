@@ -5,9 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::resolve::ResourceApi;
+use crate::credentials::{CertificateFile, Holding};
+use crate::model::Period;
 
 /// Everything the tenant holds about one app of the manifest.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +29,11 @@ pub struct ObservedApp {
     /// appRoleAssignments granted on this app's service principal (users and groups assigned to it).
     pub assigned_to: Vec<Value>,
     pub federated_credentials: Vec<Value>,
+    /// keyCredentials with their `key` (read with an explicit `$select`, as Graph requires); empty
+    /// when the app has none.
+    pub key_credentials: Vec<Value>,
+    /// What each declared secret's sink holds, by secret name (read only for apps that exist).
+    pub holdings: BTreeMap<String, Holding>,
 }
 
 /// The tenant as far as one manifest is concerned.
@@ -44,6 +54,23 @@ pub struct Observed {
     pub owner_service_principals: BTreeMap<String, Option<Value>>,
     /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`]).
     pub caller: Option<uuid::Uuid>,
+    /// Whether objects that left the manifest are deleted ([`super::PlanOptions::prune`]); a
+    /// credential the manifest does not declare is otherwise only reported.
+    pub prune: bool,
+    /// The tenant's limit on secret lifetimes, when it has one and appreg may read it.
+    pub secret_policy: Option<SecretPolicy>,
+    /// Certificate files the manifest names, read, by resolved path (or why not).
+    pub certificate_files: BTreeMap<PathBuf, Result<CertificateFile, String>>,
+}
+
+/// The password-lifetime restriction of the tenant's default app-management policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretPolicy {
+    /// `maxLifetime` as Graph wrote it (ISO-8601, e.g. `P365D`).
+    pub max_lifetime: String,
+    pub max: Period,
+    /// Apps created before this date are exempt (`restrictForAppsCreatedAfterDateTime`).
+    pub applies_after: Option<DateTime<Utc>>,
 }
 
 /// A string property of a Graph object.

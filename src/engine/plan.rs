@@ -29,6 +29,18 @@ pub struct Plan {
     pub manifest_paths: Vec<String>,
     /// Every object the manifest names, in apply order; no-op changes included.
     pub changes: Vec<Change>,
+    /// What apply leaves alone but `drift` reports: credentials the manifest does not declare,
+    /// certificates near expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// Something in the tenant worth knowing that is not a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub struct Notice {
+    pub address: String,
+    pub message: String,
 }
 
 /// One object and what apply will do to it.
@@ -150,6 +162,12 @@ impl Plan {
 
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.is_write())
+    }
+
+    /// Whether `drift` should report: changes, or notices (undeclared credentials, certificates
+    /// near expiry).
+    pub fn has_drift(&self) -> bool {
+        self.has_changes() || !self.notices.is_empty()
     }
 }
 

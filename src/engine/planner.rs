@@ -55,6 +55,8 @@ pub struct Step {
     pub app_key: Option<String>,
     pub desired: Option<Instance>,
     pub live: Option<Instance>,
+    /// For a client secret: its planned sequence.
+    pub secret: Option<super::secrets::SecretStep>,
 }
 
 pub fn plan(
@@ -66,6 +68,7 @@ pub fn plan(
     let mut problems = Vec::new();
     let mut changes = Vec::new();
     let mut deletions = Vec::new();
+    let mut notices = Vec::new();
     for app in state.apps.values() {
         if !check_resources(app, observed, &mut problems) {
             continue;
@@ -74,11 +77,26 @@ pub fn plan(
         let ctx = AppContext::new(&state.set_name, app, observed);
         let (desired, live) = kinds::instances(&ctx);
         for (change, desired, live) in pair(desired, live) {
+            let mut change = change;
+            // A certificate with another thumbprint is a new keyCredential in place of the old.
+            if change.resource == ResourceType::Certificate && change.action == Action::Update {
+                change.action = Action::Replace;
+                change.reason = "the certificate file changed".into();
+            }
             let step = Step {
                 app_key: Some(app.key.clone()),
                 desired,
                 live,
+                secret: None,
             };
+            if change.action == Action::Delete {
+                deletions.push((change, step));
+            } else {
+                changes.push((change, step));
+            }
+        }
+        check_certificates(&ctx, now, &mut notices, &mut problems);
+        for (change, step) in super::secrets::plan_app(&ctx, now, &mut notices, &mut problems) {
             if change.action == Action::Delete {
                 deletions.push((change, step));
             } else {
@@ -108,6 +126,7 @@ pub fn plan(
                     app_key: None,
                     desired: None,
                     live: Some(live),
+                    secret: None,
                 },
             ));
         }
@@ -140,8 +159,53 @@ pub fn plan(
         prune: options.prune || state.prune,
         manifest_paths: Vec::new(),
         changes,
+        notices,
     };
     Ok(Planned { plan, steps })
+}
+
+/// How close to expiry a certificate is reported: appreg cannot renew one (it has no private
+/// key), so a person needs the warning early.
+pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
+
+/// Certificate files that cannot be read stop the plan; certificates near expiry and ones the
+/// manifest does not name are reported.
+fn check_certificates(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    notices: &mut Vec<crate::engine::plan::Notice>,
+    problems: &mut Vec<String>,
+) {
+    use crate::engine::plan::Notice;
+    for spec in &ctx.app.certificates {
+        let address = ctx.address(&format!("certificate.{}", spec.name));
+        match ctx.observed.certificate_files.get(&spec.file.resolved()) {
+            Some(Err(e)) => problems.push(format!("{address}: {e}")),
+            Some(Ok(file)) if (file.not_after - now).num_days() < CERTIFICATE_WARNING_DAYS => {
+                notices.push(Notice {
+                    address,
+                    message: format!(
+                        "certificate expires {} ({}); renew it and replace `{}`",
+                        file.not_after.format("%Y-%m-%d"),
+                        crate::credentials::days_left(file.not_after, now),
+                        spec.file.declared
+                    ),
+                })
+            }
+            _ => {}
+        }
+    }
+    if !ctx.observed.prune && !ctx.ignores(crate::model::IgnoredField::Certificates) {
+        for other in super::kinds::certificates::undeclared(ctx) {
+            let name = str_of(other, "displayName")
+                .or_else(|| str_of(other, "keyId"))
+                .unwrap_or("?");
+            notices.push(Notice {
+                address: ctx.address(&format!("certificate.{name}")),
+                message: "certificate not in the manifest (kept; --prune removes it)".into(),
+            });
+        }
+    }
 }
 
 /// Every resource the app names has a service principal in the tenant that defines every

@@ -51,6 +51,7 @@ pub fn human(plan: &Plan, style: Style) -> String {
             "No changes. The tenant matches the manifest ({} objects checked).",
             plan.changes.len()
         );
+        human_notices(&mut out, plan);
         return out;
     }
     let _ = writeln!(
@@ -70,8 +71,34 @@ pub fn human(plan: &Plan, style: Style) -> String {
             render_field(&mut out, field, change.action, style);
         }
     }
+    human_notices(&mut out, plan);
     let _ = writeln!(out, "\n{}", summary_line(plan));
     out
+}
+
+fn human_notices(out: &mut String, plan: &Plan) {
+    if plan.notices.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nNoticed (apply leaves these alone):");
+    for notice in &plan.notices {
+        let _ = writeln!(out, "  ! {}: {}", notice.address, notice.message);
+    }
+}
+
+fn markdown_notices(out: &mut String, plan: &Plan) {
+    if plan.notices.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n**Noticed** (apply leaves these alone):\n");
+    for notice in &plan.notices {
+        let _ = writeln!(
+            out,
+            "- `{}`: {}",
+            escape_cell(&notice.address),
+            escape_cell(&notice.message)
+        );
+    }
 }
 
 fn render_field(out: &mut String, field: &FieldChange, action: Action, style: Style) {
@@ -166,6 +193,7 @@ pub fn markdown(plan: &Plan) -> String {
             "No changes: the tenant matches the manifest ({} objects checked).",
             plan.changes.len()
         );
+        markdown_notices(&mut out, plan);
         return out;
     }
     let _ = writeln!(
@@ -226,6 +254,7 @@ pub fn markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "```\n\n</details>");
     }
+    markdown_notices(&mut out, plan);
     let _ = writeln!(out, "\n{}", summary_line(plan));
     out
 }

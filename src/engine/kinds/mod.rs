@@ -4,6 +4,7 @@
 
 pub mod application;
 pub mod assignments;
+pub mod certificates;
 pub mod federated_credentials;
 pub mod grants;
 pub mod owners;
@@ -37,12 +38,15 @@ pub trait ResourceKind: Sync {
     fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, String>;
 }
 
-/// Every kind, in apply order. Secrets and certificates join here as kinds of their own.
-pub static KINDS: [&dyn ResourceKind; 7] = [
+/// Every kind, in apply order. Client secrets are not among them: their action depends on the
+/// clock and on what a sink holds, and their write is a sequence (add, deliver, then remove), so
+/// `engine::secrets` plans and applies them.
+pub static KINDS: [&dyn ResourceKind; 8] = [
     &application::Application,
     &service_principal::ServicePrincipal,
     &owners::Owners,
     &federated_credentials::FederatedCredentials,
+    &certificates::Certificates,
     &grants::Grants,
     &permissions::ApplicationPermissions,
     &assignments::Assignments,

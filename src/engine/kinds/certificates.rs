@@ -1,0 +1,175 @@
+//! Certificates: public certificate files as the application's keyCredentials, one per declared
+//! name (the keyCredential's displayName), compared by thumbprint and expiry.
+//!
+//! Graph sets keyCredentials only as a whole collection (addKey needs a proof signed by a private
+//! key appreg never reads), so every certificate write of an app is the same PATCH: the declared
+//! certificates, reusing the live entry of each one whose thumbprint is unchanged, plus the
+//! certificates the manifest does not name, which stay unless pruning. Repeating it is harmless,
+//! and apply sends identical writes once.
+
+use serde_json::{Value, json};
+
+use super::{AppContext, Instance, ResourceKind, Write};
+use crate::credentials::certificate::live_thumbprint;
+use crate::engine::fields::Fields;
+use crate::engine::observed::str_of;
+use crate::engine::plan::ResourceType;
+use crate::graph::Request;
+use crate::model::IgnoredField;
+
+fn address(ctx: &AppContext, name: &str) -> String {
+    ctx.address(&format!("certificate.{name}"))
+}
+
+fn fields(thumbprint: Option<String>, expires: Option<String>) -> Fields {
+    let mut f = Fields::new();
+    f.insert("thumbprint".into(), json!(thumbprint));
+    f.insert("endDateTime".into(), json!(expires));
+    f
+}
+
+/// A timestamp as whole seconds in UTC, however Graph or the certificate wrote it.
+fn instant(text: Option<&str>) -> Option<String> {
+    let t: chrono::DateTime<chrono::Utc> = text?.parse().ok()?;
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// The app's live keyCredentials, with keys when observation read them.
+pub fn live_keys<'a>(ctx: &'a AppContext) -> Vec<&'a Value> {
+    if !ctx.live.key_credentials.is_empty() {
+        return ctx.live.key_credentials.iter().collect();
+    }
+    ctx.live
+        .application
+        .as_ref()
+        .and_then(|a| a.get("keyCredentials"))
+        .and_then(Value::as_array)
+        .map(|k| k.iter().collect())
+        .unwrap_or_default()
+}
+
+fn declared(ctx: &AppContext, credential: &Value) -> bool {
+    str_of(credential, "displayName")
+        .is_some_and(|n| ctx.app.certificates.iter().any(|c| c.name == n))
+}
+
+/// Live keyCredentials the manifest does not name.
+pub fn undeclared<'a>(ctx: &'a AppContext) -> Vec<&'a Value> {
+    live_keys(ctx)
+        .into_iter()
+        .filter(|k| !declared(ctx, k))
+        .collect()
+}
+
+/// The keyCredentials collection the app should have.
+fn collection(ctx: &AppContext) -> Result<Vec<Value>, String> {
+    let live = live_keys(ctx);
+    let mut out = Vec::new();
+    for spec in &ctx.app.certificates {
+        let path = spec.file.resolved();
+        let file = match ctx.observed.certificate_files.get(&path) {
+            Some(Ok(file)) => file,
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err(format!("`{}` was not read", path.display())),
+        };
+        let same = live.iter().find(|k| {
+            str_of(k, "displayName") == Some(spec.name.as_str())
+                && live_thumbprint(k).as_deref() == Some(file.thumbprint.as_str())
+                && k.get("key").is_some_and(Value::is_string)
+        });
+        out.push(match same {
+            Some(kept) => (*kept).clone(),
+            None => file.key_credential(&spec.name),
+        });
+    }
+    if !ctx.observed.prune {
+        for other in undeclared(ctx) {
+            if other.get("key").is_none_or(Value::is_null) {
+                return Err(format!(
+                    "the key of certificate `{}` was not read; it cannot be kept",
+                    str_of(other, "keyId").unwrap_or("?")
+                ));
+            }
+            out.push(other.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub struct Certificates;
+
+impl Certificates {
+    fn patch(ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        let body = json!({ "keyCredentials": collection(ctx)? });
+        Ok(write.fresh(Request::patch(
+            format!("/applications/{}", write.object_id()?),
+            body,
+        )))
+    }
+}
+
+impl ResourceKind for Certificates {
+    fn resource(&self) -> ResourceType {
+        ResourceType::Certificate
+    }
+
+    fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
+        if ctx.ignores(IgnoredField::Certificates) {
+            return Vec::new();
+        }
+        ctx.app
+            .certificates
+            .iter()
+            .filter_map(|spec| {
+                let file = ctx
+                    .observed
+                    .certificate_files
+                    .get(&spec.file.resolved())?
+                    .as_ref()
+                    .ok()?;
+                let end = file
+                    .not_after
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                Some(Instance::new(
+                    address(ctx, &spec.name),
+                    ResourceType::Certificate,
+                    fields(Some(file.thumbprint.clone()), Some(end)),
+                ))
+            })
+            .collect()
+    }
+
+    fn live(&self, ctx: &AppContext) -> Vec<Instance> {
+        if ctx.ignores(IgnoredField::Certificates) {
+            return Vec::new();
+        }
+        live_keys(ctx)
+            .into_iter()
+            // What the manifest does not name is only reported, unless pruning.
+            .filter(|k| ctx.observed.prune || declared(ctx, k))
+            .map(|k| {
+                let name = str_of(k, "displayName")
+                    .or_else(|| str_of(k, "keyId"))
+                    .unwrap_or("?");
+                Instance::new(
+                    address(ctx, name),
+                    ResourceType::Certificate,
+                    fields(live_thumbprint(k), instant(str_of(k, "endDateTime"))),
+                )
+                .observed(k)
+            })
+            .collect()
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        Self::patch(ctx, write)
+    }
+
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        Self::patch(ctx, write)
+    }
+
+    fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+        Self::patch(ctx, write)
+    }
+}

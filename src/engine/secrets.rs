@@ -1,0 +1,404 @@
+//! Client secrets in plans and applies.
+//!
+//! Planning asks `credentials::plan_secret` what each declared secret needs, checks lifetimes
+//! against the tenant's policy, and turns undeclared credential names into deletions (when
+//! pruning) or notices. Applying carries out each secret's sequence: remove what must make room,
+//! add a credential, deliver its value, and only then remove what rotation retires. If delivery
+//! fails the new credential is removed before the error is reported, so no value is lost in a
+//! credential nobody holds. Secrets of one app go one after another (Graph refuses concurrent
+//! credential writes on an object); apps go concurrently.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::apply::{AppIds, ApplyReport};
+use super::kinds::AppContext;
+use super::observed::str_of;
+use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
+use super::planner::{Step, digest};
+use crate::credentials::{
+    Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret,
+};
+use crate::graph::{GraphClient, Request, Secret};
+use crate::model::{DesiredApp, SecretSink};
+
+/// The secret part of a planned step.
+#[derive(Debug, Clone)]
+pub struct SecretStep {
+    pub name: String,
+    pub plan: SecretPlan,
+}
+
+/// Most password credentials an app allowing personal accounts may hold (GRAPH.md).
+const PERSONAL_ACCOUNT_CAP: usize = 2;
+
+fn address(ctx: &AppContext, name: &str) -> String {
+    ctx.address(&format!("secret.{name}"))
+}
+
+/// The app's live password credentials.
+pub fn live_secrets(ctx: &AppContext) -> Vec<LiveSecret> {
+    ctx.live
+        .application
+        .as_ref()
+        .and_then(|a| a.get("passwordCredentials"))
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(LiveSecret::from_graph).collect())
+        .unwrap_or_default()
+}
+
+/// What the sink of `sink` holds for this app (nothing read yet for an app that does not exist).
+fn holding(ctx: &AppContext, name: &str, sink: &SecretSink) -> Holding {
+    match ctx.live.holdings.get(name) {
+        Some(h) => h.clone(),
+        None if Sinks::is_readable(sink) => Holding::Empty,
+        None => Holding::WriteOnly,
+    }
+}
+
+/// Secret changes of one app (deletions included), notices, and problems that stop the plan.
+pub fn plan_app(
+    ctx: &AppContext,
+    now: DateTime<Utc>,
+    notices: &mut Vec<Notice>,
+    problems: &mut Vec<String>,
+) -> Vec<(Change, Step)> {
+    let live = live_secrets(ctx);
+    let cap = ctx
+        .app
+        .sign_in_audience
+        .allows_personal_accounts()
+        .then_some(PERSONAL_ACCOUNT_CAP);
+    let mut out = Vec::new();
+    for spec in &ctx.app.secrets {
+        let address = address(ctx, &spec.name);
+        check_policy(ctx, spec, &address, now, problems);
+        let holding = holding(ctx, &spec.name, &spec.sink);
+        let plan = plan_secret(spec, &live, &holding, cap, now);
+        let action = match plan.action {
+            SecretAction::NoOp => Action::NoOp,
+            SecretAction::Create => Action::Create,
+            SecretAction::Rotate => Action::Rotate,
+            SecretAction::Cleanup => Action::Update,
+        };
+        let mine: Vec<&LiveSecret> = live
+            .iter()
+            .filter(|c| c.display_name.as_deref() == Some(spec.name.as_str()))
+            .collect();
+        let change = Change {
+            address,
+            resource: ResourceType::Secret,
+            action,
+            reason: plan.reason.clone(),
+            fields: fields(&plan, &live),
+            live_digest: live_digest(&mine, &holding),
+        };
+        out.push((change, step(ctx, &spec.name, plan)));
+    }
+    // Credentials of names the manifest does not declare: appreg cannot tell one it made from
+    // one made by hand, so they go only when pruning.
+    let mut others: BTreeMap<String, Vec<&LiveSecret>> = BTreeMap::new();
+    for credential in &live {
+        let name = credential.display_name.clone().unwrap_or_default();
+        if !ctx.app.secrets.iter().any(|s| s.name == name) {
+            others.entry(name).or_default().push(credential);
+        }
+    }
+    for (name, credentials) in others {
+        let label = if name.is_empty() { "(unnamed)" } else { &name };
+        let address = address(ctx, label);
+        let n = credentials.len();
+        if !ctx.observed.prune {
+            notices.push(Notice {
+                address,
+                message: format!(
+                    "{n} password credential{} not in the manifest (kept; --prune removes {})",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" }
+                ),
+            });
+            continue;
+        }
+        let plan = SecretPlan {
+            action: SecretAction::Cleanup,
+            reason: "not in the manifest".into(),
+            current: None,
+            add: None,
+            remove_first: Vec::new(),
+            remove_after: credentials.iter().map(|c| c.key_id.clone()).collect(),
+        };
+        let change = Change {
+            address,
+            resource: ResourceType::Secret,
+            action: Action::Delete,
+            reason: "not in the manifest".into(),
+            fields: fields(&plan, &live),
+            live_digest: live_digest(&credentials, &Holding::Empty),
+        };
+        out.push((change, step(ctx, &name, plan)));
+    }
+    out
+}
+
+fn step(ctx: &AppContext, name: &str, plan: SecretPlan) -> Step {
+    Step {
+        app_key: Some(ctx.app.key.clone()),
+        desired: None,
+        live: None,
+        secret: Some(SecretStep {
+            name: name.to_string(),
+            plan,
+        }),
+    }
+}
+
+/// A lifetime the tenant's policy would refuse fails the plan, not the apply.
+fn check_policy(
+    ctx: &AppContext,
+    spec: &crate::model::SecretSpec,
+    address: &str,
+    now: DateTime<Utc>,
+    problems: &mut Vec<String>,
+) {
+    let Some(policy) = &ctx.observed.secret_policy else {
+        return;
+    };
+    let created = ctx
+        .live
+        .application
+        .as_ref()
+        .and_then(|a| str_of(a, "createdDateTime"))
+        .and_then(|t| t.parse::<DateTime<Utc>>().ok());
+    // Apps created before the policy's date are exempt; a new app is created after it.
+    if let (Some(after), Some(created)) = (policy.applies_after, created)
+        && created <= after
+    {
+        return;
+    }
+    if spec.lifetime.after(now) > policy.max.after(now) {
+        let days = policy
+            .max
+            .after(now)
+            .map(|end| (end - now).num_days())
+            .unwrap_or_default();
+        problems.push(format!(
+            "{address}: lifetime {} is longer than the tenant's app-management policy allows (maxLifetime {}, {days} days); shorten `lifetime`",
+            spec.lifetime, policy.max_lifetime
+        ));
+    }
+}
+
+/// What a secret change shows: expiry before and after, the keyId to come, what is removed. Never
+/// a value: Graph's hint is not shown either.
+fn fields(plan: &SecretPlan, live: &[LiveSecret]) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let day = |t: DateTime<Utc>| json!(t.format("%Y-%m-%d").to_string());
+    if let Some((_, end)) = plan.add {
+        out.push(FieldChange {
+            field: "keyId".into(),
+            before: plan.current.as_ref().map(|c| json!(c.key_id)),
+            after: Some(json!("(known after apply)")),
+        });
+        out.push(FieldChange {
+            field: "expires".into(),
+            before: plan.current.as_ref().map(|c| day(c.end)),
+            after: Some(day(end)),
+        });
+    }
+    let removed: Vec<Value> = plan
+        .remove_first
+        .iter()
+        .chain(&plan.remove_after)
+        .map(|key| {
+            let expiry = live
+                .iter()
+                .find(|c| &c.key_id == key)
+                .map(|c| format!(" (expires {})", c.end.format("%Y-%m-%d")))
+                .unwrap_or_default();
+            json!(format!("{key}{expiry}"))
+        })
+        .collect();
+    if !removed.is_empty() {
+        out.push(FieldChange {
+            field: "removes".into(),
+            before: Some(Value::Array(removed)),
+            after: None,
+        });
+    }
+    out
+}
+
+fn live_digest(credentials: &[&LiveSecret], holding: &Holding) -> Option<String> {
+    if credentials.is_empty() && *holding == Holding::Empty {
+        return None;
+    }
+    let held = match holding {
+        Holding::Holds { key_id, .. } => json!(key_id),
+        _ => Value::Null,
+    };
+    let mut keys: Vec<(String, String)> = credentials
+        .iter()
+        .map(|c| (c.key_id.clone(), c.end.to_rfc3339()))
+        .collect();
+    keys.sort();
+    Some(digest(&json!({"credentials": keys, "held": held})))
+}
+
+/// A secret apply delivered: the address, keyId and expiry (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub address: String,
+    pub key_id: String,
+    pub expiry: DateTime<Utc>,
+}
+
+/// Carries out the secret steps among `steps`, app by app.
+pub async fn apply(
+    client: &GraphClient,
+    sinks: &Sinks,
+    state: &crate::model::DesiredState,
+    tenant_id: &str,
+    work: Vec<(&Change, &Step)>,
+    report: &mut ApplyReport,
+) {
+    let mut by_app: BTreeMap<String, Vec<(&Change, &Step)>> = BTreeMap::new();
+    for (change, step) in work {
+        if let Some(key) = &step.app_key {
+            by_app.entry(key.clone()).or_default().push((change, step));
+        }
+    }
+    let runs = by_app.into_iter().map(|(key, steps)| {
+        let ids = report.ids.get(&key).cloned().unwrap_or_default();
+        let app = state.apps.get(&key);
+        async move {
+            let mut outcome = Outcome::default();
+            for (change, step) in steps {
+                let (Some(app), Some(secret)) = (app, &step.secret) else {
+                    continue;
+                };
+                let result = run(client, sinks, app, &ids, tenant_id, change, secret).await;
+                match result {
+                    Ok(delivered) => {
+                        outcome.done.push((change.address.clone(), change.action));
+                        outcome.delivered.extend(delivered);
+                    }
+                    Err(e) => outcome.failed.push((change.address.clone(), e)),
+                }
+            }
+            outcome
+        }
+    });
+    for outcome in futures_util::future::join_all(runs).await {
+        report.done.extend(outcome.done);
+        report.failed.extend(outcome.failed);
+        report.delivered.extend(outcome.delivered);
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    done: Vec<(String, Action)>,
+    failed: Vec<(String, String)>,
+    delivered: Vec<Delivered>,
+}
+
+/// One secret's sequence. Returns what was delivered.
+async fn run(
+    client: &GraphClient,
+    sinks: &Sinks,
+    app: &DesiredApp,
+    ids: &AppIds,
+    tenant_id: &str,
+    change: &Change,
+    secret: &SecretStep,
+) -> Result<Option<Delivered>, String> {
+    let (Some(object_id), Some(app_id)) = (&ids.object_id, &ids.app_id) else {
+        return Err("skipped: the application was not written".into());
+    };
+    let plan = &secret.plan;
+    let spec = app.secrets.iter().find(|s| s.name == secret.name);
+    let remove = |key_id: String| {
+        let request = Request::post(
+            format!("/applications/{object_id}/removePassword"),
+            json!({ "keyId": key_id }),
+        );
+        async move {
+            match client.send(request).await {
+                Ok(_) => Ok(()),
+                // Already gone: what removal wanted.
+                Err(e) if e.status() == Some(404) => Ok(()),
+                Err(e) => Err(format!("removing credential {key_id}: {e}")),
+            }
+        }
+    };
+    let mut delivered = None;
+    if plan.add.is_some() {
+        let spec = spec.ok_or("the secret is not declared")?;
+        // Check the sink can take a value before a credential exists that it would have to hold.
+        sinks.preflight(&spec.sink).map_err(|e| e.to_string())?;
+        for key_id in &plan.remove_first {
+            remove(key_id.clone()).await?;
+        }
+        // The window starts now, at apply time, not when the plan was made.
+        let now = Utc::now();
+        let end = spec
+            .lifetime
+            .after(now)
+            .ok_or("the lifetime is out of range")?;
+        let mut request = Request::post(
+            format!("/applications/{object_id}/addPassword"),
+            json!({"passwordCredential": {
+                "displayName": spec.name,
+                "endDateTime": end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            }}),
+        );
+        if ids.fresh {
+            request = request.after_own_write();
+        }
+        let response = client
+            .send(request)
+            .await
+            .map_err(|e| format!("adding a credential: {e}"))?;
+        let body = response.body.unwrap_or_default();
+        let value = body
+            .get("secretText")
+            .and_then(Value::as_str)
+            .map(|s| Secret::new(s.to_string()));
+        let key_id = str_of(&body, "keyId").map(str::to_lowercase);
+        let expiry = str_of(&body, "endDateTime")
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+            .unwrap_or(end);
+        let (Some(value), Some(key_id)) = (value, key_id) else {
+            return Err("Graph's addPassword answer had no secretText or keyId".into());
+        };
+        let delivery = Delivery {
+            address: &change.address,
+            tenant_id,
+            app_id,
+            key_id: &key_id,
+            expiry,
+            created: now,
+        };
+        if let Err(e) = sinks.deliver(&spec.sink, &delivery, &value).await {
+            drop(value);
+            // Nobody holds the new value: take the credential back before reporting.
+            return Err(match remove(key_id.clone()).await {
+                Ok(()) => format!("delivery failed, the new credential was removed: {e}"),
+                Err(undo) => format!(
+                    "delivery failed: {e}; and the new credential could not be removed ({undo}): the next run removes it as an orphan"
+                ),
+            });
+        }
+        delivered = Some(Delivered {
+            address: change.address.clone(),
+            key_id,
+            expiry,
+        });
+    }
+    for key_id in &plan.remove_after {
+        remove(key_id.clone()).await?;
+    }
+    Ok(delivered)
+}
