@@ -1,0 +1,356 @@
+//! The harness of the end-to-end tests: a sandbox per test on 127.0.0.1:0, a Graph client built
+//! like the binary builds one, raw HTTP with the admin's token as the independent view of the
+//! tenant, and the real binary run against the sandbox.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use appreg::credentials::{KeyVaultClient, Sinks};
+use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::engine::{self, ApplyReport, PlanOptions, plan::Action};
+use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use appreg::graph::{Backoff, Cloud, Endpoints, GraphClient, GraphConfig};
+use appreg::model::DesiredState;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// A private copy of examples/, since applying them writes secret files beside the manifests.
+/// It lives under cargo's scratch directory for integration tests, as `<random>/examples`.
+pub fn examples() -> PathBuf {
+    pub fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                if entry.file_name() != "secrets" {
+                    copy(&entry.path(), &target);
+                }
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let copy_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("examples-{}", uuid::Uuid::new_v4().simple()))
+        .join("examples");
+    copy(&source, &copy_dir);
+    copy_dir
+}
+
+/// Each example integration on its own (they share the set `integrations`), and all of them.
+pub fn example_sets() -> Vec<(&'static str, PathBuf)> {
+    let dir = examples();
+    vec![
+        ("crm-calendar-sync", dir.join("crm-calendar-sync.yaml")),
+        ("erp-contacts-sync", dir.join("erp-contacts-sync.yaml")),
+        ("odoo-outlook-mail", dir.join("odoo-outlook-mail.yaml")),
+        ("examples", dir),
+    ]
+}
+
+pub fn load(paths: &[PathBuf]) -> DesiredState {
+    match appreg::manifest::load(paths, &|_: &str| None) {
+        Ok(loaded) => loaded.state,
+        Err(invalid) => panic!("{paths:?} does not load: {:#?}", invalid.diagnostics),
+    }
+}
+
+pub async fn start(faults: Faults, seed: u64) -> RunningSandbox {
+    Sandbox::start(SandboxConfig {
+        faults,
+        seed,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts")
+}
+
+/// A Graph client for the sandbox, built like `cli::target` builds one (admin app, secret), with
+/// short backoffs so fault runs stay quick.
+pub fn client(sb: &RunningSandbox) -> GraphClient {
+    let endpoints = Endpoints::for_cloud(Cloud::Global)
+        .with_authority(url::Url::parse(sb.authority_url()).unwrap())
+        .unwrap()
+        .with_graph(url::Url::parse(sb.graph_url()).unwrap())
+        .unwrap();
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID", sb.tenant_id().to_string()),
+        ("AZURE_CLIENT_ID", sb.admin_client_id().to_string()),
+        ("AZURE_CLIENT_SECRET", sb.admin_client_secret().to_string()),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(sb.tenant_id().to_string()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).unwrap();
+    let mut config = GraphConfig::new(url::Url::parse(sb.graph_url()).unwrap());
+    config.max_in_flight = 8;
+    config.retry_budget = Duration::from_secs(30);
+    config.max_attempts = 30;
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(250),
+    };
+    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
+}
+
+/// Sinks as the binary builds them for the sandbox: Key Vault requests go to its Key Vault.
+pub fn sinks(client: &GraphClient, sb: &RunningSandbox) -> Sinks {
+    let _ = sb;
+    let key_vault = KeyVaultClient::new(client.credential(), None).unwrap();
+    Sinks::new(Some(key_vault), &|_| None)
+}
+
+pub async fn plan(
+    client: &GraphClient,
+    sb: &RunningSandbox,
+    state: &DesiredState,
+    prune: bool,
+) -> (engine::observed::Observed, engine::Planned) {
+    let options = PlanOptions {
+        prune,
+        caller: sb.admin_client_id().parse().ok(),
+    };
+    engine::plan(client, &sinks(client, sb), state, sb.tenant_id(), options)
+        .await
+        .unwrap_or_else(|e| panic!("plan failed: {e}"))
+}
+
+/// Plans and applies; every change must succeed.
+pub async fn apply(
+    client: &GraphClient,
+    sb: &RunningSandbox,
+    state: &DesiredState,
+    prune: bool,
+) -> ApplyReport {
+    let (observed, planned) = plan(client, sb, state, prune).await;
+    let report = engine::apply::apply(client, &sinks(client, sb), state, &observed, &planned)
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert!(report.failed.is_empty(), "failed: {:#?}", report.failed);
+    report
+}
+
+/// Changes of a plan that are not no-ops, as `address: action (reason) [fields]`.
+pub fn pending(planned: &engine::Planned) -> Vec<String> {
+    planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| {
+            let fields: Vec<String> = c
+                .fields
+                .iter()
+                .map(|f| format!("{}: {:?} -> {:?}", f.field, f.before, f.after))
+                .collect();
+            format!("{}: {:?} ({}) {fields:?}", c.address, c.action, c.reason)
+        })
+        .collect()
+}
+
+/// Graph writes (anything but GET, batch items included) in the request log since the last clear.
+pub fn writes(sb: &RunningSandbox) -> Vec<String> {
+    sb.request_log()
+        .requests
+        .iter()
+        .filter(|e| e.is_write())
+        .map(|e| format!("{} {} -> {}", e.method, e.path, e.status))
+        .collect()
+}
+
+/// Raw HTTP with the sandbox admin's token: the independent view of the tenant.
+pub struct Raw {
+    pub http: reqwest::Client,
+    pub graph: String,
+    pub token: String,
+}
+
+impl Raw {
+    pub async fn new(sb: &RunningSandbox) -> Raw {
+        let http = reqwest::Client::new();
+        let answer: Value = http
+            .post(sb.token_url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("client_id", sb.admin_client_id())
+                    .append_pair("client_secret", sb.admin_client_secret())
+                    .append_pair("scope", "https://graph.microsoft.com/.default")
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Raw {
+            http,
+            graph: sb.graph_url().trim_end_matches('/').to_string(),
+            token: answer["access_token"]
+                .as_str()
+                .expect("a token")
+                .to_string(),
+        }
+    }
+
+    /// One Graph request; throttled answers (fault runs) are retried after their Retry-After.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.graph))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            if status == 429 || status == 503 {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                continue;
+            }
+            let text = response.text().await.unwrap();
+            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return (status, value);
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Every item of a collection, across pages.
+    pub async fn list(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut body = self.get(path).await;
+        loop {
+            items.extend(body["value"].as_array().cloned().unwrap_or_default());
+            match body["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    let next = next.strip_prefix(&self.graph).unwrap_or(next).to_string();
+                    body = self.get(&next).await;
+                }
+                None => return items,
+            }
+        }
+    }
+
+    pub async fn write(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.call(method.clone(), path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status}: {answer}"
+        );
+        answer
+    }
+
+    pub async fn app(&self, unique_name: &str) -> Value {
+        self.get(&format!("/applications(uniqueName='{unique_name}')"))
+            .await
+    }
+
+    pub async fn sp(&self, app_id: &str) -> Value {
+        self.get(&format!("/servicePrincipals(appId='{app_id}')"))
+            .await
+    }
+
+    pub async fn user_id(&self, upn: &str) -> String {
+        self.get(&format!("/users/{upn}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Object id of a first-party resource's service principal.
+    pub async fn resource_sp(&self, app_id: &str) -> Value {
+        self.sp(app_id).await
+    }
+
+    /// Every application in the tenant.
+    pub async fn apps(&self) -> Vec<Value> {
+        self.list("/applications?$top=999").await
+    }
+}
+
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// Id of a Microsoft Graph application permission, read from the tenant.
+pub async fn graph_role_id(raw: &Raw, name: &str) -> String {
+    let graph = raw.resource_sp(GRAPH_APP_ID).await;
+    graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == name)
+        .and_then(|r| r["id"].as_str())
+        .unwrap_or_else(|| panic!("Graph has no app role {name}"))
+        .to_string()
+}
+
+/// Runs the real binary against the sandbox as a CI job with the admin app's credentials would
+/// (`--graph-url`, `--authority-url`, `--auth secret`, AZURE_* env), on a blocking thread so the
+/// sandbox on this runtime keeps serving. Returns exit code, stdout, stderr.
+pub async fn run_cli(sb: &RunningSandbox, cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let (graph, authority) = (sb.graph_url().to_string(), sb.authority_url().to_string());
+    let (tenant, id, secret) = (
+        sb.tenant_id().to_string(),
+        sb.admin_client_id().to_string(),
+        sb.admin_client_secret().to_string(),
+    );
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_appreg"))
+            .args([
+                "--graph-url",
+                &graph,
+                "--authority-url",
+                &authority,
+                "--auth",
+                "secret",
+                "--color",
+                "never",
+            ])
+            .args(&args)
+            .current_dir(&cwd)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .env("AZURE_TENANT_ID", tenant)
+            .env("AZURE_CLIENT_ID", id)
+            .env("AZURE_CLIENT_SECRET", secret)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
