@@ -105,8 +105,8 @@ pub fn client(sb: &RunningSandbox) -> GraphClient {
 
 /// Sinks as the binary builds them for the sandbox: Key Vault requests go to its Key Vault.
 pub fn sinks(client: &GraphClient, sb: &RunningSandbox) -> Sinks {
-    let _ = sb;
-    let key_vault = KeyVaultClient::new(client.credential(), None).unwrap();
+    let redirect = url::Url::parse(sb.key_vault_url()).unwrap();
+    let key_vault = KeyVaultClient::new(client.credential(), Some(redirect)).unwrap();
     Sinks::new(Some(key_vault), &|_| None)
 }
 
@@ -306,49 +306,60 @@ pub async fn graph_role_id(raw: &Raw, name: &str) -> String {
         .to_string()
 }
 
-/// Runs the real binary against the sandbox as a CI job with the admin app's credentials would
-/// (`--graph-url`, `--authority-url`, `--auth secret`, AZURE_* env), on a blocking thread so the
-/// sandbox on this runtime keeps serving. Returns exit code, stdout, stderr.
-pub async fn run_cli(sb: &RunningSandbox, cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let (graph, authority) = (sb.graph_url().to_string(), sb.authority_url().to_string());
-    let (tenant, id, secret) = (
-        sb.tenant_id().to_string(),
-        sb.admin_client_id().to_string(),
-        sb.admin_client_secret().to_string(),
-    );
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_appreg"))
-            .args([
-                "--graph-url",
-                &graph,
-                "--authority-url",
-                &authority,
-                "--auth",
-                "secret",
-                "--color",
-                "never",
-            ])
-            .args(&args)
-            .current_dir(&cwd)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .env("AZURE_TENANT_ID", tenant)
-            .env("AZURE_CLIENT_ID", id)
-            .env("AZURE_CLIENT_SECRET", secret)
-            .stdin(Stdio::null())
-            .output()
-            .expect("the binary runs")
-    })
-    .await
-    .unwrap();
+/// The real binary set up as a CI job with the admin app's credentials would run it against
+/// the sandbox (`--graph-url`, `--authority-url`, `--key-vault-url`, `--auth secret`, AZURE_*
+/// env, nothing else from this process's environment).
+pub fn cli_command(sb: &RunningSandbox, cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_appreg"));
+    command
+        .args([
+            "--graph-url",
+            sb.graph_url(),
+            "--authority-url",
+            sb.authority_url(),
+            "--key-vault-url",
+            sb.key_vault_url(),
+            "--auth",
+            "secret",
+            "--color",
+            "never",
+        ])
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("AZURE_TENANT_ID", sb.tenant_id())
+        .env("AZURE_CLIENT_ID", sb.admin_client_id())
+        .env("AZURE_CLIENT_SECRET", sb.admin_client_secret())
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the binary (see [`cli_command`]) with `env` added, on a blocking thread so the sandbox
+/// on this runtime keeps serving. Returns exit code, stdout, stderr.
+pub async fn run_cli_env(
+    sb: &RunningSandbox,
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut command = cli_command(sb, cwd, args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+        .await
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+pub async fn run_cli(sb: &RunningSandbox, cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    run_cli_env(sb, cwd, args, &[]).await
 }
 
 pub fn path_str(path: &Path) -> &str {
