@@ -10,6 +10,7 @@ mod consent;
 mod credentials;
 mod directory;
 mod log;
+mod policies;
 mod queries;
 mod realism;
 mod service_principals;
