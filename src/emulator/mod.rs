@@ -408,3 +408,20 @@ pub fn reset_state(path: &Path, seed: u64) -> Result<(), SandboxError> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_lines_printed_before_key_vault_still_parse() {
+        let old = r#"{"graphUrl":"http://127.0.0.1:1/v1.0","authorityUrl":"http://127.0.0.1:1","tenantId":"t","clientId":"c","clientSecret":"s"}"#;
+        let info: ConnectionInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(info.key_vault_url, "");
+        assert_eq!(info.graph_url, "http://127.0.0.1:1/v1.0");
+        assert!(
+            !format!("{info:?}").contains("\"s\""),
+            "the secret stays out of Debug"
+        );
+    }
+}
