@@ -428,7 +428,7 @@ fn breakdown(log: &RequestLog, re: &Labeler) -> Vec<(String, u64, u64)> {
                 slot.0 += 1;
                 slot.1 += items.len() as u64;
             }
-            EntryKind::BatchItem | EntryKind::Token => {}
+            EntryKind::BatchItem | EntryKind::Token | EntryKind::KeyVault => {}
         }
     }
     let mut rows: Vec<(String, u64, u64)> = out.into_iter().map(|(k, (a, b))| (k, a, b)).collect();

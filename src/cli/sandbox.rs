@@ -1,7 +1,9 @@
-//! `appreg sandbox serve|reset`: run the Graph emulator standalone, or empty a saved sandbox.
+//! `appreg sandbox serve|reset`: run the Graph and Key Vault emulator standalone, or empty a saved
+//! sandbox.
 //!
 //! `serve` prints exactly one JSON line on stdout once it accepts connections (the only place the
-//! admin secret is ever written); everything else goes to stderr.
+//! admin secret is ever written): the Graph, authority and Key Vault URLs and the admin
+//! credentials. Everything else goes to stderr.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ pub struct SandboxArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCommand {
-    /// Serve the sandbox tenant's Graph and token endpoints until interrupted.
+    /// Serve the sandbox tenant's Graph, token and Key Vault endpoints until interrupted.
     Serve(ServeArgs),
     /// Empty a saved sandbox (a freshly seeded tenant with a new admin secret).
     Reset(ResetArgs),
@@ -158,6 +160,7 @@ fn faults(args: &ServeArgs) -> Result<Faults, String> {
         reset_probability: probability("reset-rate", args.reset_rate)?,
         slow_probability: probability("slow-rate", args.slow_rate)?,
         slow_delay: args.slow_delay,
+        ..Faults::default()
     })
 }
 
@@ -187,6 +190,8 @@ fn serve(args: &ServeArgs) -> u8 {
     };
     let config = SandboxConfig {
         listen: args.listen,
+        // Key Vault listens beside Graph, on the same address with a port of its own.
+        key_vault_listen: SocketAddr::new(args.listen.ip(), 0),
         state_file: Some(args.state.clone()),
         seed: args.seed,
         token_lifetime: args.token_lifetime,
@@ -219,6 +224,11 @@ fn serve(args: &ServeArgs) -> u8 {
             return super::EXIT_ERROR;
         }
         drop(stdout);
+        eprintln!(
+            "sandbox: Graph at {}, Key Vault at {} (the Host header names the vault)",
+            sandbox.graph_url(),
+            sandbox.key_vault_url()
+        );
         wait_for_signal().await;
         sandbox.shutdown().await;
         super::EXIT_OK

@@ -1,8 +1,11 @@
 //! The sandbox's identity platform: the client-credentials token endpoint (client secret or a
-//! certificate-signed client assertion) and the bearer check in front of every Graph request.
+//! certificate-signed client assertion) and the bearer check in front of every Graph and Key Vault
+//! request.
 //!
 //! Access tokens are HS256 JWTs signed with the sandbox's own key: clients can decode them like
-//! real Entra tokens (tid, appid, oid, roles, exp), and only tokens this sandbox issued pass.
+//! real Entra tokens (aud, tid, appid, oid, roles, exp), and only tokens this sandbox issued pass.
+//! The scope a client asks for picks the audience, and each service accepts only its own: a Graph
+//! token is refused by Key Vault and the other way round.
 
 use std::collections::HashMap;
 
@@ -19,10 +22,14 @@ use super::routes::Caller;
 use super::routes::secret_hash;
 use super::store::{Kind, Record, Store, replicated};
 
-/// Audience of the tokens the sandbox issues (Microsoft Graph's).
+/// Audience of Graph tokens.
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// Microsoft Graph's application id.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// Audience of Key Vault tokens (the resource its 401 challenge names).
+pub const KEY_VAULT_AUDIENCE: &str = "https://vault.azure.net";
+/// Azure Key Vault's application id, which also works as a scope resource.
+pub const KEY_VAULT_APP_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Clock skew tolerated on client assertions.
 const SKEW_SECS: i64 = 300;
@@ -87,6 +94,46 @@ pub struct TokenRequest<'a> {
     pub basic: Option<(String, String)>,
     /// The token endpoint URL as this sandbox serves it (the required assertion audience).
     pub endpoint: String,
+    /// Base URL of the sandbox's Key Vault listener: a scope naming it asks for a Key Vault token.
+    pub key_vault_url: String,
+}
+
+/// The service a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Graph,
+    KeyVault,
+}
+
+impl Resource {
+    pub fn audience(self) -> &'static str {
+        match self {
+            Resource::Graph => GRAPH_AUDIENCE,
+            Resource::KeyVault => KEY_VAULT_AUDIENCE,
+        }
+    }
+
+    /// The resource a client-credentials scope (`{resource}/.default`) names. The sandbox's own
+    /// loopback URLs count as their service, so a client pointed at the sandbox may use them.
+    fn of_scope(scope: &str, key_vault_url: &str) -> Option<Resource> {
+        if scope.contains(' ') {
+            return None;
+        }
+        let resource = scope.strip_suffix("/.default")?;
+        let key_vault_url = key_vault_url.trim_end_matches('/');
+        if resource == KEY_VAULT_AUDIENCE
+            || resource == KEY_VAULT_APP_ID
+            || (!key_vault_url.is_empty() && resource.trim_end_matches('/') == key_vault_url)
+        {
+            return Some(Resource::KeyVault);
+        }
+        (resource == GRAPH_AUDIENCE
+            || resource == GRAPH_APP_ID
+            || resource.ends_with("/v1.0")
+            || resource.starts_with("http://127.0.0.1")
+            || resource.starts_with("http://localhost"))
+        .then_some(Resource::Graph)
+    }
 }
 
 /// Decodes an `Authorization: Basic` value into form-decoded client id and secret (RFC 6749 2.3.1).
@@ -156,16 +203,7 @@ pub fn issue_token(
         .or_else(|| request.basic.as_ref().map(|b| b.0.clone()))
         .ok_or_else(|| missing("client_id"))?;
     let scope = field("scope").ok_or_else(|| missing("scope"))?;
-    let resource = scope
-        .strip_suffix("/.default")
-        .filter(|_| !scope.contains(' '));
-    if !resource.is_some_and(|r| {
-        r == GRAPH_AUDIENCE
-            || r == GRAPH_APP_ID
-            || r.ends_with("/v1.0")
-            || r.starts_with("http://127.0.0.1")
-            || r.starts_with("http://localhost")
-    }) {
+    let Some(resource) = Resource::of_scope(scope, &request.key_vault_url) else {
         return Err(TokenError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -174,7 +212,7 @@ pub fn issue_token(
                 "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
             ),
         ));
-    }
+    };
     let app = store
         .app_by_app_id(&client_id)
         .and_then(|id| store.get(Kind::Application, id))
@@ -240,10 +278,9 @@ pub fn issue_token(
             TokenError::invalid_client(7000229, format!("The client application {client_id} is missing service principal in the tenant {tenant}."))
         })?;
     let sp_id = sp.str("id").unwrap_or_default().to_string();
-    let roles = graph_roles(store, &sp_id);
     let now = now_ms / 1000;
-    let claims = json!({
-        "aud": GRAPH_AUDIENCE,
+    let mut claims = json!({
+        "aud": resource.audience(),
         "iss": format!("https://sts.windows.net/{tenant}/"),
         "iat": now,
         "nbf": now,
@@ -254,12 +291,15 @@ pub fn issue_token(
         "idp": format!("https://sts.windows.net/{tenant}/"),
         "idtyp": "app",
         "oid": sp_id,
-        "roles": roles,
         "sub": sp_id,
         "tid": tenant,
         "uti": URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes()),
         "ver": "1.0",
     });
+    // Key Vault defines no app roles, so its tokens carry none; its access is the vault's business.
+    if resource == Resource::Graph {
+        claims["roles"] = json!(graph_roles(store, &sp_id));
+    }
     Ok(json!({
         "token_type": "Bearer",
         "expires_in": lifetime_secs,
@@ -451,17 +491,29 @@ fn verify_assertion(
     Ok(())
 }
 
-/// Checks a bearer token from an Authorization header; answers the caller or Graph's 401.
-pub fn authenticate(
+/// Why a bearer token was refused; each service words its 401 in its own way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenProblem {
+    Missing,
+    Malformed,
+    /// Not signed by this sandbox (or its payload does not decode).
+    Signature,
+    /// Issued for another service; carries the audience found.
+    Audience(String),
+    /// Issued by another tenant; carries the tenant found.
+    Issuer(String),
+    Expired,
+}
+
+/// Checks a bearer token from an Authorization header for `audience` and this tenant; answers its
+/// claims.
+pub fn verify_bearer(
     key: &[u8],
     tenant: &str,
     header: Option<&str>,
+    audience: &str,
     now_ms: i64,
-) -> Result<Caller, GraphError> {
-    let challenge = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
-    let fail = |message: &str| {
-        GraphError::unauthenticated(message).with_header("WWW-Authenticate", challenge)
-    };
+) -> Result<Value, TokenProblem> {
     let token = header
         .and_then(|h| {
             h.strip_prefix("Bearer ")
@@ -469,48 +521,51 @@ pub fn authenticate(
         })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| fail("Access token is empty."))?;
+        .ok_or(TokenProblem::Missing)?;
     let parts: Vec<&str> = token.split('.').collect();
     let [header_part, payload, signature] = parts[..] else {
-        return Err(fail(
-            "CompactToken parsing failed with error code: 80049217",
-        ));
+        return Err(TokenProblem::Malformed);
     };
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
-        .map_err(|_| fail("Access token validation failure."))?;
+        .map_err(|_| TokenProblem::Signature)?;
     let input = format!("{header_part}.{payload}");
     hmac::verify(
         &hmac::Key::new(hmac::HMAC_SHA256, key),
         input.as_bytes(),
         &signature,
     )
-    .map_err(|_| fail("Access token validation failure."))?;
-    let claims = decode_part(payload).ok_or_else(|| fail("Access token validation failure."))?;
-    if claims.get("aud").and_then(Value::as_str) != Some(GRAPH_AUDIENCE) {
-        return Err(fail("Access token validation failure. Invalid audience."));
+    .map_err(|_| TokenProblem::Signature)?;
+    let claims = decode_part(payload).ok_or(TokenProblem::Signature)?;
+    let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+    if claim("aud") != audience {
+        return Err(TokenProblem::Audience(claim("aud").to_string()));
     }
-    if claims.get("tid").and_then(Value::as_str) != Some(tenant) {
-        return Err(fail("Access token validation failure. Invalid issuer."));
+    if claim("tid") != tenant {
+        return Err(TokenProblem::Issuer(claim("tid").to_string()));
     }
     if claims
         .get("exp")
         .and_then(Value::as_i64)
         .is_none_or(|exp| exp <= now_ms / 1000)
     {
-        return Err(fail("Lifetime validation failed, the token is expired."));
+        return Err(TokenProblem::Expired);
     }
-    Ok(Caller {
-        app_id: claims
-            .get("appid")
+    Ok(claims)
+}
+
+/// The application a verified token was issued to.
+pub fn caller(claims: &Value) -> Caller {
+    let text = |name: &str| {
+        claims
+            .get(name)
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string(),
-        service_principal_id: claims
-            .get("oid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+            .to_string()
+    };
+    Caller {
+        app_id: text("appid"),
+        service_principal_id: text("oid"),
         roles: claims
             .get("roles")
             .and_then(Value::as_array)
@@ -522,5 +577,27 @@ pub fn authenticate(
                     .collect()
             })
             .unwrap_or_default(),
-    })
+    }
+}
+
+/// Checks a Graph bearer token; answers the caller or Graph's 401.
+pub fn authenticate(
+    key: &[u8],
+    tenant: &str,
+    header: Option<&str>,
+    now_ms: i64,
+) -> Result<Caller, GraphError> {
+    let challenge = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
+    let claims = verify_bearer(key, tenant, header, GRAPH_AUDIENCE, now_ms).map_err(|problem| {
+        let message = match problem {
+            TokenProblem::Missing => "Access token is empty.",
+            TokenProblem::Malformed => "CompactToken parsing failed with error code: 80049217",
+            TokenProblem::Signature => "Access token validation failure.",
+            TokenProblem::Audience(_) => "Access token validation failure. Invalid audience.",
+            TokenProblem::Issuer(_) => "Access token validation failure. Invalid issuer.",
+            TokenProblem::Expired => "Lifetime validation failed, the token is expired.",
+        };
+        GraphError::unauthenticated(message).with_header("WWW-Authenticate", challenge)
+    })?;
+    Ok(caller(&claims))
 }

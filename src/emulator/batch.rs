@@ -256,6 +256,7 @@ pub fn handle(
             batch_seq: Some(batch_seq),
             batch_item_id: Some(item.id.clone()),
             client_id: Some(caller.app_id.clone()),
+            host: None,
         });
         answers.push(item_answer(&item.id, outcome));
     }

@@ -1,5 +1,6 @@
 //! Realism switches: latency, replication lag, throttling, server errors, page-size caps, the
-//! tenant's secret-lifetime policy, connection resets and slow answers.
+//! tenant's secret-lifetime policy, connection resets and slow answers, Key Vault refusals, and the
+//! freeze point crash tests stop the sandbox at.
 //!
 //! Random decisions come from a generator seeded with the sandbox seed, so a test run with faults
 //! is repeatable when its requests arrive in the same order.
@@ -43,6 +44,12 @@ pub struct Faults {
     /// Chance that an HTTP answer is held back by `slow_delay`.
     pub slow_probability: f64,
     pub slow_delay: Duration,
+    /// Chance that a Key Vault request is refused with 403 Forbidden, as a vault whose access
+    /// policy does not grant the caller would.
+    pub key_vault_failure_probability: f64,
+    /// Request number `n` (counted over every HTTP request on both listeners, token requests
+    /// included) is processed but never answered, and every later request is held unprocessed.
+    pub freeze_after: Option<u64>,
 }
 
 impl Default for Faults {
@@ -60,6 +67,8 @@ impl Default for Faults {
             reset_probability: 0.0,
             slow_probability: 0.0,
             slow_delay: Duration::ZERO,
+            key_vault_failure_probability: 0.0,
+            freeze_after: None,
         }
     }
 }
@@ -140,6 +149,11 @@ impl FaultState {
             delay += self.faults.slow_delay;
         }
         Transport::Answer { delay }
+    }
+
+    /// Decides whether a Key Vault request is refused as if the vault denied the caller.
+    pub fn key_vault_denied(&mut self) -> bool {
+        self.roll(self.faults.key_vault_failure_probability)
     }
 
     /// Decides whether one Graph request (or batch item) is refused before it reaches the directory.

@@ -1,5 +1,6 @@
 //! The request log and counters tests and benchmarks read: every HTTP round trip and every Graph
-//! request (batch items individually), with status and latency. Never bodies, tokens or secrets.
+//! request (batch items individually), Key Vault requests marked as such, with status and latency.
+//! Never bodies, tokens or secrets.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,8 @@ pub enum EntryKind {
     BatchItem,
     /// A token endpoint call.
     Token,
+    /// A request to the sandbox's Key Vault (its own listener); `host` names the vault.
+    KeyVault,
 }
 
 /// One logged request.
@@ -40,6 +43,9 @@ pub struct LogEntry {
     /// Client id of the calling application, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For Key Vault requests: the vault addressed (its host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl LogEntry {
@@ -61,6 +67,9 @@ pub struct Counters {
     /// Graph requests other than GET.
     pub writes: u64,
     pub token_requests: u64,
+    /// Requests to the sandbox's Key Vault (none of the counters above include them).
+    #[serde(default)]
+    pub key_vault_requests: u64,
     /// Answers with status 429.
     pub throttled: u64,
     pub by_status: BTreeMap<u16, u64>,
@@ -100,6 +109,7 @@ impl RequestLog {
                 counters.batch_items += 1;
             }
             EntryKind::Token => counters.token_requests += 1,
+            EntryKind::KeyVault => counters.key_vault_requests += 1,
         }
         if entry.is_write() {
             counters.writes += 1;

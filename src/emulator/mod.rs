@@ -1,5 +1,6 @@
 //! The sandbox tenant: an emulator of the Microsoft Graph v1.0 endpoints appreg uses, with its own
-//! token endpoint, served by axum on a loopback port.
+//! token endpoint, served by axum on a loopback port, and of the Azure Key Vault secrets API on a
+//! second loopback port (secret delivery sinks).
 //!
 //! It has its own wire shapes and store and imports nothing of appreg's Graph client or engine,
 //! so a field-name mistake cannot hide on both sides. Tests and the default sandbox run it
@@ -10,7 +11,9 @@ mod batch;
 mod cert;
 mod error;
 mod faults;
+mod freeze;
 mod ids;
+mod key_vault;
 mod log;
 mod odata;
 mod persist;
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -36,6 +39,7 @@ pub use faults::Faults;
 pub use log::{Counters, EntryKind, LogEntry, RequestLog};
 
 use faults::FaultState;
+use freeze::Freeze;
 use server::{ConnectionHandle, ResettableListener, Shared, lock};
 
 /// Default location of a saved sandbox, relative to the working directory.
@@ -44,8 +48,10 @@ pub const DEFAULT_STATE_FILE: &str = ".appreg/sandbox.json";
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address of the Graph and token endpoints; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Address of the Key Vault endpoint; port 0 picks a free port.
+    pub key_vault_listen: SocketAddr,
     /// Where the tenant is loaded from and saved to; `None` keeps it in memory only.
     pub state_file: Option<PathBuf>,
     /// Seed of every id in a fresh tenant (and of the fault generator).
@@ -59,6 +65,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            key_vault_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_file: None,
             seed: 0x5eed,
             token_lifetime: Duration::from_secs(3599),
@@ -88,11 +95,15 @@ pub enum SandboxError {
 }
 
 /// What a client needs to reach a running sandbox: the line `appreg sandbox serve` prints.
-#[derive(Clone, Serialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionInfo {
     pub graph_url: String,
     pub authority_url: String,
+    /// Where the sandbox's Key Vault listens (`http://127.0.0.1:PORT`); requests name the vault in
+    /// their Host header. Empty in lines printed before the sandbox had Key Vault.
+    #[serde(default)]
+    pub key_vault_url: String,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -103,6 +114,7 @@ impl std::fmt::Debug for ConnectionInfo {
         f.debug_struct("ConnectionInfo")
             .field("graph_url", &self.graph_url)
             .field("authority_url", &self.authority_url)
+            .field("key_vault_url", &self.key_vault_url)
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
@@ -139,23 +151,15 @@ impl Sandbox {
             }
             None => seed::tenant(config.seed, now),
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| SandboxError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SandboxError::Listen {
-                addr: config.listen,
-                source,
-            })?;
+        let listener = bind(config.listen).await?;
+        let key_vault_listener = bind(config.key_vault_listen).await?;
+        let addr = local_addr(&listener, config.listen)?;
+        let key_vault_addr = local_addr(&key_vault_listener, config.key_vault_listen)?;
         let authority_url = format!("http://{addr}");
         let info = ConnectionInfo {
             graph_url: format!("{authority_url}/v1.0"),
             authority_url: authority_url.clone(),
+            key_vault_url: format!("http://{key_vault_addr}"),
             tenant_id: store.tenant_id.to_string(),
             client_id: store.admin.app_id.to_string(),
             client_secret: store.admin.client_secret.clone(),
@@ -168,6 +172,7 @@ impl Sandbox {
             log: Mutex::new(RequestLog::default()),
             graph_url: info.graph_url.clone(),
             authority_url,
+            key_vault_url: info.key_vault_url.clone(),
             tenant_id: info.tenant_id.clone(),
             token_key,
             token_lifetime: config.token_lifetime,
@@ -175,32 +180,67 @@ impl Sandbox {
             store: Mutex::new(store),
             dirty: AtomicBool::new(false),
             saver: Notify::new(),
+            freeze: Freeze::default(),
         });
+        shared.freeze.rearm(config.faults.freeze_after);
         let saver = shared
             .persister
             .is_some()
             .then(|| tokio::spawn(server::saver(shared.clone())));
-        let app = server::router(shared.clone())
-            .into_make_service_with_connect_info::<ConnectionHandle>();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve =
-                axum::serve(ResettableListener(listener), app).with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "sandbox server stopped");
-            }
-        });
-        tracing::info!(graph_url = %info.graph_url, tenant = %info.tenant_id, "sandbox listening");
+        let servers = vec![
+            serve(listener, server::router(shared.clone()), "graph"),
+            serve(
+                key_vault_listener,
+                key_vault::router(shared.clone()),
+                "key vault",
+            ),
+        ];
+        tracing::info!(graph_url = %info.graph_url, key_vault_url = %info.key_vault_url, tenant = %info.tenant_id, "sandbox listening");
         Ok(RunningSandbox {
             info,
             addr,
             shared,
-            stop: Some(stop),
-            task: Some(task),
+            servers,
             saver,
         })
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, SandboxError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Listen { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, SandboxError> {
+    listener
+        .local_addr()
+        .map_err(|source| SandboxError::Listen {
+            addr: asked,
+            source,
+        })
+}
+
+/// One listener's server task and the switch that stops it.
+struct Server {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn serve(listener: TcpListener, router: axum::Router, name: &'static str) -> Server {
+    let app = router.into_make_service_with_connect_info::<ConnectionHandle>();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(ResettableListener(listener), app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serve.await {
+            tracing::error!(%error, server = name, "sandbox server stopped");
+        }
+    });
+    Server {
+        stop: Some(stop),
+        task: Some(task),
     }
 }
 
@@ -209,8 +249,7 @@ pub struct RunningSandbox {
     info: ConnectionInfo,
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    servers: Vec<Server>,
     saver: Option<JoinHandle<()>>,
 }
 
@@ -218,6 +257,21 @@ impl RunningSandbox {
     /// Graph base URL, e.g. `http://127.0.0.1:PORT/v1.0`.
     pub fn graph_url(&self) -> &str {
         &self.info.graph_url
+    }
+
+    /// Base URL of the sandbox's Key Vault, e.g. `http://127.0.0.1:PORT`. Send Key Vault's own
+    /// paths here with `Host: {vault}.vault.azure.net` naming the vault; separate hosts are
+    /// separate vaults. Tokens for it need the scope `https://vault.azure.net/.default`.
+    pub fn key_vault_url(&self) -> &str {
+        &self.info.key_vault_url
+    }
+
+    /// The current version of a Key Vault secret as `GET /secrets/{name}` answers it (value
+    /// included), read straight from the store; `None` when missing or deleted. `vault_host` is
+    /// a host (`contoso-kv.vault.azure.net`) or a vault URL.
+    pub fn key_vault_secret(&self, vault_host: &str, name: &str) -> Option<serde_json::Value> {
+        let host = key_vault::vault_host(vault_host)?;
+        lock(&self.shared.store).key_vaults.current(&host, name)
     }
 
     /// Authority host; the token endpoint is `{authority_url}/{tenant_id}/oauth2/v2.0/token`.
@@ -264,9 +318,32 @@ impl RunningSandbox {
         lock(&self.shared.log).clear();
     }
 
-    /// Replaces the realism switches; takes effect for the next request.
+    /// Replaces the realism switches; takes effect for the next request. A changed freeze point
+    /// is armed afresh (requests already held stay held; clearing it lets new requests through).
     pub fn set_faults(&self, faults: Faults) {
-        lock(&self.shared.faults).faults = faults;
+        let mut state = lock(&self.shared.faults);
+        if state.faults.freeze_after != faults.freeze_after {
+            self.shared.freeze.rearm(faults.freeze_after);
+        }
+        state.faults = faults;
+    }
+
+    /// HTTP requests received so far on both listeners (token requests included, the
+    /// `/_sandbox` control endpoints excepted): the numbering `Faults::freeze_after` counts in.
+    /// To freeze at the n-th request from now, set `freeze_after: Some(requests_seen() + n)`.
+    pub fn requests_seen(&self) -> u64 {
+        self.shared.freeze.seen()
+    }
+
+    /// Whether the freeze point has been reached: the request at it was processed (its answer
+    /// withheld), or the sandbox had already received that many requests when it was set.
+    pub fn is_frozen(&self) -> bool {
+        self.shared.freeze.is_reached()
+    }
+
+    /// Waits until the freeze point is reached (never, without one); wrap it in a timeout.
+    pub async fn frozen(&self) {
+        self.shared.freeze.reached().await;
     }
 
     pub fn faults(&self) -> Faults {
@@ -283,15 +360,26 @@ impl RunningSandbox {
         Ok(bytes.len() as u64)
     }
 
-    /// Stops accepting connections, waits for the server task to end, and saves the tenant.
+    /// Stops accepting connections, waits for the server tasks to end, and saves the tenant.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        self.stop_serving();
+        for server in &mut self.servers {
+            if let Some(task) = server.task.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            }
         }
         self.stop_saving();
+    }
+
+    /// Signals both servers to stop and lets held requests go (resetting their connections), so
+    /// a graceful shutdown does not wait on them.
+    fn stop_serving(&mut self) {
+        self.shared.freeze.release();
+        for server in &mut self.servers {
+            if let Some(stop) = server.stop.take() {
+                let _ = stop.send(());
+            }
+        }
     }
 
     fn stop_saving(&mut self) {
@@ -305,9 +393,7 @@ impl RunningSandbox {
 impl Drop for RunningSandbox {
     /// A dropped sandbox stops serving and saves what it has not saved yet.
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop_serving();
         self.stop_saving();
     }
 }
@@ -321,4 +407,21 @@ pub fn reset_state(path: &Path, seed: u64) -> Result<(), SandboxError> {
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_lines_printed_before_key_vault_still_parse() {
+        let old = r#"{"graphUrl":"http://127.0.0.1:1/v1.0","authorityUrl":"http://127.0.0.1:1","tenantId":"t","clientId":"c","clientSecret":"s"}"#;
+        let info: ConnectionInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(info.key_vault_url, "");
+        assert_eq!(info.graph_url, "http://127.0.0.1:1/v1.0");
+        assert!(
+            !format!("{info:?}").contains("\"s\""),
+            "the secret stays out of Debug"
+        );
+    }
 }

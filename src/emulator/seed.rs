@@ -30,6 +30,7 @@ const ADMIN_ROLES: &[&str] = &[
     "DelegatedPermissionGrant.ReadWrite.All",
     "Directory.Read.All",
     "Group.Read.All",
+    "Policy.Read.All",
     "User.Read.All",
 ];
 

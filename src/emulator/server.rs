@@ -1,6 +1,7 @@
 //! The HTTP face of the sandbox: axum routes, the per-request pipeline (bearer check, throttling
-//! and server-error faults, dispatch, logging), the background saver, and transport faults (latency, slow
-//! answers, connection resets) applied to whole round trips.
+//! and server-error faults, dispatch, logging), the background saver, transport faults (latency, slow
+//! answers, connection resets) applied to whole round trips, and the freeze fault. The Key Vault
+//! listener shares the state, the transport faults and the freeze.
 
 use std::collections::HashMap;
 use std::io;
@@ -30,6 +31,7 @@ use super::auth::{self, TokenRequest};
 use super::batch;
 use super::error::GraphError;
 use super::faults::{self, FaultState, Transport};
+use super::freeze::{Admission, Freeze};
 use super::log::{EntryKind, LogEntry, RequestLog};
 use super::odata;
 use super::persist::{self, Persister};
@@ -45,6 +47,8 @@ pub struct Shared {
     pub log: Mutex<RequestLog>,
     pub graph_url: String,
     pub authority_url: String,
+    /// Base URL of the Key Vault listener (`http://127.0.0.1:PORT`).
+    pub key_vault_url: String,
     pub tenant_id: String,
     pub token_key: Vec<u8>,
     pub token_lifetime: Duration,
@@ -52,13 +56,15 @@ pub struct Shared {
     /// Set by writes, cleared by [`Shared::flush`]; the saver task waits on `saver` for it.
     pub dirty: AtomicBool,
     pub saver: Notify,
+    pub freeze: Freeze,
 }
 
 /// How long the saver waits after a write so that a burst of writes is saved once.
 pub const SAVE_DELAY: Duration = Duration::from_millis(25);
 
 impl Shared {
-    fn mark_dirty(&self) {
+    /// Asks the saver to write the tenant after a successful write.
+    pub fn mark_dirty(&self) {
         if self.persister.is_some() {
             self.dirty.store(true, Ordering::SeqCst);
             self.saver.notify_one();
@@ -278,6 +284,7 @@ fn log_entry(
         batch_seq: None,
         batch_item_id: None,
         client_id,
+        host: None,
     }
 }
 
@@ -387,6 +394,7 @@ async fn token(
         tenant: &tenant,
         basic: header_text(&headers, "authorization").and_then(auth::basic_credentials),
         endpoint: format!("{}/{tenant}/oauth2/v2.0/token", shared.authority_url),
+        key_vault_url: shared.key_vault_url.clone(),
         form,
     };
     let lag_ms = lock(&shared.faults).faults.replication_lag.as_millis() as i64;
@@ -456,7 +464,11 @@ async fn unknown_version(uri: Uri) -> Response {
 }
 
 /// Transport faults on every round trip except the sandbox's own control endpoints.
-async fn transport(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub async fn transport(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path().starts_with("/_sandbox") {
         return next.run(request).await;
     }
@@ -484,7 +496,38 @@ async fn transport(State(shared): State<Arc<Shared>>, request: Request, next: Ne
     }
 }
 
-/// The sandbox's routes.
+/// The freeze fault, outermost on both listeners so that every request is numbered as it arrives
+/// (the sandbox's control endpoints excepted: a test reading the log must not move the count).
+pub async fn freeze(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/_sandbox") {
+        return next.run(request).await;
+    }
+    let admission = {
+        let state = lock(&shared.faults);
+        shared.freeze.admit(state.faults.freeze_after)
+    };
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<ConnectionHandle>>()
+        .map(|c| c.0.clone());
+    match admission {
+        Admission::Process => return next.run(request).await,
+        Admission::ProcessThenHold => {
+            // Everything the request does happens; only its answer is lost.
+            drop(next.run(request).await);
+            shared.freeze.mark_reached();
+        }
+        Admission::Hold => drop(request),
+    }
+    shared.freeze.held().await;
+    // The sandbox is stopping: the held answer must never arrive, so the connection is reset.
+    if let Some(connection) = connection {
+        connection.kill();
+    }
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+/// The sandbox's Graph and token routes.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_sandbox/requests", get(read_log).delete(clear_log))
@@ -492,6 +535,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1.0/{*path}", any(graph))
         .fallback(unknown_version)
         .layer(middleware::from_fn_with_state(shared.clone(), transport))
+        .layer(middleware::from_fn_with_state(shared.clone(), freeze))
         .with_state(shared)
 }
 

@@ -1,4 +1,5 @@
-//! The sandbox tenant's directory: every object, soft-deleted object, role assignment and grant.
+//! The sandbox tenant's directory: every object, soft-deleted object, role assignment and grant,
+//! and beside it the tenant's Key Vault secrets (saved and reset with the directory).
 //!
 //! Objects are kept as Graph JSON (the full property set, defaults filled in at creation) plus the
 //! hidden bookkeeping Graph keeps server-side (owners, secret hashes, write times for replication
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::ids::IdGen;
+use super::key_vault::KeyVaults;
 
 /// Kinds of directory objects the sandbox holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +172,9 @@ pub struct Store {
     /// Bumped on every write; persistence skips snapshots older than the last one written.
     #[serde(default)]
     pub version: u64,
+    /// Key Vault secrets by vault; files saved before the sandbox had Key Vault have none.
+    #[serde(default, skip_serializing_if = "KeyVaults::is_empty")]
+    pub key_vaults: KeyVaults,
     #[serde(skip)]
     apps_by_app_id: HashMap<String, Uuid>,
     #[serde(skip)]
@@ -196,6 +201,7 @@ impl Store {
             grants: BTreeMap::new(),
             token_key: String::new(),
             version: 0,
+            key_vaults: KeyVaults::default(),
             apps_by_app_id: HashMap::new(),
             sps_by_app_id: HashMap::new(),
         }

@@ -25,10 +25,11 @@ fn serve_prints_one_json_line_and_reset_empties_the_state() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 5);
+    assert_eq!(keys.len(), 6);
     for key in [
         "graphUrl",
         "authorityUrl",
+        "keyVaultUrl",
         "tenantId",
         "clientId",
         "clientSecret",
@@ -57,6 +58,23 @@ fn serve_prints_one_json_line_and_reset_empties_the_state() {
         .status()
     });
     assert_eq!(status, 200);
+    let key_vault = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/secrets/x?api-version=7.5",
+                info["keyVaultUrl"].as_str().unwrap()
+            ))
+            .header(reqwest::header::HOST, "contoso-kv.vault.azure.net")
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        key_vault.status(),
+        401,
+        "Key Vault answers at the printed URL"
+    );
+    assert!(key_vault.headers().contains_key("www-authenticate"));
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -110,11 +110,13 @@ async fn secret_lifetime_policy_refuses_long_secrets() {
     assert_eq!(answer.status, 400);
     let (code, message) = answer.error();
     assert_eq!(code, "CredentialInvalidLifetimeAsPerAppPolicy");
+    let policy = message
+        .strip_prefix("Credential lifetime exceeds the max value allowed as per assigned policy '")
+        .and_then(|rest| rest.strip_suffix("'."))
+        .unwrap_or_else(|| panic!("Graph's wording: {message}"));
     assert!(
-        message.starts_with(
-            "Credential lifetime exceeds the max value allowed as per assigned policy '"
-        ),
-        "{message}"
+        uuid::Uuid::parse_str(policy).is_ok(),
+        "the policy is named by its id: {message}"
     );
     let end = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
     let ok = env
@@ -260,4 +262,102 @@ async fn federated_identity_credentials_crud_and_limits() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn credential_reads_carry_metadata_and_certificate_bytes_only_when_selected() {
+    let env = Env::start().await;
+    let app = env.app("rotated").await;
+    let id = app["id"].as_str().unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    let added = env
+        .post(
+            &format!("/applications/{id}/addPassword"),
+            json!({"passwordCredential": {"displayName": "vendor-handoff"}}),
+        )
+        .await
+        .body;
+    let secret = added["secretText"].as_str().unwrap().to_string();
+    let key = STANDARD.encode(cert_der());
+    let patched = env
+        .patch(
+            &format!("/applications/{id}"),
+            json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key}]}),
+        )
+        .await;
+    assert_eq!(patched.status, 204, "{}", patched.text);
+
+    let select = "$select=passwordCredentials,keyCredentials";
+    let check_password = |read: &serde_json::Value, text: &str, how: &str| {
+        assert!(
+            !text.contains(&secret),
+            "{how}: the secret never comes back"
+        );
+        let password = &read["passwordCredentials"][0];
+        for property in [
+            "keyId",
+            "displayName",
+            "hint",
+            "startDateTime",
+            "endDateTime",
+        ] {
+            assert_eq!(password[property], added[property], "{how}: {property}");
+        }
+        let object = password.as_object().unwrap();
+        assert!(
+            object.contains_key("customKeyIdentifier"),
+            "{how}: customKeyIdentifier is part of the shape"
+        );
+        assert!(
+            object.get("secretText").is_none_or(|v| v.is_null()),
+            "{how}: secretText is never set on reads"
+        );
+    };
+
+    for path in [
+        format!("/applications/{id}?{select}"),
+        format!("/applications(appId='{app_id}')?{select}"),
+    ] {
+        let read = env.get(&path).await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        check_password(&read.body, &read.text, &path);
+        assert_eq!(
+            read.body["keyCredentials"][0]["key"],
+            json!(key),
+            "{path}: a single-object read that selects keyCredentials carries the certificate"
+        );
+        assert!(
+            read.body.get("displayName").is_none(),
+            "{path}: only what was selected"
+        );
+    }
+
+    let plain = env.get(&format!("/applications/{id}")).await;
+    check_password(&plain.body, &plain.text, "plain read");
+    assert_eq!(plain.body["keyCredentials"][0]["key"], json!(null));
+    let listed = env
+        .get(&format!(
+            "/applications?$filter={}&{select}",
+            crate::support::urlencode(&format!("appId eq '{app_id}'"))
+        ))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    check_password(&listed.body["value"][0], &listed.text, "list");
+    assert_eq!(
+        listed.body["value"][0]["keyCredentials"][0]["key"],
+        json!(null),
+        "collections never carry certificate bytes"
+    );
+
+    let batch = env
+        .post(
+            "/$batch",
+            json!({"requests": [{"id": "1", "method": "GET", "url": format!("/applications/{id}?{select}")}]}),
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{}", batch.text);
+    let item = &batch.body["responses"][0];
+    assert_eq!(item["status"], 200);
+    check_password(&item["body"], &batch.text, "batch");
+    assert_eq!(item["body"]["keyCredentials"][0]["key"], json!(key));
 }

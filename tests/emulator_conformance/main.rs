@@ -1,5 +1,6 @@
 //! Conformance suite of the sandbox Graph emulator: every endpoint it serves, with status codes,
-//! bodies, headers and error envelopes as GRAPH.md describes them, plus its realism switches.
+//! bodies, headers and error envelopes as GRAPH.md describes them, its Key Vault secrets endpoint,
+//! plus its realism switches.
 //! Each test starts its own sandbox on 127.0.0.1:0 and talks only to loopback.
 
 mod applications;
@@ -9,7 +10,10 @@ mod cli;
 mod consent;
 mod credentials;
 mod directory;
+mod freeze;
+mod key_vault;
 mod log;
+mod policies;
 mod queries;
 mod realism;
 mod service_principals;

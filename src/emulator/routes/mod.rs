@@ -10,6 +10,7 @@ mod credentials;
 mod directory;
 mod grants;
 mod permissions;
+mod policies;
 mod service_principals;
 mod validate;
 
@@ -146,6 +147,7 @@ pub fn dispatch(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
         }
         Some("directoryObjects") => directory::route_directory_objects(ctx, call, &segments[1..]),
         Some("organization") => directory::organization(ctx, call, &segments[1..]),
+        Some("policies") => policies::route(ctx, call, &segments[1..]),
         Some(other) => Err(GraphError::unknown_segment(other)),
         None => Err(GraphError::gateway_bad_request("Invalid request URL.")),
     }

@@ -38,6 +38,12 @@ const READ_USERS: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
+/// Policy.Read.All is the least privileged application permission for the app-management policy.
+const READ_POLICIES: &[&str] = &[
+    "Policy.Read.All",
+    "Policy.Read.ApplicationConfiguration",
+    "Policy.ReadWrite.ApplicationConfiguration",
+];
 const READ_GROUPS: &[&str] = &[
     "Group.Read.All",
     "Group.ReadWrite.All",
@@ -93,6 +99,7 @@ fn need(call: &Call, segments: &[Seg]) -> Need {
             Need::AnyOf(if read { READ_GRANTS } else { WRITE_GRANTS })
         }
         (Some("users"), _) => Need::AnyOf(READ_USERS),
+        (Some("policies"), _) => Need::AnyOf(READ_POLICIES),
         (Some("groups"), _) => Need::AnyOf(READ_GROUPS),
         (Some("directory"), _) if read => Need::AnyOf(READ_APPS),
         (Some("directory"), _) => Need::AnyOf(WRITE_APPS),
