@@ -77,11 +77,19 @@ async fn works(sb: &RunningSandbox, app_id: &str, secret: &str) -> bool {
 fn held(sb: &RunningSandbox, dir: &Path, app: &str) -> Option<(String, String, String)> {
     let (app_id, key_id, value) = if app == "vault-app" {
         let b = sb.key_vault_secret(VAULT_HOST, "vault-app-mail")?;
-        (b["tags"]["appId"].clone(), b["tags"]["keyId"].clone(), b["value"].clone())
+        (
+            b["tags"]["appId"].clone(),
+            b["tags"]["keyId"].clone(),
+            b["value"].clone(),
+        )
     } else {
         let text = std::fs::read_to_string(dir.join(format!("secrets/{app}.json"))).ok()?;
         let v: Value = serde_json::from_str(&text).unwrap();
-        (v["appId"].clone(), v["keyId"].clone(), v["clientSecret"].clone())
+        (
+            v["appId"].clone(),
+            v["keyId"].clone(),
+            v["clientSecret"].clone(),
+        )
     };
     Some((
         app_id.as_str()?.to_string(),
@@ -92,7 +100,11 @@ fn held(sb: &RunningSandbox, dir: &Path, app: &str) -> Option<(String, String, S
 
 async fn key_ids(raw: &Raw, app: &str) -> Vec<String> {
     let (status, body) = raw
-        .call(reqwest::Method::GET, &format!("/applications(uniqueName='{app}')"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/applications(uniqueName='{app}')"),
+            None,
+        )
         .await;
     if status == 404 {
         return Vec::new();
@@ -130,7 +142,10 @@ async fn github_and_stdout_sinks_deliver_only_where_declared() {
     .await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let raw = Raw::new(&sb).await;
-    let gh_app_id = raw.app("gh-app").await["appId"].as_str().unwrap().to_string();
+    let gh_app_id = raw.app("gh-app").await["appId"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // GitHub: the mask comes before any other trace of the value; the output file holds it.
     let written = std::fs::read_to_string(&output).unwrap();
@@ -138,7 +153,10 @@ async fn github_and_stdout_sinks_deliver_only_where_declared() {
     assert!(works(&sb, &gh_app_id, &value).await);
     let mask = format!("::add-mask::{value}");
     let first_seen = stdout.find(&value).unwrap();
-    assert_eq!(stdout.find(&mask).map(|at| at + "::add-mask::".len()), Some(first_seen));
+    assert_eq!(
+        stdout.find(&mask).map(|at| at + "::add-mask::".len()),
+        Some(first_seen)
+    );
     assert_eq!(stdout.matches(&value).count(), 1, "only in the mask line");
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("app.gh-app.secret.deploy") && !summary.contains(&value));
@@ -150,7 +168,14 @@ async fn github_and_stdout_sinks_deliver_only_where_declared() {
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap();
     assert_eq!(line["address"], "app.out-app.secret.vendor");
-    assert!(works(&sb, line["appId"].as_str().unwrap(), line["clientSecret"].as_str().unwrap()).await);
+    assert!(
+        works(
+            &sb,
+            line["appId"].as_str().unwrap(),
+            line["clientSecret"].as_str().unwrap()
+        )
+        .await
+    );
     assert!(!stderr.contains(&value) && !stderr.contains(line["clientSecret"].as_str().unwrap()));
 
     // Outside GitHub Actions the github sink cannot deliver: nothing is created for it.
@@ -173,20 +198,32 @@ async fn credentials_lists_expiry_and_drift_reports_secrets_due_for_rotation() {
     let path = path.to_str().unwrap();
     let (code, out, err) = run_cli(&sb, &dir, &["apply", path, "--auto-approve"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("secret mail: expires"), "outputs carry expiry: {out}");
+    assert!(
+        out.contains("secret mail: expires"),
+        "outputs carry expiry: {out}"
+    );
 
     let (code, table, err) = run_cli(&sb, &dir, &["credentials", path]).await;
     assert_eq!(code, 0, "{err}");
     let header = table.lines().next().unwrap();
-    assert!(header.starts_with("APP") && header.contains("DAYS LEFT"), "{table}");
+    assert!(
+        header.starts_with("APP") && header.contains("DAYS LEFT"),
+        "{table}"
+    );
     let file_row = table.lines().find(|l| l.starts_with("file-app")).unwrap();
-    assert!(file_row.contains("current") && file_row.contains(" 19 ") || file_row.contains(" 20 "), "{file_row}");
+    assert!(
+        file_row.contains("current") && file_row.contains(" 19 ") || file_row.contains(" 20 "),
+        "{file_row}"
+    );
 
     let (code, json, _) = run_cli(&sb, &dir, &["credentials", path, "--json"]).await;
     assert_eq!(code, 0);
     let rows: Vec<Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(rows.len(), 2, "{json}");
-    assert!(rows.iter().all(|r| r["standing"] == "current" && r["due"] == false));
+    assert!(
+        rows.iter()
+            .all(|r| r["standing"] == "current" && r["due"] == false)
+    );
 
     // Not due within 10 days: no drift. A 25-day window makes both due: drift exits 2.
     let (code, _, _) = run_cli(&sb, &dir, &["drift", path]).await;
@@ -194,7 +231,10 @@ async fn credentials_lists_expiry_and_drift_reports_secrets_due_for_rotation() {
     let due = manifest(&dir, "60d", "25d", false);
     let (code, out, _) = run_cli(&sb, &dir, &["drift", due.to_str().unwrap()]).await;
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("app.file-app.secret.mail") && out.contains("days left"), "{out}");
+    assert!(
+        out.contains("app.file-app.secret.mail") && out.contains("days left"),
+        "{out}"
+    );
     sb.shutdown().await;
 }
 
@@ -212,7 +252,13 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
         let dir = workdir();
         // Before: two apps whose secrets expire within the next window.
         let client = client(&sb);
-        apply(&client, &sb, &load(&[manifest(&dir, "20d", "10d", false)]), false).await;
+        apply(
+            &client,
+            &sb,
+            &load(&[manifest(&dir, "20d", "10d", false)]),
+            false,
+        )
+        .await;
         let originals = [
             ("file-app", key_ids(&raw, "file-app").await),
             ("vault-app", key_ids(&raw, "vault-app").await),
@@ -223,11 +269,15 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
             freeze_after: Some(base + k),
             ..Faults::default()
         });
-        let mut child = cli_command(&sb, &dir, &["apply", target.to_str().unwrap(), "--auto-approve"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = cli_command(
+            &sb,
+            &dir,
+            &["apply", target.to_str().unwrap(), "--auto-approve"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         let finished = loop {
             if child.try_wait().unwrap().is_some() {
@@ -240,7 +290,10 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
                 child.wait().unwrap();
                 break false;
             }
-            assert!(Instant::now() < deadline, "k={k}: the apply neither ended nor froze");
+            assert!(
+                Instant::now() < deadline,
+                "k={k}: the apply neither ended nor froze"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         sb.set_faults(Faults::default());
@@ -249,10 +302,18 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
             // At the crash point a consumer still reads a working value from each old sink.
             for app in ["file-app", "vault-app"] {
                 let (app_id, _, value) = held(&sb, &dir, app).expect("the sink holds a value");
-                assert!(works(&sb, &app_id, &value).await, "k={k}: {app}'s sink value is refused");
+                assert!(
+                    works(&sb, &app_id, &value).await,
+                    "k={k}: {app}'s sink value is refused"
+                );
             }
         }
-        let (code, out, err) = run_cli(&sb, &dir, &["apply", target.to_str().unwrap(), "--auto-approve"]).await;
+        let (code, out, err) = run_cli(
+            &sb,
+            &dir,
+            &["apply", target.to_str().unwrap(), "--auto-approve"],
+        )
+        .await;
         assert_eq!(code, 0, "k={k}: the clean run failed\n{out}\n{err}");
         for app in ["file-app", "vault-app", "fresh-app"] {
             let (app_id, key_id, value) =
@@ -282,7 +343,10 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
         k += 1;
     }
     eprintln!("crash test: {crashes} crash points, the apply takes {k} requests");
-    assert!(crashes >= 10, "an apply with three secrets takes more than 10 requests");
+    assert!(
+        crashes >= 10,
+        "an apply with three secrets takes more than 10 requests"
+    );
 }
 
 /// Every command, at the most verbose log level and in every output format, with the values the
@@ -313,7 +377,14 @@ async fn canary_no_secret_value_or_token_in_any_output() {
             vec!["-vvv", "plan", &round, "--json"],
             vec!["-vvv", "plan", &round, "--markdown"],
             vec!["-vvv", "plan", &round, "--out", "plan.json"],
-            vec!["-vvv", "apply", &round, "--auto-approve", "--outputs", "outputs.json"],
+            vec![
+                "-vvv",
+                "apply",
+                &round,
+                "--auto-approve",
+                "--outputs",
+                "outputs.json",
+            ],
             vec!["-vvv", "drift", &round, "--json"],
             vec!["-vvv", "credentials", &round, "--json"],
             vec!["-vvv", "output", &round, "--json"],
@@ -329,11 +400,20 @@ async fn canary_no_secret_value_or_token_in_any_output() {
     }
     values.push(sb.admin_client_secret().to_string());
     let everything = captured.join("\n");
-    assert!(everything.contains("DEBUG") || everything.contains("TRACE"), "logs were captured");
+    assert!(
+        everything.contains("DEBUG") || everything.contains("TRACE"),
+        "logs were captured"
+    );
     for value in &values {
-        assert!(!everything.contains(value.as_str()), "a secret value leaked into the output");
+        assert!(
+            !everything.contains(value.as_str()),
+            "a secret value leaked into the output"
+        );
     }
     // Access tokens are JWTs: base64url of '{"' starts with eyJ.
-    assert!(!everything.contains("eyJ"), "a token leaked into the output");
+    assert!(
+        !everything.contains("eyJ"),
+        "a token leaked into the output"
+    );
     sb.shutdown().await;
 }

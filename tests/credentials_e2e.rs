@@ -122,8 +122,14 @@ async fn assert_sinks_hold_working_credentials(sb: &RunningSandbox, raw: &Raw, d
     for (app, held) in [("file-app", file_sink(dir)), ("vault-app", vault_sink(sb))] {
         let (app_id, key_id, value) = held.unwrap_or_else(|| panic!("{app}: the sink is empty"));
         let ids = key_ids(&credentials(raw, app, "mail").await);
-        assert!(ids.contains(&key_id), "{app}: the sink's keyId {key_id} is not in {ids:?}");
-        assert!(works(sb, &app_id, &value).await, "{app}: the delivered value is refused");
+        assert!(
+            ids.contains(&key_id),
+            "{app}: the sink's keyId {key_id} is not in {ids:?}"
+        );
+        assert!(
+            works(sb, &app_id, &value).await,
+            "{app}: the delivered value is refused"
+        );
     }
 }
 
@@ -164,7 +170,10 @@ async fn secrets_are_created_delivered_once_and_left_alone_when_fresh() {
     }
     let document: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     for field in ["tenantId", "appId", "clientSecret", "keyId", "expiry"] {
-        assert!(document.get(field).is_some(), "{field} missing from {file:?}");
+        assert!(
+            document.get(field).is_some(),
+            "{field} missing from {file:?}"
+        );
     }
     assert_eq!(document["tenantId"], sb.tenant_id());
     let bundle = sb.key_vault_secret(VAULT_HOST, "vault-app-mail").unwrap();
@@ -188,7 +197,13 @@ async fn rotation_overlaps_and_retires_generations_beyond_keep() {
     let dir = workdir();
 
     // Generation 1 expires in 20 days.
-    apply(&client, &sb, &load(&[secrets_manifest(&dir, "20d", "10d", 2)]), false).await;
+    apply(
+        &client,
+        &sb,
+        &load(&[secrets_manifest(&dir, "20d", "10d", 2)]),
+        false,
+    )
+    .await;
     let first = file_sink(&dir).unwrap();
     let first_vault = vault_sink(&sb).unwrap();
 
@@ -212,7 +227,10 @@ async fn rotation_overlaps_and_retires_generations_beyond_keep() {
     assert_ne!(first.1, second.1, "a new credential was delivered");
     assert_sinks_hold_working_credentials(&sb, &raw, &dir).await;
     // Overlap: the previous generation still works for consumers that have not reloaded.
-    assert!(works(&sb, &first.0, &first.2).await, "generation 1 must still work");
+    assert!(
+        works(&sb, &first.0, &first.2).await,
+        "generation 1 must still work"
+    );
     assert!(works(&sb, &first_vault.0, &first_vault.2).await);
     assert_eq!(credentials(&raw, "file-app", "mail").await.len(), 2);
 
@@ -223,8 +241,14 @@ async fn rotation_overlaps_and_retires_generations_beyond_keep() {
     let ids = key_ids(&credentials(&raw, "file-app", "mail").await);
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(ids.contains(&second.1) && ids.contains(&third.1) && !ids.contains(&first.1));
-    assert!(!works(&sb, &first.0, &first.2).await, "generation 1 is gone");
-    assert!(works(&sb, &second.0, &second.2).await, "generation 2 overlaps");
+    assert!(
+        !works(&sb, &first.0, &first.2).await,
+        "generation 1 is gone"
+    );
+    assert!(
+        works(&sb, &second.0, &second.2).await,
+        "generation 2 overlaps"
+    );
     assert_sinks_hold_working_credentials(&sb, &raw, &dir).await;
     let (_, settled) = plan(&client, &sb, &state, false).await;
     assert_eq!(pending(&settled), Vec::<String>::new());
@@ -237,7 +261,13 @@ async fn a_failed_delivery_leaves_no_new_credential_behind() {
     let raw = Raw::new(&sb).await;
     let client = client(&sb);
     let dir = workdir();
-    apply(&client, &sb, &load(&[secrets_manifest(&dir, "20d", "10d", 2)]), false).await;
+    apply(
+        &client,
+        &sb,
+        &load(&[secrets_manifest(&dir, "20d", "10d", 2)]),
+        false,
+    )
+    .await;
     let before = key_ids(&credentials(&raw, "vault-app", "mail").await);
     let held = vault_sink(&sb).unwrap();
 
@@ -248,50 +278,55 @@ async fn a_failed_delivery_leaves_no_new_credential_behind() {
     });
     let state = load(&[secrets_manifest(&dir, "25d", "21d", 2)]);
     let (observed, planned) = plan(&client, &sb, &state, false).await;
-    let report = appreg::engine::apply::apply(
-        &client,
-        &sinks(&client, &sb),
-        &state,
-        &observed,
-        &planned,
-    )
-    .await
-    .unwrap();
+    let report =
+        appreg::engine::apply::apply(&client, &sinks(&client, &sb), &state, &observed, &planned)
+            .await
+            .unwrap();
     let failure = report
         .failed
         .iter()
         .find(|(address, _)| address == "app.vault-app.secret.mail")
         .unwrap_or_else(|| panic!("{:?}", report.failed));
-    assert!(failure.1.contains("the new credential was removed"), "{}", failure.1);
-    assert_eq!(key_ids(&credentials(&raw, "vault-app", "mail").await), before);
-    assert_eq!(vault_sink(&sb), Some(held.clone()), "the sink keeps the old value");
+    assert!(
+        failure.1.contains("the new credential was removed"),
+        "{}",
+        failure.1
+    );
+    assert_eq!(
+        key_ids(&credentials(&raw, "vault-app", "mail").await),
+        before
+    );
+    assert_eq!(
+        vault_sink(&sb),
+        Some(held.clone()),
+        "the sink keeps the old value"
+    );
     assert!(works(&sb, &held.0, &held.2).await);
 
-    // A file sink that cannot be written is found before any credential is made.
+    // A file sink that cannot be used is found at plan time, before any credential is made.
     sb.set_faults(Faults::default());
     std::fs::remove_file(dir.join("secrets/file-app.json")).unwrap();
     std::fs::create_dir_all(dir.join("secrets/file-app.json")).unwrap();
     sb.clear_log();
-    let (observed, planned) = plan(&client, &sb, &state, false).await;
-    let report = appreg::engine::apply::apply(
+    let options = appreg::engine::PlanOptions {
+        prune: false,
+        caller: sb.admin_client_id().parse().ok(),
+    };
+    let error = appreg::engine::plan(
         &client,
         &sinks(&client, &sb),
         &state,
-        &observed,
-        &planned,
+        sb.tenant_id(),
+        options,
     )
     .await
-    .unwrap();
+    .unwrap_err()
+    .to_string();
     assert!(
-        report.failed.iter().any(|(a, why)| a == "app.file-app.secret.mail" && why.contains("is a directory")),
-        "{:?}",
-        report.failed
+        error.contains("app.file-app.secret.mail") && error.contains("file-app.json"),
+        "{error}"
     );
-    assert!(
-        !writes(&sb).iter().any(|w| w.contains("file-app") && w.contains("addPassword")),
-        "{:?}",
-        writes(&sb)
-    );
+    assert_eq!(writes(&sb), Vec::<String>::new());
     sb.shutdown().await;
 }
 
@@ -313,12 +348,20 @@ async fn a_lifetime_beyond_the_tenant_policy_fails_at_plan_time() {
         prune: false,
         caller: sb.admin_client_id().parse().ok(),
     };
-    let error = appreg::engine::plan(&client, &sinks(&client, &sb), &state, sb.tenant_id(), options)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = appreg::engine::plan(
+        &client,
+        &sinks(&client, &sb),
+        &state,
+        sb.tenant_id(),
+        options,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
-        error.contains("app.file-app.secret.mail") && error.contains("P90D") && error.contains("90 days"),
+        error.contains("app.file-app.secret.mail")
+            && error.contains("P90D")
+            && error.contains("90 days"),
         "{error}"
     );
     assert_eq!(writes(&sb), Vec::<String>::new());
@@ -362,7 +405,7 @@ async fn orphans_of_an_interrupted_run_are_removed_and_undeclared_ones_reported(
         .iter()
         .find(|c| c.address == "app.file-app.secret.mail")
         .unwrap();
-    assert_eq!(cleanup.action, Action::Update);
+    assert_eq!(cleanup.action, Action::Update, "{cleanup:?}");
     assert!(cleanup.reason.contains("orphan"), "{}", cleanup.reason);
     assert!(
         planned
@@ -377,17 +420,45 @@ async fn orphans_of_an_interrupted_run_are_removed_and_undeclared_ones_reported(
     let ids = key_ids(&credentials(&raw, "file-app", "mail").await);
     assert_eq!(ids, vec![held.1.clone()]);
     assert!(!works(&sb, &held.0, orphan["secretText"].as_str().unwrap()).await);
-    assert_eq!(credentials(&raw, "file-app", "by-hand").await.len(), 1, "kept without --prune");
+    assert_eq!(
+        credentials(&raw, "file-app", "by-hand").await.len(),
+        1,
+        "kept without --prune"
+    );
 
     // Pruning removes what the manifest does not declare.
     apply(&client, &sb, &state, true).await;
     assert_eq!(credentials(&raw, "file-app", "by-hand").await.len(), 0);
-    assert_eq!(key_ids(&credentials(&raw, "file-app", "mail").await), vec![held.1]);
+    assert_eq!(
+        key_ids(&credentials(&raw, "file-app", "mail").await),
+        vec![held.1]
+    );
     sb.shutdown().await;
 }
 
+/// (name, subject) of each federated credential of the app `deploy`, sorted.
+async fn federated(raw: &Raw) -> Vec<(String, String)> {
+    let app = raw.app("deploy").await;
+    let id = app["id"].as_str().unwrap().to_string();
+    let mut items: Vec<(String, String)> = raw
+        .list(&format!("/applications/{id}/federatedIdentityCredentials"))
+        .await
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    items.sort();
+    items
+}
+
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/certs")
+        .join(name)
 }
 
 fn certificate_manifest(dir: &Path, cert: &str) -> PathBuf {
@@ -401,7 +472,9 @@ fn certificate_manifest(dir: &Path, cert: &str) -> PathBuf {
 }
 
 fn thumbprint(pem_or_der: &Path) -> String {
-    appreg::credentials::CertificateFile::read(pem_or_der).unwrap().thumbprint
+    appreg::credentials::CertificateFile::read(pem_or_der)
+        .unwrap()
+        .thumbprint
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,8 +510,11 @@ async fn certificates_are_added_replaced_and_undeclared_ones_kept() {
     let not_after = appreg::credentials::CertificateFile::read(&fixture("first.pem"))
         .unwrap()
         .not_after;
-    let live_end: chrono::DateTime<chrono::Utc> =
-        app["keyCredentials"][0]["endDateTime"].as_str().unwrap().parse().unwrap();
+    let live_end: chrono::DateTime<chrono::Utc> = app["keyCredentials"][0]["endDateTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(live_end, not_after);
     let (_, again) = plan(&client, &sb, &state, false).await;
     assert_eq!(pending(&again), Vec::<String>::new());
@@ -452,7 +528,9 @@ async fn certificates_are_added_replaced_and_undeclared_ones_kept() {
         .unwrap()
         .clone();
     let other = std::fs::read(fixture("expiring-soon.pem")).unwrap();
-    let der = appreg::credentials::CertificateFile::parse(&other).unwrap().der;
+    let der = appreg::credentials::CertificateFile::parse(&other)
+        .unwrap()
+        .der;
     keys.push(json!({
         "type": "AsymmetricX509Cert", "usage": "Verify", "displayName": "by-hand",
         "key": base64::engine::general_purpose::STANDARD.encode(der),
@@ -474,14 +552,23 @@ async fn certificates_are_added_replaced_and_undeclared_ones_kept() {
         .find(|c| c.address == "app.cert-app.certificate.signing")
         .unwrap();
     assert_eq!(replace.action, Action::Replace, "{replace:?}");
-    assert!(planned.plan.notices.iter().any(|n| n.address == "app.cert-app.certificate.by-hand"));
+    assert!(
+        planned
+            .plan
+            .notices
+            .iter()
+            .any(|n| n.address == "app.cert-app.certificate.by-hand")
+    );
     apply(&client, &sb, &state, false).await;
     let mut now = live_thumbprints(raw.app("cert-app").await);
     now.sort();
     assert_eq!(
         now,
         vec![
-            ("by-hand".to_string(), thumbprint(&fixture("expiring-soon.pem"))),
+            (
+                "by-hand".to_string(),
+                thumbprint(&fixture("expiring-soon.pem"))
+            ),
             ("signing".to_string(), thumbprint(&fixture("second.der"))),
         ]
     );
@@ -509,31 +596,11 @@ async fn federated_credentials_are_added_changed_and_removed_by_name() {
         std::fs::write(&path, text).unwrap();
         load(&[path])
     };
-    let live = |raw: &Raw| {
-        let raw = raw;
-        async move {
-            let app = raw.app("deploy").await;
-            let id = app["id"].as_str().unwrap().to_string();
-            let mut items: Vec<(String, String)> = raw
-                .list(&format!("/applications/{id}/federatedIdentityCredentials"))
-                .await
-                .iter()
-                .map(|f| {
-                    (
-                        f["name"].as_str().unwrap().to_string(),
-                        f["subject"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect();
-            items.sort();
-            items
-        }
-    };
     let prod = ("prod", "repo:contoso/erp:environment:prod");
     let test = ("test", "repo:contoso/erp:environment:test");
     apply(&client, &sb, &manifest(&[prod, test]), false).await;
     assert_eq!(
-        live(&raw).await,
+        federated(&raw).await,
         vec![
             ("prod".into(), prod.1.into()),
             ("test".into(), test.1.into())
@@ -550,13 +617,13 @@ async fn federated_credentials_are_added_changed_and_removed_by_name() {
     );
     apply(&client, &sb, &state, false).await;
     assert_eq!(
-        live(&raw).await,
+        federated(&raw).await,
         vec![
             ("prod".into(), prod.1.into()),
             ("test".into(), changed.1.into())
         ]
     );
     apply(&client, &sb, &manifest(&[prod]), false).await;
-    assert_eq!(live(&raw).await, vec![("prod".into(), prod.1.into())]);
+    assert_eq!(federated(&raw).await, vec![("prod".into(), prod.1.into())]);
     sb.shutdown().await;
 }

@@ -78,8 +78,6 @@ pub async fn connect(
     }
 }
 
-const MERGE_KV_URL: Option<String> = None;
-
 async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     let why = if global.sandbox {
         "--sandbox given"
@@ -123,11 +121,7 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
         .map_err(|e| e.to_string())?;
     let key_vault = match &global.key_vault_url {
         Some(url) => Some(url.clone()),
-        None => MERGE_KV_URL
-            .as_deref()
-            .map(url::Url::parse)
-            .transpose()
-            .map_err(|e| e.to_string())?,
+        None => Some(url::Url::parse(&info.key_vault_url).map_err(|e| e.to_string())?),
     };
     let sinks = sinks(&client, key_vault)?;
     Ok(Connection {

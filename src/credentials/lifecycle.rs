@@ -51,10 +51,12 @@ impl LiveSecret {
 /// What a sink says about the secret it was given last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holding {
-    /// The sink holds the value of this credential, delivered at `delivered`.
+    /// The sink holds the value of this credential, delivered at `delivered`; `earlier` are the
+    /// keyIds of the generations it held before (newest first), as far as it remembers.
     Holds {
         key_id: String,
         delivered: Option<DateTime<Utc>>,
+        earlier: Vec<String>,
     },
     /// A readable sink that holds no value for this app (missing, empty, or for another app).
     Empty,
@@ -87,7 +89,13 @@ pub struct SecretPlan {
     pub remove_first: Vec<String>,
     /// Removed once the new value is delivered (or at once when nothing is added).
     pub remove_after: Vec<String>,
+    /// Earlier generations that stay, newest first: what a sink records beside a new value, so
+    /// the next run tells them from orphans even when Graph's timestamps tie.
+    pub earlier: Vec<String>,
 }
+
+/// How many earlier keyIds a sink records (a Key Vault tag value holds 256 characters).
+pub const EARLIER_REMEMBERED: usize = 6;
 
 /// Plans one declared secret. `live` holds every password credential of the app; `cap` is the
 /// most the app may hold (apps allowing personal accounts: 2), when it has one.
@@ -122,6 +130,7 @@ pub fn plan_secret(
         add: None,
         remove_first: Vec::new(),
         remove_after: Vec::new(),
+        earlier: Vec::new(),
     };
     let keep = spec.keep.max(1) as usize;
     if needs_new {
@@ -185,6 +194,15 @@ pub fn plan_secret(
             plan.reason = format!("valid until {} ({})", day(c.end), days_left(c.end, now));
         }
     }
+    let removed = |c: &&&LiveSecret| {
+        plan.remove_first.contains(&c.key_id) || plan.remove_after.contains(&c.key_id)
+    };
+    plan.earlier = generations
+        .iter()
+        .filter(|c| !removed(c))
+        .map(|c| c.key_id.clone())
+        .take(EARLIER_REMEMBERED)
+        .collect();
     plan
 }
 
@@ -202,17 +220,36 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
     match holding {
         Holding::WriteOnly => (mine.first().copied(), Vec::new(), mine.to_vec(), false),
         Holding::Empty => (None, mine.to_vec(), Vec::new(), false),
-        Holding::Holds { key_id, delivered } => {
-            match mine
-                .iter()
-                .position(|c| c.key_id.eq_ignore_ascii_case(key_id))
-            {
-                Some(at) => (
-                    Some(mine[at]),
-                    mine[..at].to_vec(),
-                    mine[at..].to_vec(),
-                    false,
-                ),
+        Holding::Holds {
+            key_id,
+            delivered,
+            earlier,
+        } => {
+            match mine.iter().find(|c| c.key_id.eq_ignore_ascii_case(key_id)) {
+                // Never delivered: not held, not remembered as an earlier generation, and not
+                // older than the held one (Graph's timestamps can tie within a run).
+                Some(held) => {
+                    let (orphans, generations): (Vec<&LiveSecret>, Vec<&LiveSecret>) =
+                        mine.iter().partition(|c| {
+                            c.key_id != held.key_id
+                                && !earlier.iter().any(|e| e.eq_ignore_ascii_case(&c.key_id))
+                                && c.start >= held.start
+                        });
+                    // Newest first: the held one, then what the sink remembers, then by age.
+                    let mut generations = generations;
+                    generations.sort_by_key(|c| {
+                        let rank = if c.key_id == held.key_id {
+                            0
+                        } else {
+                            earlier
+                                .iter()
+                                .position(|e| e.eq_ignore_ascii_case(&c.key_id))
+                                .map_or(usize::MAX, |i| i + 1)
+                        };
+                        (rank, std::cmp::Reverse(c.start))
+                    });
+                    (Some(*held), orphans, generations, false)
+                }
                 None => {
                     // Delivered moments ago but not in the reads: replication lag, not loss. Every
                     // credential stays: none can be shown to be an orphan yet.
@@ -308,6 +345,7 @@ mod tests {
         Holding::Holds {
             key_id: key.into(),
             delivered: Some(now() - Duration::days(400)),
+            earlier: Vec::new(),
         }
     }
 
@@ -373,6 +411,16 @@ mod tests {
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["orphan"],
+            },
+            Case {
+                why: "an orphan created in the same second as the held one is still an orphan",
+                live: vec![cred("a", 10, 170), cred("0-tie", 10, 170)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Cleanup,
+                first: vec![],
+                after: vec!["0-tie"],
             },
             Case {
                 why: "an emptied sink: a new one, the undelivered ones go after delivery",
@@ -445,10 +493,24 @@ mod tests {
         let holding = Holding::Holds {
             key_id: "new".into(),
             delivered: Some(now() - Duration::seconds(20)),
+            earlier: Vec::new(),
         };
         let plan = plan_secret(&spec(2), &[cred("a", 170, 10)], &holding, None, now());
         assert_eq!(plan.action, SecretAction::NoOp, "{plan:?}");
         assert!(plan.reason.contains("not visible yet"));
+    }
+
+    #[test]
+    fn a_remembered_earlier_generation_is_kept_even_when_timestamps_tie() {
+        let holding = Holding::Holds {
+            key_id: "b".into(),
+            delivered: None,
+            earlier: vec!["a".into()],
+        };
+        let live = [cred("a", 10, 170), cred("b", 10, 170), cred("c", 10, 170)];
+        let plan = plan_secret(&spec(2), &live, &holding, None, now());
+        assert_eq!(plan.remove_after, vec!["c".to_string()], "{plan:?}");
+        assert_eq!(plan.earlier, vec!["b".to_string(), "a".to_string()]);
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Delivery<'a> {
     pub key_id: &'a str,
     pub expiry: DateTime<Utc>,
     pub created: DateTime<Utc>,
+    /// keyIds of the earlier generations that stay, recorded beside the value (see
+    /// [`Holding::Holds`]).
+    pub earlier: &'a [String],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,12 @@ impl Sinks {
                         delivered: latest
                             .created
                             .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0)),
+                        earlier: tag("earlierKeyIds")
+                            .unwrap_or_default()
+                            .split(',')
+                            .filter(|k| !k.is_empty())
+                            .map(str::to_lowercase)
+                            .collect(),
                     },
                     None => Holding::Empty,
                 })
@@ -149,6 +158,7 @@ impl Sinks {
                     "keyId": delivery.key_id,
                     "expiry": delivery.expiry,
                     "created": delivery.created,
+                    "earlierKeyIds": delivery.earlier,
                 });
                 write_private(&path.resolved(), &document)
             }
@@ -159,6 +169,7 @@ impl Sinks {
                     ("appId".to_string(), delivery.app_id.to_string()),
                     ("tenantId".to_string(), delivery.tenant_id.to_string()),
                     ("managedBy".to_string(), "appreg".to_string()),
+                    ("earlierKeyIds".to_string(), delivery.earlier.join(",")),
                 ]);
                 self.key_vault()?
                     .set(vault, secret, value, "client secret", &tags)
@@ -287,6 +298,16 @@ fn read_file(path: &Path, tenant_id: &str, app_id: &str) -> Result<Holding, Sink
         Some(key_id) if ours => Holding::Holds {
             key_id: key_id.to_lowercase(),
             delivered: field("created").and_then(|c| c.parse().ok()),
+            earlier: document
+                .get("earlierKeyIds")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default(),
         },
         _ => Holding::Empty,
     })
@@ -341,6 +362,7 @@ mod tests {
             key_id: "k1",
             expiry: "2027-01-01T00:00:00Z".parse().unwrap(),
             created: "2026-11-22T00:00:00Z".parse().unwrap(),
+            earlier: &[],
         }
     }
 
@@ -387,7 +409,8 @@ mod tests {
             sinks.holding(&sink, "t", "app").await.unwrap(),
             Holding::Holds {
                 key_id: "k1".into(),
-                delivered: Some(delivery().created)
+                delivered: Some(delivery().created),
+                earlier: Vec::new(),
             }
         );
         // Another app's file holds nothing for this one.

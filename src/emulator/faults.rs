@@ -44,8 +44,8 @@ pub struct Faults {
     /// Chance that an HTTP answer is held back by `slow_delay`.
     pub slow_probability: f64,
     pub slow_delay: Duration,
-    /// Chance that a Key Vault request is refused with 403 Forbidden, as a vault whose access
-    /// policy does not grant the caller would.
+    /// Chance that a Key Vault write (set, delete, recover, purge) is refused with 403 Forbidden,
+    /// as a vault whose access policy grants the caller Get but not Set would. Reads pass.
     pub key_vault_failure_probability: f64,
     /// Request number `n` (counted over every HTTP request on both listeners, token requests
     /// included) is processed but never answered, and every later request is held unprocessed.

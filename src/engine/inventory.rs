@@ -149,9 +149,13 @@ fn secret_standing(
     };
     let newest = mine().max_by(|a, b| (a.start, &a.key_id).cmp(&(b.start, &b.key_id)));
     match ctx.live.holdings.get(&spec.name) {
-        Some(Holding::Holds { key_id, .. }) => match mine().find(|c| &c.key_id == key_id) {
+        Some(Holding::Holds {
+            key_id, earlier, ..
+        }) => match mine().find(|c| &c.key_id == key_id) {
             Some(held) if held.key_id == credential.key_id => Standing::Current,
-            Some(held) if credential.start < held.start => Standing::Previous,
+            Some(held) if credential.start < held.start || earlier.contains(&credential.key_id) => {
+                Standing::Previous
+            }
             _ => Standing::Orphan,
         },
         Some(Holding::Empty) => Standing::Orphan,

@@ -404,6 +404,11 @@ pub async fn local(
     let tenant_id = observed.tenant_id.clone();
     let mut reads = Vec::new();
     for app in state.apps.values() {
+        for certificate in &app.certificates {
+            let path = certificate.file.resolved();
+            let read = CertificateFile::read(&path);
+            observed.certificate_files.insert(path, read);
+        }
         let Some(app_id) = observed
             .apps
             .get(&app.key)
@@ -424,11 +429,6 @@ pub async fn local(
                 let holding = sinks.holding(&secret.sink, &tenant_id, &app_id).await;
                 (key, name, holding)
             });
-        }
-        for certificate in &app.certificates {
-            let path = certificate.file.resolved();
-            let read = CertificateFile::read(&path);
-            observed.certificate_files.insert(path, read);
         }
     }
     let mut problems = Vec::new();

@@ -128,6 +128,7 @@ pub fn plan_app(
             add: None,
             remove_first: Vec::new(),
             remove_after: credentials.iter().map(|c| c.key_id.clone()).collect(),
+            earlier: Vec::new(),
         };
         let change = Change {
             address,
@@ -380,6 +381,7 @@ async fn run(
             key_id: &key_id,
             expiry,
             created: now,
+            earlier: &plan.earlier,
         };
         if let Err(e) = sinks.deliver(&spec.sink, &delivery, &value).await {
             drop(value);

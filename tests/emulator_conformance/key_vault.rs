@@ -668,6 +668,13 @@ async fn key_vault_requests_are_logged_apart_and_faults_apply() {
     );
     assert!(env.sandbox.key_vault_secret(VAULT, "refused").is_none());
     assert_eq!(
+        env.vault(Some(&token), Method::GET, VAULT, &path, None)
+            .await
+            .status,
+        200,
+        "reads pass: the policy denies Set, not Get"
+    );
+    assert_eq!(
         env.get("/organization").await.status,
         200,
         "the Key Vault switch leaves Graph alone"

@@ -230,7 +230,9 @@ fn run(
         .collect();
     let operation = Operation::parse(method, &segments)
         .map_err(|served| not_served(method, uri.path(), served))?;
-    if lock(&shared.faults).key_vault_denied() {
+    // Reads stay allowed: the switch stands for an access policy with Get but not Set, the
+    // usual way delivery fails after the sink was read at plan time.
+    if method != Method::GET && lock(&shared.faults).key_vault_denied() {
         return Err(denied(shared, caller, host, operation));
     }
     let result = {
