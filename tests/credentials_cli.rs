@@ -334,7 +334,7 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
             let n = apps.iter().filter(|a| a["uniqueName"] == unique).count();
             assert_eq!(n, 1, "k={k}: {unique} exists {n} times");
         }
-        let (_, settled) = plan(&client, &sb, &load(&[target.clone()]), false).await;
+        let (_, settled) = plan(&client, &sb, &load(std::slice::from_ref(&target)), false).await;
         assert_eq!(pending(&settled), Vec::<String>::new(), "k={k}");
         sb.shutdown().await;
         if finished {
