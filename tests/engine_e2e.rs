@@ -444,6 +444,8 @@ fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
             r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})",
             "[timestamp]",
         ),
+        // A new secret expires `lifetime` after today: the date moves with the calendar.
+        (r"\b\d{4}-\d{2}-\d{2}\b", "[date]"),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
     ]
 }
