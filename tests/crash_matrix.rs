@@ -423,6 +423,9 @@ struct RunRecord {
     /// Requests the apply under test made (measuring run) or `None`.
     length: Option<u64>,
     killed: bool,
+    /// Graph writes of the clean run (of the apply itself for the measuring run): what the crash
+    /// left undone or half done.
+    repair_writes: Vec<String>,
     plan_no_op: bool,
     problems: Vec<(Problem, String)>,
 }
@@ -481,6 +484,7 @@ async fn run_one(seed: u64, scenario: Scenario, kill: Kill) -> RunRecord {
         kill,
         length: None,
         killed: false,
+        repair_writes: Vec::new(),
         plan_no_op: false,
         problems: Vec::new(),
     };
@@ -533,8 +537,10 @@ async fn exercise(sb: &RunningSandbox, record: &mut RunRecord) {
     match record.kill {
         Kill::None => {
             let base = sb.requests_seen();
+            sb.clear_log();
             let (code, out, err) = run_cli(sb, &dir, &args).await;
             record.length = Some(sb.requests_seen() - base);
+            record.repair_writes = writes(sb);
             if code != 0 {
                 record.problems.push((
                     Problem::CleanRunFailed,
@@ -583,7 +589,9 @@ async fn exercise(sb: &RunningSandbox, record: &mut RunRecord) {
 
     // The clean run.
     if record.kill != Kill::None {
+        sb.clear_log();
         let (code, out, err) = run_cli(sb, &dir, &args).await;
+        record.repair_writes = writes(sb);
         if code != 0 {
             record.problems.push((
                 Problem::CleanRunFailed,
@@ -850,6 +858,7 @@ async fn guarded(seed: u64, scenario: Scenario, kill: Kill) -> RunRecord {
             kill,
             length: None,
             killed: false,
+            repair_writes: Vec::new(),
             plan_no_op: false,
             problems: vec![(Problem::Other, panic_message(panic.as_ref()))],
         },
@@ -894,21 +903,29 @@ async fn killed_at_seeded_points_of_create_update_rotate_prune_it_converges() {
                 record.problems
             )
         });
-        eprintln!("{}: the apply takes {length} requests", scenario.name());
+        eprintln!(
+            "{}: the apply takes {length} requests, {} writes",
+            scenario.name(),
+            record.repair_writes.len()
+        );
         lengths.insert(scenario, length);
         records.push(record);
     }
     for seed in seeds {
         let (scenario, kill) = derive(seed, &lengths);
         let record = guarded(seed, scenario, kill).await;
+        if replay.is_some() {
+            eprintln!("writes of the clean run: {:#?}", record.repair_writes);
+        }
         eprintln!(
-            "{}: {}{}",
+            "{}: {}, the clean run wrote {}{}",
             record.label(),
             if record.killed {
                 "killed"
             } else {
                 "finished before the kill"
             },
+            record.repair_writes.len(),
             if record.problems.is_empty() {
                 String::new()
             } else {
@@ -947,7 +964,7 @@ async fn killed_at_seeded_points_of_create_update_rotate_prune_it_converges() {
 /// runs count in the problem columns only).
 fn figures(records: &[RunRecord], lengths: &BTreeMap<Scenario, u64>) -> String {
     let mut out = String::from(
-        "| scenario | apply length (requests) | runs | killed mid-apply | finished before the kill | distinct kill points | clean-run failures | missing | duplicates | orphans | wrong generations | secrets lost | overlap broken | next plan no-op | prune incomplete | bystanders changed | other |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | apply length (requests) | runs | killed mid-apply | finished before the kill | distinct kill points | clean-run failures | missing | duplicates | orphans | wrong generations | secrets lost | overlap broken | next plan no-op | prune incomplete | bystanders changed | other | clean runs that wrote | removePassword in clean runs |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let count = |rs: &[&RunRecord], p: Problem| {
         rs.iter()
@@ -977,8 +994,21 @@ fn figures(records: &[RunRecord], lengths: &BTreeMap<Scenario, u64>) -> String {
             })
             .collect();
         let no_op = seeded.iter().filter(|r| r.plan_no_op).count();
+        let repaired = seeded
+            .iter()
+            .filter(|r| !r.repair_writes.is_empty())
+            .count();
+        let removed: usize = seeded
+            .iter()
+            .map(|r| {
+                r.repair_writes
+                    .iter()
+                    .filter(|w| w.contains("/removePassword"))
+                    .count()
+            })
+            .sum();
         out.push_str(&format!(
-            "| {name} | {length} | {} | {killed} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {no_op}/{} | {} | {} | {} |\n",
+            "| {name} | {length} | {} | {killed} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {no_op}/{} | {} | {} | {} | {repaired} | {removed} |\n",
             seeded.len(),
             seeded.len() - killed,
             points.len(),
