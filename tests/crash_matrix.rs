@@ -9,7 +9,8 @@
 //! CI mode (default) runs 8 seeded runs, two per scenario. Long mode:
 //! `APPREG_LONG=1 cargo test --release --test crash_matrix -- --nocapture` runs 120 (or
 //! `APPREG_CRASH_RUNS=N`) and prints the figures table of docs/crash-matrix.md.
-//! `APPREG_CRASH_SEED=S` replays the one run of seed S (printed with every failure).
+//! `APPREG_CRASH_SEED=S` replays the one run of seed S (printed with every failure) and lists the
+//! writes of its clean run; `APPREG_CRASH_TRACE=1` lists the requests of each scenario's apply.
 
 #[path = "support/convergence.rs"]
 mod convergence;
@@ -540,7 +541,14 @@ async fn exercise(sb: &RunningSandbox, record: &mut RunRecord) {
             sb.clear_log();
             let (code, out, err) = run_cli(sb, &dir, &args).await;
             record.length = Some(sb.requests_seen() - base);
-            record.repair_writes = writes(sb);
+            if std::env::var_os("APPREG_CRASH_TRACE").is_some() {
+                eprintln!(
+                    "{}: the requests of the apply\n{}",
+                    record.scenario.name(),
+                    request_trace(sb).join("\n")
+                );
+            }
+            record.repair_writes = writes_with_key_vault(sb);
             if code != 0 {
                 record.problems.push((
                     Problem::CleanRunFailed,
@@ -591,7 +599,7 @@ async fn exercise(sb: &RunningSandbox, record: &mut RunRecord) {
     if record.kill != Kill::None {
         sb.clear_log();
         let (code, out, err) = run_cli(sb, &dir, &args).await;
-        record.repair_writes = writes(sb);
+        record.repair_writes = writes_with_key_vault(sb);
         if code != 0 {
             record.problems.push((
                 Problem::CleanRunFailed,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use appreg::emulator::{Faults, RunningSandbox};
+use appreg::emulator::{EntryKind, Faults, RunningSandbox};
 use serde_json::Value;
 
 use super::tenant::{Raw, cli_command};
@@ -222,4 +222,50 @@ pub fn run_dir(prefix: &str) -> PathBuf {
         .join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Writes in the sandbox's request log since it was last cleared: Graph writes (batch items
+/// included) and Key Vault writes, as `METHOD path -> status`.
+pub fn writes_with_key_vault(sb: &RunningSandbox) -> Vec<String> {
+    sb.request_log()
+        .requests
+        .iter()
+        .filter(|e| e.method != "GET" && (e.is_write() || matches!(e.kind, EntryKind::KeyVault)))
+        .map(|e| {
+            format!(
+                "{} {}{} -> {}",
+                e.method,
+                e.host
+                    .as_deref()
+                    .map(|h| format!("{h} "))
+                    .unwrap_or_default(),
+                e.path,
+                e.status
+            )
+        })
+        .collect()
+}
+
+/// The log since it was last cleared as numbered HTTP round trips (batch items indented under
+/// their envelope), in the order the sandbox logged them: roughly the k of each step.
+pub fn request_trace(sb: &RunningSandbox) -> Vec<String> {
+    let mut entries = sb.request_log().requests;
+    entries.sort_by_key(|e| (e.batch_seq.unwrap_or(e.seq), e.batch_seq.is_some(), e.seq));
+    let mut n = 0;
+    entries
+        .iter()
+        .map(|e| {
+            let host = e
+                .host
+                .as_deref()
+                .map(|h| format!("{h} "))
+                .unwrap_or_default();
+            if matches!(e.kind, EntryKind::BatchItem) {
+                format!("       {} {} -> {}", e.method, e.path, e.status)
+            } else {
+                n += 1;
+                format!("{n:>4}. {} {host}{} -> {}", e.method, e.path, e.status)
+            }
+        })
+        .collect()
 }
