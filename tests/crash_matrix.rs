@@ -725,23 +725,22 @@ async fn check_sink(
     must_hold: bool,
     now: Option<&Held>,
 ) {
-    match now {
-        None if must_hold => record.problems.push((
+    if now.is_none() && must_hold {
+        record.problems.push((
             Problem::SecretLost,
             format!("{when}: {app}.{}: the sink is empty", s.name),
-        )),
-        None => {}
-        Some(h) => {
-            if !works(sb, &h.app_id, &h.value).await {
-                record.problems.push((
-                    Problem::SecretLost,
-                    format!(
-                        "{when}: {app}.{}: the sink's value (keyId {}) is refused",
-                        s.name, h.key_id
-                    ),
-                ));
-            }
-        }
+        ));
+    }
+    if let Some(h) = now
+        && !works(sb, &h.app_id, &h.value).await
+    {
+        record.problems.push((
+            Problem::SecretLost,
+            format!(
+                "{when}: {app}.{}: the sink's value (keyId {}) is refused",
+                s.name, h.key_id
+            ),
+        ));
     }
 }
 
