@@ -2,13 +2,15 @@
 //! on expiring secrets, a crash at every request of an apply with secrets, and a canary: no
 //! secret value or token in anything appreg prints or writes except the declared sinks.
 
+#[path = "support/crash.rs"]
+mod crash;
 #[path = "support/tenant.rs"]
 mod tenant;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use appreg::emulator::{Faults, RunningSandbox};
+use crash::{KillOutcome, KillTiming, SecretSink, password_key_ids, run_killed_at, works};
 use serde_json::Value;
 use tenant::*;
 
@@ -54,70 +56,25 @@ apps:
     path
 }
 
-async fn works(sb: &RunningSandbox, app_id: &str, secret: &str) -> bool {
-    reqwest::Client::new()
-        .post(sb.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("grant_type", "client_credentials")
-                .append_pair("client_id", app_id)
-                .append_pair("client_secret", secret)
-                .append_pair("scope", "https://graph.microsoft.com/.default")
-                .finish(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .is_success()
+/// Where the sink of `app` is.
+fn sink(app: &str) -> SecretSink {
+    if app == "vault-app" {
+        SecretSink::Vault {
+            host: VAULT_HOST.to_string(),
+            secret: "vault-app-mail".to_string(),
+        }
+    } else {
+        SecretSink::File(format!("secrets/{app}.json"))
+    }
 }
 
 /// What the sink of `app` holds: (appId, keyId, value).
 fn held(sb: &RunningSandbox, dir: &Path, app: &str) -> Option<(String, String, String)> {
-    let (app_id, key_id, value) = if app == "vault-app" {
-        let b = sb.key_vault_secret(VAULT_HOST, "vault-app-mail")?;
-        (
-            b["tags"]["appId"].clone(),
-            b["tags"]["keyId"].clone(),
-            b["value"].clone(),
-        )
-    } else {
-        let text = std::fs::read_to_string(dir.join(format!("secrets/{app}.json"))).ok()?;
-        let v: Value = serde_json::from_str(&text).unwrap();
-        (
-            v["appId"].clone(),
-            v["keyId"].clone(),
-            v["clientSecret"].clone(),
-        )
-    };
-    Some((
-        app_id.as_str()?.to_string(),
-        key_id.as_str()?.to_string(),
-        value.as_str()?.to_string(),
-    ))
+    crash::held(sb, dir, &sink(app)).map(|h| (h.app_id, h.key_id, h.value))
 }
 
 async fn key_ids(raw: &Raw, app: &str) -> Vec<String> {
-    let (status, body) = raw
-        .call(
-            reqwest::Method::GET,
-            &format!("/applications(uniqueName='{app}')"),
-            None,
-        )
-        .await;
-    if status == 404 {
-        return Vec::new();
-    }
-    let mut ids: Vec<String> = body["passwordCredentials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["displayName"] == "mail")
-        .map(|c| c["keyId"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
+    password_key_ids(raw, app, "mail").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,39 +221,20 @@ async fn killed_at_every_request_of_an_apply_with_secrets_it_converges() {
             ("vault-app", key_ids(&raw, "vault-app").await),
         ];
         let target = manifest(&dir, "25d", "21d", true);
-        let base = sb.requests_seen();
-        sb.set_faults(Faults {
-            freeze_after: Some(base + k),
-            ..Faults::default()
-        });
-        let mut child = cli_command(
+        // Killed once the client reached its wait for the withheld k-th answer.
+        let finished = match run_killed_at(
             &sb,
             &dir,
             &["apply", target.to_str().unwrap(), "--auto-approve"],
+            k,
+            KillTiming::AfterFreeze(30),
         )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let finished = loop {
-            if child.try_wait().unwrap().is_some() {
-                break true;
-            }
-            if sb.requests_seen() >= base + k {
-                // Let the client reach its wait for the withheld answer, then kill it.
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                child.kill().unwrap();
-                child.wait().unwrap();
-                break false;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "k={k}: the apply neither ended nor froze"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        .await
+        {
+            Ok(KillOutcome::Killed) => false,
+            Ok(KillOutcome::Finished(_)) => true,
+            Err(e) => panic!("{e}"),
         };
-        sb.set_faults(Faults::default());
         if !finished {
             crashes += 1;
             // At the crash point a consumer still reads a working value from each old sink.
