@@ -4,8 +4,9 @@
 //! appId), phase 3 writes sub-objects (owners, federated credentials, grants, application
 //! permissions, assignments), phase 4 deletes what left the manifest, sub-objects before apps.
 //! Writes that name an object created moments ago are marked so the client retries Graph's
-//! replication-lag answers; a POST whose outcome is unknown is never repeated: the next run
-//! re-observes and converges.
+//! replication-lag answers. A POST whose answer was lost is sent again only when Graph keys what it
+//! creates (a second copy is refused as "already exists"), which every create here is; a lost
+//! `addPassword` is never repeated (see `secrets`): the next run finds the orphan and removes it.
 
 use std::collections::BTreeMap;
 
@@ -136,9 +137,13 @@ pub fn ids_of(live: &ObservedApp) -> AppIds {
 struct Write {
     index: usize,
     request: Request,
-    /// Treat "already exists" answers as success (creates of reference-like objects).
+    /// A create of an object Graph keys (owner reference, grant, app role assignment, federated
+    /// credential by name): "already exists" means done, and a lost answer may be sent again.
     tolerate_exists: bool,
 }
+
+/// How many times a keyed create whose answer was lost is sent again within one apply.
+const LOST_ANSWER_RESENDS: usize = 3;
 
 async fn run_phase(
     client: &GraphClient,
@@ -296,16 +301,50 @@ async fn execute(
             }
         })
         .collect();
-    let answers = client.batch(unique).await;
-    for (write, answer) in writes.iter().zip(slot.iter().map(|i| answers[*i].clone())) {
+    let keyed: Vec<bool> = (0..unique.len())
+        .map(|i| {
+            writes
+                .iter()
+                .zip(&slot)
+                .any(|(w, s)| *s == i && w.tolerate_exists)
+        })
+        .collect();
+    let mut answers = client.batch(unique.clone()).await;
+    // A lost answer leaves the create done or not; sending it again settles which, since a copy of
+    // a keyed object is refused. Such a refusal (409 as well as 400 here: the first copy was ours)
+    // counts as done.
+    let mut resent = vec![false; unique.len()];
+    for _ in 0..LOST_ANSWER_RESENDS {
+        let lost: Vec<usize> = (0..unique.len())
+            .filter(|i| keyed[*i] && matches!(answers[*i], Err(GraphError::OutcomeUnknown { .. })))
+            .collect();
+        if lost.is_empty() {
+            break;
+        }
+        tracing::info!(
+            writes = lost.len(),
+            "sending creates whose answer was lost again"
+        );
+        let again = client
+            .batch(lost.iter().map(|i| unique[*i].clone()).collect())
+            .await;
+        for (i, answer) in lost.into_iter().zip(again) {
+            resent[i] = true;
+            answers[i] = answer;
+        }
+    }
+    for (write, i) in writes.iter().zip(slot) {
         let change = &planned.plan.changes[write.index];
         let step = &planned.steps[write.index];
-        match answer {
+        match answers[i].clone() {
             Ok(response) => {
                 on_success(report, step, &response);
                 report.done.push((change.address.clone(), change.action));
             }
-            Err(e) if write.tolerate_exists && already_exists(&e) => {
+            Err(e)
+                if write.tolerate_exists
+                    && (already_exists(&e) || (resent[i] && resent_copy_refused(&e))) =>
+            {
                 report.done.push((change.address.clone(), change.action))
             }
             Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
@@ -321,6 +360,12 @@ fn already_exists(error: &GraphError) -> bool {
     let message = error.message().to_lowercase();
     error.status() == Some(400)
         && (message.contains("already exist") || message.contains("already exists"))
+}
+
+/// Graph's 409 to a second copy of a keyed object (grants, federated credentials by name). Only
+/// read so after a resend: on a first send it may mean someone else's object with other content.
+fn resent_copy_refused(error: &GraphError) -> bool {
+    error.status() == Some(409) && error.message().to_lowercase().contains("already exist")
 }
 
 fn learn_ids(report: &mut ApplyReport, step: &Step, response: &Response) {
