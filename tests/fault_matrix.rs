@@ -292,11 +292,16 @@ async fn apply_once(
 }
 
 async fn run(profile: &Profile, workload: Workload, seed: u64) -> Figures {
+    let long = if mode() == Mode::Long {
+        "APPREG_LONG=1 "
+    } else {
+        ""
+    };
     let cell = format!(
-        "[{} x {} seed {seed}] (replay: APPREG_FAULT_CELL='{}' APPREG_FAULT_SEED={seed})",
+        "[{} x {} seed {seed}] (replay: {long}APPREG_FAULT_CELL='{}' APPREG_FAULT_SEED={seed} cargo test --test fault_matrix)",
         profile.name,
         workload.name(),
-        workload.name()
+        label(profile, workload)
     );
     let paths = workload.paths();
     let state = load(&paths);
@@ -395,6 +400,11 @@ async fn run(profile: &Profile, workload: Workload, seed: u64) -> Figures {
     figures
 }
 
+/// What `APPREG_FAULT_CELL` matches: "<profile> <workload>".
+fn label(profile: &Profile, workload: Workload) -> String {
+    format!("{} {}", profile.name, workload.name())
+}
+
 /// All runs of one cell.
 struct Cell {
     profile: String,
@@ -459,8 +469,7 @@ fn every_run_converges_under_every_fault() {
     for workload in workloads(mode) {
         for profile in profiles(mode) {
             index += 1;
-            let label = format!("{} {}", profile.name, workload.name());
-            if !filter.is_empty() && !label.contains(&filter) {
+            if !filter.is_empty() && !label(&profile, workload).contains(&filter) {
                 continue;
             }
             jobs.push((profile, workload, seeds(mode, index)));
