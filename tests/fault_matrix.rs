@@ -390,7 +390,11 @@ async fn run(profile: &Profile, workload: Workload, seed: u64) -> Figures {
     let (_, again) = plan(&clean, &sb, &state, false).await;
     let left = pending(&again);
     figures.next_plan_changes = left.len();
-    assert_eq!(left, Vec::<String>::new(), "{cell}: the next plan is not no-op");
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "{cell}: the next plan is not no-op"
+    );
     sb.clear_log();
     tenant::apply(&clean, &sb, &state, false).await;
     let extra = writes(&sb);
@@ -421,7 +425,9 @@ fn seeds(mode: Mode, cell_index: usize) -> Vec<u64> {
         return vec![seed];
     }
     let n = if mode == Mode::Long { 3 } else { 1 };
-    (0..n).map(|k| 0xFA17_0000 + 100 * cell_index as u64 + k).collect()
+    (0..n)
+        .map(|k| 0xFA17_0000 + 100 * cell_index as u64 + k)
+        .collect()
 }
 
 fn table(cells: &[Cell]) -> String {
@@ -475,7 +481,10 @@ fn every_run_converges_under_every_fault() {
             jobs.push((profile, workload, seeds(mode, index)));
         }
     }
-    assert!(!jobs.is_empty(), "APPREG_FAULT_CELL={filter} matches no cell");
+    assert!(
+        !jobs.is_empty(),
+        "APPREG_FAULT_CELL={filter} matches no cell"
+    );
     // Cells are independent sandboxes; running a few at once overlaps their waits (Retry-After,
     // budget windows, lag). The long run takes them two at a time so wall times stay comparable.
     let parallel = if mode == Mode::Long { 2 } else { 6 };
@@ -558,7 +567,10 @@ async fn a_token_request_without_answer_is_retried() {
         .unwrap_or_else(|e| panic!("seed {TOKEN_RESET_SEED}: {e}"));
     assert!(organization["value"].is_array());
     let log = sb.request_log();
-    let tokens = log.requests.iter().filter(|e| e.kind == appreg::emulator::EntryKind::Token);
+    let tokens = log
+        .requests
+        .iter()
+        .filter(|e| e.kind == appreg::emulator::EntryKind::Token);
     assert!(
         tokens.count() >= 2 && log.counters.resets >= 1,
         "seed {TOKEN_RESET_SEED} no longer resets the first token request: {:?}",

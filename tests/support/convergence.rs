@@ -106,9 +106,13 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
     let apps = raw.apps().await;
     let compare = |census: &mut Census, what: String, have: usize, want: usize| {
         if have > want {
-            census.duplicates.push(format!("{what}: {have} (declared {want})"));
+            census
+                .duplicates
+                .push(format!("{what}: {have} (declared {want})"));
         } else if have < want {
-            census.missing.push(format!("{what}: {have} (declared {want})"));
+            census
+                .missing
+                .push(format!("{what}: {have} (declared {want})"));
         }
     };
     for app in state.apps.values() {
@@ -116,7 +120,12 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
             .iter()
             .filter(|a| a["uniqueName"] == app.unique_name.as_str())
             .collect();
-        compare(&mut census, format!("apps named {}", app.unique_name), same.len(), 1);
+        compare(
+            &mut census,
+            format!("apps named {}", app.unique_name),
+            same.len(),
+            1,
+        );
         let Some(live) = same.first() else {
             continue;
         };
@@ -124,17 +133,36 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
         let object_id = live["id"].as_str().unwrap_or_default();
 
         let federated = raw
-            .list(&format!("/applications/{object_id}/federatedIdentityCredentials"))
+            .list(&format!(
+                "/applications/{object_id}/federatedIdentityCredentials"
+            ))
             .await;
         for spec in &app.federated_credentials {
-            let n = federated.iter().filter(|f| f["name"] == spec.name.as_str()).count();
-            compare(&mut census, format!("{}: federated credential {}", app.key, spec.name), n, 1);
+            let n = federated
+                .iter()
+                .filter(|f| f["name"] == spec.name.as_str())
+                .count();
+            compare(
+                &mut census,
+                format!("{}: federated credential {}", app.key, spec.name),
+                n,
+                1,
+            );
         }
         let undeclared = federated
             .iter()
-            .filter(|f| !app.federated_credentials.iter().any(|s| f["name"] == s.name.as_str()))
+            .filter(|f| {
+                !app.federated_credentials
+                    .iter()
+                    .any(|s| f["name"] == s.name.as_str())
+            })
             .count();
-        compare(&mut census, format!("{}: undeclared federated credentials", app.key), undeclared, 0);
+        compare(
+            &mut census,
+            format!("{}: undeclared federated credentials", app.key),
+            undeclared,
+            0,
+        );
 
         let passwords: Vec<Value> = live["passwordCredentials"]
             .as_array()
@@ -150,7 +178,9 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
             if mine.is_empty() {
                 census.missing.push(format!("{what}: none"));
             } else if mine.len() > spec.keep.max(1) as usize {
-                census.duplicates.push(format!("{what}: {} (keep {})", mine.len(), spec.keep));
+                census
+                    .duplicates
+                    .push(format!("{what}: {} (keep {})", mine.len(), spec.keep));
             }
             if let SecretSink::File(path) = &spec.sink {
                 let held = std::fs::read_to_string(path.resolved())
@@ -172,20 +202,35 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
         let sps = raw
             .list(&format!("/servicePrincipals?$filter=appId eq '{app_id}'"))
             .await;
-        compare(&mut census, format!("{}: service principals", app.key), sps.len(), 1);
+        compare(
+            &mut census,
+            format!("{}: service principals", app.key),
+            sps.len(),
+            1,
+        );
         let Some(sp) = sps.first() else {
             continue;
         };
         let sp_id = sp["id"].as_str().unwrap_or_default();
         let grants = raw
-            .list(&format!("/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"))
+            .list(&format!(
+                "/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"
+            ))
             .await;
         let wanted_grants = if app.admin_consent {
-            app.permissions.values().filter(|p| !p.delegated.is_empty()).count()
+            app.permissions
+                .values()
+                .filter(|p| !p.delegated.is_empty())
+                .count()
         } else {
             0
         };
-        compare(&mut census, format!("{}: delegated grants", app.key), grants.len(), wanted_grants);
+        compare(
+            &mut census,
+            format!("{}: delegated grants", app.key),
+            grants.len(),
+            wanted_grants,
+        );
         let held = raw
             .list(&format!("/servicePrincipals/{sp_id}/appRoleAssignments"))
             .await;
@@ -194,7 +239,12 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
         } else {
             0
         };
-        compare(&mut census, format!("{}: application permissions", app.key), held.len(), wanted_roles);
+        compare(
+            &mut census,
+            format!("{}: application permissions", app.key),
+            held.len(),
+            wanted_roles,
+        );
         let assigned = raw
             .list(&format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"))
             .await;

@@ -84,7 +84,9 @@ fn app(i: usize, shape: &mut Shape) -> String {
         text.push_str("        application: [User.Read.All]\n");
     }
     if i % 4 == 0 {
-        text.push_str("      Office 365 Exchange Online:\n        application: [full_access_as_app]\n");
+        text.push_str(
+            "      Office 365 Exchange Online:\n        application: [full_access_as_app]\n",
+        );
     }
     let consent = i % 7 != 0;
     text.push_str(&format!("    adminConsent: {consent}\n"));
