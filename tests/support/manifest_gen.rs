@@ -71,27 +71,27 @@ fn app(i: usize, shape: &mut Shape) -> String {
       redirectUris: [https://app{i:04}.example.com/auth/callback]
 "
     );
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         text.push_str(&format!(
             "    spa:\n      redirectUris: [https://spa{i:04}.example.com/]\n"
         ));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         text.push_str("    publicClient:\n      redirectUris: [http://localhost:8400/]\n");
     }
     text.push_str("    permissions:\n      Microsoft Graph:\n        delegated: [User.Read]\n");
-    if i % 2 == 1 {
+    if !i.is_multiple_of(2) {
         text.push_str("        application: [User.Read.All]\n");
     }
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         text.push_str(
             "      Office 365 Exchange Online:\n        application: [full_access_as_app]\n",
         );
     }
-    let consent = i % 7 != 0;
+    let consent = !i.is_multiple_of(7);
     text.push_str(&format!("    adminConsent: {consent}\n"));
     shape.admin_consented += usize::from(consent);
-    if i % 6 == 0 {
+    if i.is_multiple_of(6) {
         let user = USERS[i % USERS.len()];
         let group = GROUPS[i % GROUPS.len()];
         text.push_str(&format!(
@@ -99,8 +99,12 @@ fn app(i: usize, shape: &mut Shape) -> String {
         ));
         shape.assignments += 2;
     }
-    if i % 4 == 0 {
-        let keep = if i % 8 == 0 { "\n        keep: 1" } else { "" };
+    if i.is_multiple_of(4) {
+        let keep = if i.is_multiple_of(8) {
+            "\n        keep: 1"
+        } else {
+            ""
+        };
         text.push_str(&format!(
             "    secrets:
       - name: handoff
@@ -111,7 +115,7 @@ fn app(i: usize, shape: &mut Shape) -> String {
         ));
         shape.secrets += 1;
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         text.push_str(&format!(
             "    federatedCredentials:
       - name: github-deploy
@@ -120,7 +124,7 @@ fn app(i: usize, shape: &mut Shape) -> String {
 "
         ));
         shape.federated_credentials += 1;
-        if i % 9 == 0 {
+        if i.is_multiple_of(9) {
             text.push_str(&format!(
                 "      - name: github-pr
         issuer: https://token.actions.githubusercontent.com
