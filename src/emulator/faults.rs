@@ -41,7 +41,8 @@ pub struct Faults {
     pub max_secret_lifetime: Option<Duration>,
     /// Chance that an HTTP request's connection is reset instead of answered.
     pub reset_probability: f64,
-    /// Chance that an HTTP answer is held back by `slow_delay`.
+    /// Chance that an HTTP answer is held back by `slow_delay`. The request is processed in full
+    /// first, so a client that stops waiting leaves a write done whose answer it never read.
     pub slow_probability: f64,
     pub slow_delay: Duration,
     /// Chance that a Key Vault write (set, delete, recover, purge) is refused with 403 Forbidden,
@@ -76,7 +77,11 @@ impl Default for Faults {
 /// What the HTTP layer should do to one round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    Answer { delay: Duration },
+    /// `delay` comes before the request is processed; `late` (the slow-answer fault) after.
+    Answer {
+        delay: Duration,
+        late: Option<Duration>,
+    },
     Reset,
 }
 
@@ -145,10 +150,10 @@ impl FaultState {
         if !self.faults.jitter.is_zero() {
             delay += self.faults.jitter.mul_f64(self.rng.random::<f64>());
         }
-        if self.roll(self.faults.slow_probability) {
-            delay += self.faults.slow_delay;
-        }
-        Transport::Answer { delay }
+        let late = self
+            .roll(self.faults.slow_probability)
+            .then_some(self.faults.slow_delay);
+        Transport::Answer { delay, late }
     }
 
     /// Decides whether a Key Vault request is refused as if the vault denied the caller.

@@ -72,6 +72,13 @@ pub struct Counters {
     pub key_vault_requests: u64,
     /// Answers with status 429.
     pub throttled: u64,
+    /// Round trips whose connection the reset fault cut after processing (any listener, token
+    /// requests included): the answer never arrived.
+    #[serde(default)]
+    pub resets: u64,
+    /// Round trips the slow-answer fault held back by `slow_delay` (any listener).
+    #[serde(default)]
+    pub slow_answers: u64,
     pub by_status: BTreeMap<u16, u64>,
 }
 
@@ -119,6 +126,12 @@ impl RequestLog {
         }
         *counters.by_status.entry(entry.status).or_default() += 1;
         self.requests.push(entry);
+    }
+
+    /// Counts a transport fault (they happen outside the Graph pipeline, so no entry records them).
+    pub fn transport_fault(&mut self, reset: bool, slow: bool) {
+        self.counters.resets += u64::from(reset);
+        self.counters.slow_answers += u64::from(slow);
     }
 
     /// Empties entries and counters; sequence numbers keep increasing.

@@ -474,11 +474,21 @@ pub async fn transport(
     }
     let decision = lock(&shared.faults).transport();
     match decision {
-        Transport::Answer { delay } => {
+        Transport::Answer { delay, late } => {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            next.run(request).await
+            let Some(late) = late else {
+                return next.run(request).await;
+            };
+            lock(&shared.log).transport_fault(false, true);
+            // Processed to the end even if the client stops waiting (its dropped connection
+            // would cancel the handler): a timed-out write may have happened, as with Graph.
+            let response = tokio::spawn(next.run(request))
+                .await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            tokio::time::sleep(late).await;
+            response
         }
         Transport::Reset => {
             let connection = request
@@ -491,6 +501,7 @@ pub async fn transport(
             if let Some(connection) = connection {
                 connection.kill();
             }
+            lock(&shared.log).transport_fault(true, false);
             response
         }
     }

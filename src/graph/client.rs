@@ -380,6 +380,11 @@ impl GraphClient {
         loop {
             attempt += 1;
             let (after, error) = match self.exchange(p, attempt).await {
+                // The token endpoint did not answer: nothing reached Graph yet, and asking for a
+                // token again is harmless.
+                Err(SendFailure::Auth(e @ super::auth::AuthError::Transport { .. })) => {
+                    (None, GraphError::Auth(e))
+                }
                 Err(SendFailure::Auth(e)) => return Err(GraphError::Auth(e)),
                 Err(SendFailure::Transport { sent, reason }) => {
                     if sent && !p.idempotent {

@@ -37,6 +37,7 @@
 //! | 401 | once, with a fresh token (it may have expired mid-run) |
 //! | 404 `Request_ResourceNotFound`, 400 `NoBackingApplicationObject`, 409 `Error_MsaAppDoesNotExist` | only for requests marked `after_own_write()` |
 //! | connection refused / failed to connect | yes, whatever the method (nothing was sent) |
+//! | token endpoint unreachable or silent (reset, timeout) | yes, whatever the method (nothing was sent to Graph) |
 //! | reset, timeout or lost answer after sending | GET/PATCH/PUT/DELETE yes; POST ends in `OutcomeUnknown` |
 //!
 //! Every wait is charged to the run's retry budget ([`GraphConfig::retry_budget`]); a wait that
