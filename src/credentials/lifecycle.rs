@@ -166,8 +166,9 @@ pub fn plan_secret(
         }
     } else {
         let mut removals: Vec<&LiveSecret> = generations.iter().skip(keep).copied().collect();
-        // Orphans are removed at once only when a current credential is known to be delivered.
-        if current.is_some() {
+        // Orphans are removed at once only when a current credential is known to be delivered
+        // (visible, or named by the sink moments ago and not visible yet).
+        if current.is_some() || lagging {
             removals.extend(orphans.iter().copied());
         }
         if !removals.is_empty() {
@@ -225,42 +226,38 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
             delivered,
             earlier,
         } => {
-            match mine.iter().find(|c| c.key_id.eq_ignore_ascii_case(key_id)) {
-                // Never delivered: not held, not remembered as an earlier generation, and not
-                // older than the held one (Graph's timestamps can tie within a run).
-                Some(held) => {
-                    let (orphans, generations): (Vec<&LiveSecret>, Vec<&LiveSecret>) =
-                        mine.iter().partition(|c| {
-                            c.key_id != held.key_id
-                                && !earlier.iter().any(|e| e.eq_ignore_ascii_case(&c.key_id))
-                                && c.start >= held.start
-                        });
-                    // Newest first: the held one, then what the sink remembers, then by age.
-                    let mut generations = generations;
-                    generations.sort_by_key(|c| {
-                        let rank = if c.key_id == held.key_id {
-                            0
-                        } else {
-                            earlier
-                                .iter()
-                                .position(|e| e.eq_ignore_ascii_case(&c.key_id))
-                                .map_or(usize::MAX, |i| i + 1)
-                        };
-                        (rank, std::cmp::Reverse(c.start))
-                    });
-                    (Some(*held), orphans, generations, false)
-                }
-                None => {
-                    // Delivered moments ago but not in the reads: replication lag, not loss. Every
-                    // credential stays: none can be shown to be an orphan yet.
-                    let recent = delivered.is_some_and(|d| now - d < REPLICATION_GRACE);
-                    if recent {
-                        (None, Vec::new(), mine.to_vec(), true)
-                    } else {
-                        (None, mine.to_vec(), Vec::new(), false)
-                    }
-                }
+            let held = mine.iter().find(|c| c.key_id.eq_ignore_ascii_case(key_id));
+            // Delivered moments ago but not in the reads: replication lag, not loss.
+            let lagging = held.is_none() && delivered.is_some_and(|d| now - d < REPLICATION_GRACE);
+            if held.is_none() && !lagging {
+                return (None, mine.to_vec(), Vec::new(), false);
             }
+            let remembered =
+                |c: &LiveSecret| earlier.iter().any(|e| e.eq_ignore_ascii_case(&c.key_id));
+            // While the sink's memory of earlier keyIds is not full it names every generation
+            // delivered before, so a credential it does not name was never delivered. A full memory
+            // may have dropped old ones: then only a credential newer than the held one is known
+            // to be an orphan (Graph's timestamps can tie within a run, hence `>=`).
+            let remembers_all = earlier.len() < EARLIER_REMEMBERED;
+            let (orphans, mut generations): (Vec<&LiveSecret>, Vec<&LiveSecret>) =
+                mine.iter().partition(|c| {
+                    !c.key_id.eq_ignore_ascii_case(key_id)
+                        && !remembered(c)
+                        && (remembers_all || held.is_some_and(|h| c.start >= h.start))
+                });
+            // Newest first: the held one, then what the sink remembers, then by age.
+            generations.sort_by_key(|c| {
+                let rank = if c.key_id.eq_ignore_ascii_case(key_id) {
+                    0
+                } else {
+                    earlier
+                        .iter()
+                        .position(|e| e.eq_ignore_ascii_case(&c.key_id))
+                        .map_or(usize::MAX, |i| i + 1)
+                };
+                (rank, std::cmp::Reverse(c.start))
+            });
+            (held.copied(), orphans, generations, lagging)
         }
     }
 }
@@ -342,10 +339,15 @@ mod tests {
     }
 
     fn holds(key: &str) -> Holding {
+        holds_after(key, &[])
+    }
+
+    /// A sink holding `key` that remembers delivering `earlier` before it, newest first.
+    fn holds_after(key: &str, earlier: &[&str]) -> Holding {
         Holding::Holds {
             key_id: key.into(),
             delivered: Some(now() - Duration::days(400)),
-            earlier: Vec::new(),
+            earlier: earlier.iter().map(|e| e.to_string()).collect(),
         }
     }
 
@@ -395,7 +397,7 @@ mod tests {
             Case {
                 why: "rotation beyond keep removes the oldest after delivery",
                 live: vec![cred("old", 330, -150), cred("a", 160, 20)],
-                holding: holds("a"),
+                holding: holds_after("a", &["old"]),
                 keep: 2,
                 cap: None,
                 action: SecretAction::Rotate,
@@ -445,7 +447,7 @@ mod tests {
             Case {
                 why: "personal-account cap of 2: the older generation goes before the add",
                 live: vec![cred("old", 150, 30), cred("a", 160, 20)],
-                holding: holds("a"),
+                holding: holds_after("a", &["old"]),
                 keep: 2,
                 cap: Some(2),
                 action: SecretAction::Rotate,
@@ -465,12 +467,32 @@ mod tests {
             Case {
                 why: "generations beyond keep without rotation are cleaned up",
                 live: vec![cred("c", 300, 60), cred("b", 200, 100), cred("a", 10, 170)],
-                holding: holds("a"),
+                holding: holds_after("a", &["b", "c"]),
                 keep: 2,
                 cap: None,
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["c"],
+            },
+            Case {
+                why: "an older credential the sink never named is an orphan (a lost addPassword answer before the sink held anything)",
+                live: vec![cred("lost", 2, 178), cred("a", 1, 179)],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                action: SecretAction::Cleanup,
+                first: vec![],
+                after: vec!["lost"],
+            },
+            Case {
+                why: "a full memory may have dropped old generations: an older unnamed one is kept",
+                live: vec![cred("g7", 90, 90), cred("a", 1, 179)],
+                holding: holds_after("a", &["g1", "g2", "g3", "g4", "g5", "g6"]),
+                keep: 8,
+                cap: None,
+                action: SecretAction::NoOp,
+                first: vec![],
+                after: vec![],
             },
         ];
         for case in cases {
@@ -493,11 +515,24 @@ mod tests {
         let holding = Holding::Holds {
             key_id: "new".into(),
             delivered: Some(now() - Duration::seconds(20)),
-            earlier: Vec::new(),
+            earlier: vec!["a".into()],
         };
         let plan = plan_secret(&spec(2), &[cred("a", 170, 10)], &holding, None, now());
         assert_eq!(plan.action, SecretAction::NoOp, "{plan:?}");
         assert!(plan.reason.contains("not visible yet"));
+    }
+
+    #[test]
+    fn an_orphan_goes_while_the_held_credential_is_still_hidden_by_replication() {
+        let holding = Holding::Holds {
+            key_id: "new".into(),
+            delivered: Some(now() - Duration::seconds(20)),
+            earlier: vec!["a".into()],
+        };
+        let live = [cred("a", 170, 10), cred("lost", 0, 180)];
+        let plan = plan_secret(&spec(2), &live, &holding, None, now());
+        assert_eq!(plan.action, SecretAction::Cleanup, "{plan:?}");
+        assert_eq!(plan.remove_after, vec!["lost".to_string()]);
     }
 
     #[test]
