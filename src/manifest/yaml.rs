@@ -5,8 +5,9 @@
 //! (granit-parser, the parser under serde-saphyr) and checks it against the schema before any serde
 //! type is built.
 //!
-//! The tree is bounded: nesting depth, node count after alias expansion, and one document per file.
-//! An alias bomb therefore fails fast in bounded memory instead of expanding.
+//! The tree is bounded: nesting depth, node count and text bytes after alias expansion (the copies
+//! anchors keep included), and one document per file. An alias bomb, whether it repeats many small
+//! nodes or one long string, therefore fails fast in bounded memory instead of expanding.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,6 +24,9 @@ use super::source::{Location, SourceFile};
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes a file may expand to, aliases included.
 pub const MAX_NODES: usize = 100_000;
+/// Most bytes of scalar text a file may expand to, aliases included: sixteen times the largest
+/// file, far beyond any real manifest, and small enough that memory stays bounded.
+pub const MAX_TEXT_BYTES: usize = 16 * super::MAX_FILE_BYTES as usize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -97,12 +101,18 @@ impl Node {
             })
     }
 
-    /// How many nodes this subtree holds, itself included.
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|e| 1 + e.value.size()).sum(),
-            _ => 0,
+    /// How many nodes this subtree holds, itself included, and the bytes of its scalar text
+    /// (mapping keys included).
+    fn size(&self) -> (usize, usize) {
+        let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b + c);
+        match &self.value {
+            Value::Seq(items) => items.iter().map(Node::size).fold((1, 0), add),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| add((1, e.key.len()), e.value.size()))
+                .fold((1, 0), add),
+            Value::Scalar(s) => (1, s.text.len()),
+            Value::Null => (1, 0),
         }
     }
 }
@@ -163,6 +173,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
         file,
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
         diagnostics: Vec::new(),
     };
     let mut parser = Parser::new_from_str(&file.text);
@@ -183,6 +194,8 @@ struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Bytes of scalar text built so far, aliases and anchor copies included.
+    bytes: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -298,8 +311,20 @@ impl Builder<'_> {
         })
     }
 
-    fn count(&mut self, added: usize, span: &Range<usize>) -> Result<(), Fatal> {
-        self.nodes += added;
+    fn count(&mut self, (nodes, bytes): (usize, usize), span: &Range<usize>) -> Result<(), Fatal> {
+        self.nodes += nodes;
+        self.bytes += bytes;
+        if self.bytes > MAX_TEXT_BYTES {
+            return Err(Box::new(
+                Diagnostic::error(
+                    "too-large",
+                    Some(self.location(span.clone())),
+                    format!("the YAML expands to more than {MAX_TEXT_BYTES} bytes of text"),
+                )
+                .with_label("expansion passes the limit here")
+                .with_help("this is usually an alias that repeats a long value many times; write the values out or split the manifest"),
+            ));
+        }
         if self.nodes > MAX_NODES {
             return Err(Box::new(
                 Diagnostic::error(
@@ -334,7 +359,7 @@ impl Builder<'_> {
         }
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1, &range)?;
+                self.count((1, text.len()), &range)?;
                 let explicit_string = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
@@ -350,7 +375,7 @@ impl Builder<'_> {
                 (Node { span: range, value }, anchor)
             }
             Event::SequenceStart(_, anchor, _) => {
-                self.count(1, &range)?;
+                self.count((1, 0), &range)?;
                 let mut items = Vec::new();
                 let end = loop {
                     let (event, span) = self.next(parser)?;
@@ -369,7 +394,7 @@ impl Builder<'_> {
                 )
             }
             Event::MappingStart(_, anchor, _) => {
-                self.count(1, &range)?;
+                self.count((1, 0), &range)?;
                 let (entries, end) = self.mapping(parser, depth)?;
                 let span = range.start..end.max(range.end);
                 (
@@ -408,6 +433,9 @@ impl Builder<'_> {
             }
         };
         if anchor != 0 {
+            // The copy kept for later aliases costs memory too: nested anchors would otherwise
+            // keep one copy of a large subtree per level.
+            self.count(node.size(), &node.span)?;
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
