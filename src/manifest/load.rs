@@ -40,6 +40,31 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
             parsed.push(file);
         }
     }
+    check(files, parsed, env, diagnostics)
+}
+
+/// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
+/// against `path`'s directory). The same checks as [`load`] without reading the manifest from disk;
+/// what fuzzing and tests of hostile input drive.
+pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, Invalid> {
+    let mut diagnostics = Vec::new();
+    let parsed = if bytes.len() as u64 > MAX_FILE_BYTES {
+        diagnostics.push(too_big(path, bytes.len() as u64));
+        Vec::new()
+    } else {
+        decode_text(path, bytes, &mut diagnostics)
+            .into_iter()
+            .collect()
+    };
+    check(vec![path.to_path_buf()], parsed, env, diagnostics)
+}
+
+fn check(
+    files: Vec<PathBuf>,
+    parsed: Vec<Arc<SourceFile>>,
+    env: EnvLookup,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
     for file in parsed {
         match yaml::parse(&file) {
@@ -126,7 +151,10 @@ fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
                     Ok(entries) => entries
                         .filter_map(Result::ok)
                         .map(|e| e.path())
-                        .filter(|p| is_manifest_name(p) && p.is_file())
+                        // Subdirectories are not searched. Anything else with a manifest's
+                        // name is read, so a dangling or looping symlink is reported rather than
+                        // skipped: a manifest silently left out would let `--prune` delete its apps.
+                        .filter(|p| is_manifest_name(p) && !p.is_dir())
                         .collect(),
                     Err(e) => {
                         out.push(no_file(format!(
@@ -173,14 +201,7 @@ fn no_file(message: String) -> Diagnostic {
 fn read(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
     let bytes = match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
-            out.push(
-                no_file(format!(
-                    "`{}` is {} bytes; manifests are limited to {MAX_FILE_BYTES} bytes",
-                    path.display(),
-                    meta.len()
-                ))
-                .with_help("split the manifest into several files in one directory"),
-            );
+            out.push(too_big(path, meta.len()));
             return None;
         }
         Ok(_) => match read_limited(path) {
@@ -195,7 +216,20 @@ fn read(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
             return None;
         }
     };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    decode_text(path, &bytes, out)
+}
+
+fn too_big(path: &Path, len: u64) -> Diagnostic {
+    no_file(format!(
+        "`{}` is {len} bytes; manifests are limited to {MAX_FILE_BYTES} bytes",
+        path.display(),
+    ))
+    .with_help("split the manifest into several files in one directory")
+}
+
+/// The file's text: UTF-8 (a byte order mark is skipped), or a report of where invalid bytes start.
+fn decode_text(path: &Path, bytes: &[u8], out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => Some(SourceFile::new(path, text.to_string())),
         Err(e) => {

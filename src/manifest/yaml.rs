@@ -259,6 +259,15 @@ impl Builder<'_> {
                 &alias[1..]
             ));
         }
+        if info.contains("recursion limit") {
+            // The parser's own bound on flow collections, met before this builder's.
+            return Diagnostic::error(
+                "too-deep",
+                Some(self.location(at..end)),
+                format!("the YAML nests deeper than {MAX_DEPTH} levels"),
+            )
+            .with_label("too deep");
+        }
         let mut diagnostic = Diagnostic::error(
             "yaml-syntax",
             Some(self.location(at..end)),

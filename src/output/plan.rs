@@ -176,7 +176,8 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
 
 /// One-line JSON for a field value; lists of strings stay readable.
 fn compact(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    // JSON escapes control characters; bidirectional overrides and invisible ones are escaped too.
+    escape_hidden(&serde_json::to_string(value).unwrap_or_default()).into_owned()
 }
 
 /// "Plan: 2 to create, 1 to update, 0 to delete, 1 to rotate."
