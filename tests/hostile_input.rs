@@ -531,6 +531,36 @@ fn cases() -> Vec<Case> {
             Expect::Valid,
         ),
         case(
+            "dir_with_a_fifo_named_like_a_manifest",
+            "a FIFO in the directory is reported, never opened (reading it would block forever)",
+            |d| {
+                write(d, "m/app.yaml", one_app("fifo", "displayName: App"));
+                let status = Command::new("mkfifo")
+                    .arg(d.join("m/pipe.yaml"))
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                vec!["m".into()]
+            },
+            invalid("cannot-read", None),
+        ),
+        case(
+            "dir_of_many_large_files",
+            "nine files of a million bytes each: the total is bounded too",
+            |d| {
+                for i in 0..9 {
+                    let path = d.join(format!("m/part-{i}.yaml"));
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::File::create(&path)
+                        .unwrap()
+                        .set_len(1_000_000)
+                        .unwrap();
+                }
+                vec!["m".into()]
+            },
+            invalid("cannot-read", None),
+        ),
+        case(
             "path_does_not_exist",
             "a misspelt path",
             |_| vec!["nowhere/manifest.yaml".into()],

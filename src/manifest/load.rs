@@ -15,6 +15,9 @@ use crate::model::DesiredState;
 
 /// Largest manifest file accepted. Real manifests are a few kilobytes; this bounds time and memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest total of all manifest files of one run: a directory of many files cannot exhaust memory
+/// either. A thousand apps take about a megabyte.
+pub const MAX_TOTAL_BYTES: u64 = 8 * MAX_FILE_BYTES;
 
 /// A manifest that passed validation, with the warnings it raised.
 #[derive(Debug)]
@@ -35,8 +38,20 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let mut parsed = Vec::new();
+    let mut total = 0;
     for path in &files {
         if let Some(file) = read(path, &mut diagnostics) {
+            total += file.text.len() as u64;
+            if total > MAX_TOTAL_BYTES {
+                diagnostics.push(
+                    no_file(format!(
+                        "the manifest files together are larger than {MAX_TOTAL_BYTES} bytes (at `{}`)",
+                        path.display()
+                    ))
+                    .with_help("point appreg at the manifests themselves, not a directory of other YAML"),
+                );
+                break;
+            }
             parsed.push(file);
         }
     }
@@ -151,10 +166,22 @@ fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
                     Ok(entries) => entries
                         .filter_map(Result::ok)
                         .map(|e| e.path())
-                        // Subdirectories are not searched. Anything else with a manifest's
-                        // name is read, so a dangling or looping symlink is reported rather than
-                        // skipped: a manifest silently left out would let `--prune` delete its apps.
-                        .filter(|p| is_manifest_name(p) && !p.is_dir())
+                        .filter(|p| is_manifest_name(p))
+                        // Subdirectories are not searched. A dangling or looping symlink is kept
+                        // so reading it reports why: a manifest silently left out would let
+                        // `--prune` delete its apps. A FIFO or device is reported, never read
+                        // (it could block forever).
+                        .filter(|p| match std::fs::metadata(p) {
+                            Ok(meta) if meta.is_dir() => false,
+                            Ok(meta) if !meta.is_file() => {
+                                out.push(no_file(format!(
+                                    "`{}` is not a regular file",
+                                    p.display()
+                                )));
+                                false
+                            }
+                            _ => true,
+                        })
                         .collect(),
                     Err(e) => {
                         out.push(no_file(format!(
