@@ -143,3 +143,37 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
     }
     best.map(|(_, c)| c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_print_as_they_read() {
+        // Each case: text, what a terminal receives, why.
+        let cases = [
+            ("plain `x`", "plain `x`", "nothing to do"),
+            (
+                "red \u{1b}[31m",
+                "red \\u{1b}[31m",
+                "an ANSI escape sequence",
+            ),
+            (
+                "abc\u{202e}fdp.exe",
+                "abc\\u{202e}fdp.exe",
+                "a bidirectional override",
+            ),
+            ("pay\u{200b}pal", "pay\\u{200b}pal", "a zero-width space"),
+            ("a\nb", "a\\u{a}b", "a line break inside a one-line message"),
+        ];
+        for (text, shown, why) in cases {
+            assert_eq!(Diagnostic::error("x", None, text).message, shown, "{why}");
+        }
+        let long = Diagnostic::error("x", None, "y".repeat(10_000));
+        assert_eq!(
+            long.message.chars().count(),
+            MAX_TEXT + 1,
+            "cut, with an ellipsis"
+        );
+    }
+}

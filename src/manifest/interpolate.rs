@@ -220,4 +220,32 @@ mod tests {
             assert_eq!(expand(input, &env), expected.map(str::to_string), "{input}");
         }
     }
+
+    #[test]
+    fn long_tokens_are_quoted_briefly() {
+        let long = format!("${{{}", "e".repeat(100_000));
+        let Err(problem) = expand(&long, &env) else {
+            panic!("malformed")
+        };
+        let file = SourceFile::new("t.yaml", format!("x: \"{long}\"\n"));
+        let diagnostic = problem.into_diagnostic(&file, &(3..file.text.len() - 1));
+        assert!(
+            diagnostic.message.len() < 200,
+            "{}",
+            diagnostic.message.len()
+        );
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // Why: aliases repeat a variable's value; 200 copies of 100 kB pass 16 MiB.
+        let big = |_: &str| Some("v".repeat(100_000));
+        let text = format!("l: [{}]\n", vec!["\"${env:BIG}\""; 200].join(","));
+        let file = SourceFile::new("t.yaml", text);
+        let mut root = super::super::yaml::parse(&file).unwrap();
+        let mut out = Vec::new();
+        interpolate(&mut root, &file, &big, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].code, "too-large");
+    }
 }

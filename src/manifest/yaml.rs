@@ -173,6 +173,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
         file,
         anchors: HashMap::new(),
         nodes: 0,
+        anchored: 0,
         bytes: 0,
         diagnostics: Vec::new(),
     };
@@ -194,6 +195,8 @@ struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Nodes held by the copies anchors keep.
+    anchored: usize,
     /// Bytes of scalar text built so far, aliases and anchor copies included.
     bytes: usize,
     diagnostics: Vec<Diagnostic>,
@@ -443,8 +446,22 @@ impl Builder<'_> {
         };
         if anchor != 0 {
             // The copy kept for later aliases costs memory too: nested anchors would otherwise
-            // keep one copy of a large subtree per level.
-            self.count(node.size(), &node.span)?;
+            // keep one copy of a large subtree per level. Counted apart from the nodes built,
+            // so an alias bomb is still stopped at the alias that passes MAX_NODES.
+            let (nodes, bytes) = node.size();
+            self.anchored += nodes;
+            if self.anchored > MAX_NODES {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "too-large",
+                        Some(self.location(node.span.clone())),
+                        format!("the YAML's anchors hold more than {MAX_NODES} nodes"),
+                    )
+                    .with_label("this anchor passes the limit")
+                    .with_help("anchors nested in anchors each keep a copy; anchor only the values aliases repeat"),
+                ));
+            }
+            self.count((0, bytes), &node.span)?;
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
@@ -604,6 +621,35 @@ mod tests {
             text.push_str(&format!(
                 "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
             ));
+        }
+        let errors = parse_str(&text).unwrap_err();
+        assert_eq!(errors[0].code, "too-large");
+    }
+
+    #[test]
+    fn long_strings_repeated_by_aliases_are_refused_by_bytes() {
+        // Why: few nodes, but 100,000 copies of 200 kB would be 20 GB of text.
+        let text = format!(
+            "s: &s \"{}\"\nl: [{}]\n",
+            "x".repeat(200_000),
+            vec!["*s"; 100_000].join(",")
+        );
+        let errors = parse_str(&text).unwrap_err();
+        assert_eq!(errors[0].code, "too-large");
+        assert!(
+            errors[0].message.contains("bytes of text"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn anchors_nested_in_anchors_are_bounded() {
+        // Why: each anchor keeps a copy of its subtree; sixty nested anchors around 90,000
+        // nodes would keep 5.4 million.
+        let mut text = format!("[{}]", vec!["x"; 90_000].join(","));
+        for i in 0..60 {
+            text = format!("&n{i} [{text}]");
         }
         let errors = parse_str(&text).unwrap_err();
         assert_eq!(errors[0].code, "too-large");
