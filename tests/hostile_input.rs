@@ -658,6 +658,12 @@ fn cases() -> Vec<Case> {
             invalid("bad-sink-path", Some("sink-file-url.yaml:9:26")),
         ),
         case(
+            "github_output_name_injects_a_line",
+            "a line break in a step output name would add outputs to $GITHUB_OUTPUT",
+            |d| corpus(d, "github-output-newline.yaml"),
+            invalid("bad-output-name", Some("github-output-newline.yaml:9:38")),
+        ),
+        case(
             "key_vault_plain_http",
             "a Key Vault over http to a remote host would carry a token in clear",
             |d| corpus(d, "keyvault-http.yaml"),
