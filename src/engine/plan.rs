@@ -167,7 +167,7 @@ impl Plan {
         }
         let versioned: Versioned =
             serde_json::from_str(text).map_err(|e| PlanFileError::NotAPlan(e.to_string()))?;
-        if versioned.format_version != Value::from(FORMAT_VERSION) {
+        if versioned.format_version != FORMAT_VERSION {
             let mut found = versioned.format_version.to_string();
             if found.len() > 40 {
                 found = format!("{}…", &found[..found.floor_char_boundary(40)]);
