@@ -2,7 +2,7 @@
 //! file, it re-observes and applies exactly that plan, refusing when the world moved.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::plan::{ViewArgs, manifest_paths, show};
@@ -69,19 +69,26 @@ fn saved_plan(paths: &[PathBuf]) -> Result<Option<Plan>, String> {
     if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the plan {}: {e}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not an appreg plan: {e}", path.display()))?;
-    if plan.format_version != engine::plan::FORMAT_VERSION {
-        return Err(format!(
-            "{} has plan format {}, this appreg reads {}",
-            path.display(),
-            plan.format_version,
-            engine::plan::FORMAT_VERSION
-        ));
+    let cannot =
+        |e: &dyn std::fmt::Display| format!("cannot read the plan {}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(engine::plan::MAX_PLAN_BYTES + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > engine::plan::MAX_PLAN_BYTES {
+        return Err(cannot(&format!(
+            "larger than {} bytes; a saved plan is a few megabytes at most",
+            engine::plan::MAX_PLAN_BYTES
+        )));
     }
-    Ok(Some(plan))
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{} is not an appreg plan: not UTF-8 text", path.display()))?;
+    Plan::from_json(&text)
+        .map(Some)
+        .map_err(|e| format!("{} {e}", path.display()))
 }
 
 async fn apply(

@@ -144,7 +144,39 @@ pub struct Summary {
     pub no_op: usize,
 }
 
+/// Largest saved plan `apply` reads. A plan for a thousand apps is a few megabytes; this bounds
+/// the memory a damaged or hostile file can take.
+pub const MAX_PLAN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a saved plan cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("is not an appreg plan: {0}")]
+    NotAPlan(String),
+    #[error("has plan format {found}, this appreg reads {FORMAT_VERSION}")]
+    WrongVersion { found: String },
+}
+
 impl Plan {
+    /// Reads a plan saved by `plan --out`. The format version is checked first, so a plan of
+    /// another version is named as such rather than as a shape error. Pure: no IO.
+    pub fn from_json(text: &str) -> Result<Plan, PlanFileError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            format_version: Value,
+        }
+        let versioned: Versioned =
+            serde_json::from_str(text).map_err(|e| PlanFileError::NotAPlan(e.to_string()))?;
+        if versioned.format_version != FORMAT_VERSION {
+            let mut found = versioned.format_version.to_string();
+            if found.len() > 40 {
+                found = format!("{}…", &found[..found.floor_char_boundary(40)]);
+            }
+            return Err(PlanFileError::WrongVersion { found });
+        }
+        serde_json::from_str(text).map_err(|e| PlanFileError::NotAPlan(e.to_string()))
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for change in &self.changes {

@@ -33,7 +33,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             code,
-            message: message.into(),
+            message: printable(message.into()),
             location,
             label: String::new(),
             help: None,
@@ -52,12 +52,12 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
+        self.label = printable(label.into());
         self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(printable(help.into()));
         self
     }
 
@@ -71,6 +71,55 @@ impl Diagnostic {
             Some(l) => (Some(l.file.path.as_path()), l.span.start),
             None => (None, 0),
         }
+    }
+}
+
+/// Longest message, label or help kept, in characters; messages quote manifest values, and a
+/// value may be a megabyte long.
+const MAX_TEXT: usize = 400;
+
+/// Whether `c` must not reach a terminal as it is: control characters (an ANSI escape sequence
+/// would recolor or rewrite the screen), bidirectional overrides and isolates (they reorder what
+/// the reader sees), and invisible characters. Tabs and line breaks are left to the caller.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// `text` with every [`is_hidden`] character spelled `\u{..}`, so that it prints as it reads.
+pub fn escape_hidden(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_hidden) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// A message, label or help safe to print: hidden characters escaped, cut after MAX_TEXT
+/// characters.
+fn printable(text: String) -> String {
+    let text = match escape_hidden(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    };
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }
 
@@ -93,4 +142,38 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         }
     }
     best.map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_print_as_they_read() {
+        // Each case: text, what a terminal receives, why.
+        let cases = [
+            ("plain `x`", "plain `x`", "nothing to do"),
+            (
+                "red \u{1b}[31m",
+                "red \\u{1b}[31m",
+                "an ANSI escape sequence",
+            ),
+            (
+                "abc\u{202e}fdp.exe",
+                "abc\\u{202e}fdp.exe",
+                "a bidirectional override",
+            ),
+            ("pay\u{200b}pal", "pay\\u{200b}pal", "a zero-width space"),
+            ("a\nb", "a\\u{a}b", "a line break inside a one-line message"),
+        ];
+        for (text, shown, why) in cases {
+            assert_eq!(Diagnostic::error("x", None, text).message, shown, "{why}");
+        }
+        let long = Diagnostic::error("x", None, "y".repeat(10_000));
+        assert_eq!(
+            long.message.chars().count(),
+            MAX_TEXT + 1,
+            "cut, with an ellipsis"
+        );
+    }
 }

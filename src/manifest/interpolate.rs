@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::diagnostic::Diagnostic;
 use super::source::{Location, SourceFile};
-use super::yaml::{Node, Value};
+use super::yaml::{MAX_TEXT_BYTES, Node, Value};
 
 /// Reads an environment variable; injected so tests do not depend on the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -19,18 +19,67 @@ pub fn interpolate(
     env: EnvLookup,
     out: &mut Vec<Diagnostic>,
 ) {
+    // Variables can be long and aliases repeat them: the text they add is bounded like the text
+    // aliases add (yaml::MAX_TEXT_BYTES), so memory stays bounded whatever the environment holds.
+    let mut budget = MAX_TEXT_BYTES;
+    walk(node, file, env, out, &mut budget);
+}
+
+fn walk(
+    node: &mut Node,
+    file: &Arc<SourceFile>,
+    env: EnvLookup,
+    out: &mut Vec<Diagnostic>,
+    budget: &mut usize,
+) {
+    if *budget == 0 {
+        return;
+    }
     match &mut node.value {
         Value::Scalar(scalar) if scalar.text.contains('$') => match expand(&scalar.text, env) {
-            Ok(text) => scalar.text = text,
+            Ok(text) => {
+                let added = text.len().saturating_sub(scalar.text.len());
+                if added >= *budget {
+                    *budget = 0;
+                    out.push(
+                        Diagnostic::error(
+                            "too-large",
+                            Some(Location {
+                                file: file.clone(),
+                                span: node.span.clone(),
+                            }),
+                            format!(
+                                "environment variables expand the manifest by more than {MAX_TEXT_BYTES} bytes"
+                            ),
+                        )
+                        .with_label("expansion passes the limit here")
+                        .with_help("a long variable is repeated many times (often through an alias); write the value once"),
+                    );
+                    return;
+                }
+                *budget -= added;
+                scalar.text = text;
+            }
             Err(problem) => out.push(problem.into_diagnostic(file, &node.span)),
         },
         Value::Seq(items) => items
             .iter_mut()
-            .for_each(|n| interpolate(n, file, env, out)),
+            .for_each(|n| walk(n, file, env, out, budget)),
         Value::Map(entries) => entries
             .iter_mut()
-            .for_each(|e| interpolate(&mut e.value, file, env, out)),
+            .for_each(|e| walk(&mut e.value, file, env, out, budget)),
         _ => {}
+    }
+}
+
+/// Longest piece of a malformed token quoted in a message; the label points at all of it.
+const MAX_QUOTED: usize = 40;
+
+/// `token` for a message: cut short (on a character boundary) when long.
+fn quoted(token: &str) -> String {
+    match token.char_indices().nth(MAX_QUOTED) {
+        Some((at, _)) => format!("{}…", &token[..at]),
+        None => token.to_string(),
     }
 }
 
@@ -59,16 +108,17 @@ impl Problem {
             Problem::Unset { name, .. } => Diagnostic::error(
                 "unset-variable",
                 location,
-                format!("environment variable `{name}` is not set"),
+                format!("environment variable `{}` is not set", quoted(&name)),
             )
             .with_label("needs the variable")
             .with_help(format!(
-                "export {name}=... before running appreg, or write the value itself"
+                "export {}=... before running appreg, or write the value itself",
+                quoted(&name)
             )),
             Problem::Malformed { token } => Diagnostic::error(
                 "bad-interpolation",
                 location,
-                format!("`{token}` is not a valid interpolation"),
+                format!("`{}` is not a valid interpolation", quoted(&token)),
             )
             .with_label("not `${env:NAME}`")
             .with_help(
@@ -169,5 +219,33 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(expand(input, &env), expected.map(str::to_string), "{input}");
         }
+    }
+
+    #[test]
+    fn long_tokens_are_quoted_briefly() {
+        let long = format!("${{{}", "e".repeat(100_000));
+        let Err(problem) = expand(&long, &env) else {
+            panic!("malformed")
+        };
+        let file = SourceFile::new("t.yaml", format!("x: \"{long}\"\n"));
+        let diagnostic = problem.into_diagnostic(&file, &(3..file.text.len() - 1));
+        assert!(
+            diagnostic.message.len() < 200,
+            "{}",
+            diagnostic.message.len()
+        );
+    }
+
+    #[test]
+    fn expansion_is_bounded() {
+        // Why: aliases repeat a variable's value; 200 copies of 100 kB pass 16 MiB.
+        let big = |_: &str| Some("v".repeat(100_000));
+        let text = format!("l: [{}]\n", vec!["\"${env:BIG}\""; 200].join(","));
+        let file = SourceFile::new("t.yaml", text);
+        let mut root = super::super::yaml::parse(&file).unwrap();
+        let mut out = Vec::new();
+        interpolate(&mut root, &file, &big, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].code, "too-large");
     }
 }

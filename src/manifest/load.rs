@@ -15,6 +15,9 @@ use crate::model::DesiredState;
 
 /// Largest manifest file accepted. Real manifests are a few kilobytes; this bounds time and memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest total of all manifest files of one run: a directory of many files cannot exhaust memory
+/// either. A thousand apps take about a megabyte.
+pub const MAX_TOTAL_BYTES: u64 = 8 * MAX_FILE_BYTES;
 
 /// A manifest that passed validation, with the warnings it raised.
 #[derive(Debug)]
@@ -35,11 +38,48 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let mut parsed = Vec::new();
+    let mut total = 0;
     for path in &files {
         if let Some(file) = read(path, &mut diagnostics) {
+            total += file.text.len() as u64;
+            if total > MAX_TOTAL_BYTES {
+                diagnostics.push(
+                    no_file(format!(
+                        "the manifest files together are larger than {MAX_TOTAL_BYTES} bytes (at `{}`)",
+                        path.display()
+                    ))
+                    .with_help("point appreg at the manifests themselves, not a directory of other YAML"),
+                );
+                break;
+            }
             parsed.push(file);
         }
     }
+    check(files, parsed, env, diagnostics)
+}
+
+/// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
+/// against `path`'s directory). The same checks as [`load`] without reading the manifest from disk;
+/// what fuzzing and tests of hostile input drive.
+pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, Invalid> {
+    let mut diagnostics = Vec::new();
+    let parsed = if bytes.len() as u64 > MAX_FILE_BYTES {
+        diagnostics.push(too_big(path, bytes.len() as u64));
+        Vec::new()
+    } else {
+        decode_text(path, bytes, &mut diagnostics)
+            .into_iter()
+            .collect()
+    };
+    check(vec![path.to_path_buf()], parsed, env, diagnostics)
+}
+
+fn check(
+    files: Vec<PathBuf>,
+    parsed: Vec<Arc<SourceFile>>,
+    env: EnvLookup,
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
     for file in parsed {
         match yaml::parse(&file) {
@@ -126,7 +166,22 @@ fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
                     Ok(entries) => entries
                         .filter_map(Result::ok)
                         .map(|e| e.path())
-                        .filter(|p| is_manifest_name(p) && p.is_file())
+                        .filter(|p| is_manifest_name(p))
+                        // Subdirectories are not searched. A dangling or looping symlink is kept
+                        // so reading it reports why: a manifest silently left out would let
+                        // `--prune` delete its apps. A FIFO or device is reported, never read
+                        // (it could block forever).
+                        .filter(|p| match std::fs::metadata(p) {
+                            Ok(meta) if meta.is_dir() => false,
+                            Ok(meta) if !meta.is_file() => {
+                                out.push(no_file(format!(
+                                    "`{}` is not a regular file",
+                                    p.display()
+                                )));
+                                false
+                            }
+                            _ => true,
+                        })
                         .collect(),
                     Err(e) => {
                         out.push(no_file(format!(
@@ -173,14 +228,7 @@ fn no_file(message: String) -> Diagnostic {
 fn read(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
     let bytes = match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
-            out.push(
-                no_file(format!(
-                    "`{}` is {} bytes; manifests are limited to {MAX_FILE_BYTES} bytes",
-                    path.display(),
-                    meta.len()
-                ))
-                .with_help("split the manifest into several files in one directory"),
-            );
+            out.push(too_big(path, meta.len()));
             return None;
         }
         Ok(_) => match read_limited(path) {
@@ -195,7 +243,20 @@ fn read(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
             return None;
         }
     };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    decode_text(path, &bytes, out)
+}
+
+fn too_big(path: &Path, len: u64) -> Diagnostic {
+    no_file(format!(
+        "`{}` is {len} bytes; manifests are limited to {MAX_FILE_BYTES} bytes",
+        path.display(),
+    ))
+    .with_help("split the manifest into several files in one directory")
+}
+
+/// The file's text: UTF-8 (a byte order mark is skipped), or a report of where invalid bytes start.
+fn decode_text(path: &Path, bytes: &[u8], out: &mut Vec<Diagnostic>) -> Option<Arc<SourceFile>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => Some(SourceFile::new(path, text.to_string())),
         Err(e) => {

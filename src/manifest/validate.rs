@@ -1000,6 +1000,28 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
     }
 }
 
+/// Why a secret file path may not be used: a secret is written beside the manifest that declares
+/// it, never anywhere a reviewer would not look (an absolute path, `..` out of the directory, a
+/// URL read as a path, control characters that hide what the path is).
+fn sink_path_problem(file: &str) -> Option<&'static str> {
+    let path = std::path::Path::new(file);
+    if file.chars().any(char::is_control) {
+        Some("contains control characters")
+    } else if file.contains("://") {
+        Some("is a URL, not a file path")
+    } else if path.is_absolute() || file.starts_with('\\') || file.get(1..2) == Some(":") {
+        Some("is absolute")
+    } else if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+        || file.split(['/', '\\']).any(|part| part == "..")
+    {
+        Some("climbs out of the manifest's directory with `..`")
+    } else {
+        None
+    }
+}
+
 fn check_sink(
     rules: &mut Rules,
     path: &[Step],
@@ -1032,6 +1054,17 @@ fn check_sink(
         let p = [base.clone(), vec![key("file")]].concat();
         if file.trim().is_empty() {
             rules.error("empty-value", &p, "the file path is empty", "empty");
+        } else if let Some(why) = sink_path_problem(file) {
+            rules
+                .error(
+                    "bad-sink-path",
+                    &p,
+                    format!("the secret file path `{file}` {why}"),
+                    "not a path inside the manifest's directory",
+                )
+                .help = Some(
+                "write a relative path without `..`, such as `secrets/app.json`; it is resolved against the manifest's directory".into(),
+            );
         } else if files.insert(file.clone(), i).is_some() {
             rules
                 .error(

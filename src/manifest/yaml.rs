@@ -5,8 +5,9 @@
 //! (granit-parser, the parser under serde-saphyr) and checks it against the schema before any serde
 //! type is built.
 //!
-//! The tree is bounded: nesting depth, node count after alias expansion, and one document per file.
-//! An alias bomb therefore fails fast in bounded memory instead of expanding.
+//! The tree is bounded: nesting depth, node count and text bytes after alias expansion (the copies
+//! anchors keep included), and one document per file. An alias bomb, whether it repeats many small
+//! nodes or one long string, therefore fails fast in bounded memory instead of expanding.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,6 +24,9 @@ use super::source::{Location, SourceFile};
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes a file may expand to, aliases included.
 pub const MAX_NODES: usize = 100_000;
+/// Most bytes of scalar text a file may expand to, aliases included: sixteen times the largest
+/// file, far beyond any real manifest, and small enough that memory stays bounded.
+pub const MAX_TEXT_BYTES: usize = 16 * super::MAX_FILE_BYTES as usize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -97,12 +101,18 @@ impl Node {
             })
     }
 
-    /// How many nodes this subtree holds, itself included.
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|e| 1 + e.value.size()).sum(),
-            _ => 0,
+    /// How many nodes this subtree holds, itself included, and the bytes of its scalar text
+    /// (mapping keys included).
+    fn size(&self) -> (usize, usize) {
+        let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b + c);
+        match &self.value {
+            Value::Seq(items) => items.iter().map(Node::size).fold((1, 0), add),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| add((1, e.key.len()), e.value.size()))
+                .fold((1, 0), add),
+            Value::Scalar(s) => (1, s.text.len()),
+            Value::Null => (1, 0),
         }
     }
 }
@@ -163,6 +173,8 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<Node, Vec<Diagnostic>> {
         file,
         anchors: HashMap::new(),
         nodes: 0,
+        anchored: 0,
+        bytes: 0,
         diagnostics: Vec::new(),
     };
     let mut parser = Parser::new_from_str(&file.text);
@@ -183,6 +195,10 @@ struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Nodes held by the copies anchors keep.
+    anchored: usize,
+    /// Bytes of scalar text built so far, aliases and anchor copies included.
+    bytes: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -246,6 +262,15 @@ impl Builder<'_> {
                 &alias[1..]
             ));
         }
+        if info.contains("recursion limit") {
+            // The parser's own bound on flow collections, met before this builder's.
+            return Diagnostic::error(
+                "too-deep",
+                Some(self.location(at..end)),
+                format!("the YAML nests deeper than {MAX_DEPTH} levels"),
+            )
+            .with_label("too deep");
+        }
         let mut diagnostic = Diagnostic::error(
             "yaml-syntax",
             Some(self.location(at..end)),
@@ -298,8 +323,20 @@ impl Builder<'_> {
         })
     }
 
-    fn count(&mut self, added: usize, span: &Range<usize>) -> Result<(), Fatal> {
-        self.nodes += added;
+    fn count(&mut self, (nodes, bytes): (usize, usize), span: &Range<usize>) -> Result<(), Fatal> {
+        self.nodes += nodes;
+        self.bytes += bytes;
+        if self.bytes > MAX_TEXT_BYTES {
+            return Err(Box::new(
+                Diagnostic::error(
+                    "too-large",
+                    Some(self.location(span.clone())),
+                    format!("the YAML expands to more than {MAX_TEXT_BYTES} bytes of text"),
+                )
+                .with_label("expansion passes the limit here")
+                .with_help("this is usually an alias that repeats a long value many times; write the values out or split the manifest"),
+            ));
+        }
         if self.nodes > MAX_NODES {
             return Err(Box::new(
                 Diagnostic::error(
@@ -334,7 +371,7 @@ impl Builder<'_> {
         }
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1, &range)?;
+                self.count((1, text.len()), &range)?;
                 let explicit_string = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
@@ -350,7 +387,7 @@ impl Builder<'_> {
                 (Node { span: range, value }, anchor)
             }
             Event::SequenceStart(_, anchor, _) => {
-                self.count(1, &range)?;
+                self.count((1, 0), &range)?;
                 let mut items = Vec::new();
                 let end = loop {
                     let (event, span) = self.next(parser)?;
@@ -369,7 +406,7 @@ impl Builder<'_> {
                 )
             }
             Event::MappingStart(_, anchor, _) => {
-                self.count(1, &range)?;
+                self.count((1, 0), &range)?;
                 let (entries, end) = self.mapping(parser, depth)?;
                 let span = range.start..end.max(range.end);
                 (
@@ -408,6 +445,23 @@ impl Builder<'_> {
             }
         };
         if anchor != 0 {
+            // The copy kept for later aliases costs memory too: nested anchors would otherwise
+            // keep one copy of a large subtree per level. Counted apart from the nodes built,
+            // so an alias bomb is still stopped at the alias that passes MAX_NODES.
+            let (nodes, bytes) = node.size();
+            self.anchored += nodes;
+            if self.anchored > MAX_NODES {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        "too-large",
+                        Some(self.location(node.span.clone())),
+                        format!("the YAML's anchors hold more than {MAX_NODES} nodes"),
+                    )
+                    .with_label("this anchor passes the limit")
+                    .with_help("anchors nested in anchors each keep a copy; anchor only the values aliases repeat"),
+                ));
+            }
+            self.count((0, bytes), &node.span)?;
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
@@ -567,6 +621,35 @@ mod tests {
             text.push_str(&format!(
                 "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
             ));
+        }
+        let errors = parse_str(&text).unwrap_err();
+        assert_eq!(errors[0].code, "too-large");
+    }
+
+    #[test]
+    fn long_strings_repeated_by_aliases_are_refused_by_bytes() {
+        // Why: few nodes, but 100,000 copies of 200 kB would be 20 GB of text.
+        let text = format!(
+            "s: &s \"{}\"\nl: [{}]\n",
+            "x".repeat(200_000),
+            vec!["*s"; 100_000].join(",")
+        );
+        let errors = parse_str(&text).unwrap_err();
+        assert_eq!(errors[0].code, "too-large");
+        assert!(
+            errors[0].message.contains("bytes of text"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn anchors_nested_in_anchors_are_bounded() {
+        // Why: each anchor keeps a copy of its subtree; sixty nested anchors around 90,000
+        // nodes would keep 5.4 million.
+        let mut text = format!("[{}]", vec!["x"; 90_000].join(","));
+        for i in 0..60 {
+            text = format!("&n{i} [{text}]");
         }
         let errors = parse_str(&text).unwrap_err();
         assert_eq!(errors[0].code, "too-large");

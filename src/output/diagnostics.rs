@@ -11,7 +11,7 @@ use miette::{
 };
 use serde::Serialize;
 
-use crate::manifest::diagnostic::{Diagnostic, Severity};
+use crate::manifest::diagnostic::{Diagnostic, Severity, is_hidden};
 use crate::manifest::source::SourceFile;
 
 /// Renders one diagnostic as text. `color` adds ANSI styling; `width` wraps long messages.
@@ -238,7 +238,7 @@ impl Excerpt {
                 excerpt.text.push('…');
             }
             excerpt.pieces.push((excerpt.text.len(), from, to - from));
-            excerpt.text.push_str(&source[from..to]);
+            excerpt.text.extend(source[from..to].chars().map(shown));
             if to < end {
                 excerpt.text.push('…');
             }
@@ -269,6 +269,20 @@ impl Excerpt {
             .map_or(self.file.text.len(), |&(text_at, real, _)| {
                 real + at.saturating_sub(text_at)
             })
+    }
+}
+
+/// A source character as the excerpt shows it: hidden characters (an ANSI escape sequence, a
+/// bidirectional override) become a replacement of the same length in bytes, so the file's raw
+/// bytes never reach the terminal and offsets in the excerpt stay those of the file.
+fn shown(c: char) -> char {
+    if c == '\t' || c == '\r' || !is_hidden(c) {
+        return c;
+    }
+    match c.len_utf8() {
+        3 => '\u{fffd}',
+        2 => '\u{bf}',
+        _ => '?',
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use crate::engine::plan::{Action, Change, FieldChange, Plan};
+use crate::manifest::diagnostic::escape_hidden;
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +61,11 @@ pub fn human(plan: &Plan, style: Style) -> String {
         plan.set_name, plan.tenant_id
     );
     for change in changed {
-        let head = format!("{} {}", change.action.symbol(), change.address);
+        let head = format!(
+            "{} {}",
+            change.action.symbol(),
+            escape_hidden(&change.address)
+        );
         let _ = writeln!(
             out,
             "  {}  {}",
@@ -82,7 +87,12 @@ fn human_notices(out: &mut String, plan: &Plan) {
     }
     let _ = writeln!(out, "\nNoticed (apply leaves these alone):");
     for notice in &plan.notices {
-        let _ = writeln!(out, "  ! {}: {}", notice.address, notice.message);
+        let _ = writeln!(
+            out,
+            "  ! {}: {}",
+            escape_hidden(&notice.address),
+            escape_hidden(&notice.message)
+        );
     }
 }
 
@@ -119,7 +129,11 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                     ChangeTag::Insert => ("+", Action::Create),
                     ChangeTag::Equal => (" ", Action::NoOp),
                 };
-                let text = format!("{sign} {}", line.value().trim_end_matches('\n'));
+                // Multi-line values print as text; hidden characters print escaped.
+                let text = format!(
+                    "{sign} {}",
+                    escape_hidden(line.value().trim_end_matches('\n'))
+                );
                 let _ = writeln!(out, "          {}", style.paint(action, &text));
             }
         }
@@ -162,7 +176,8 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
 
 /// One-line JSON for a field value; lists of strings stay readable.
 fn compact(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    // JSON escapes control characters; bidirectional overrides and invisible ones are escaped too.
+    escape_hidden(&serde_json::to_string(value).unwrap_or_default()).into_owned()
 }
 
 /// "Plan: 2 to create, 1 to update, 0 to delete, 1 to rotate."
