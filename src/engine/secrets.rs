@@ -21,7 +21,7 @@ use super::planner::{Step, digest};
 use crate::credentials::{
     Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret,
 };
-use crate::graph::{GraphClient, Request, Secret};
+use crate::graph::{GraphClient, GraphError, Request, Secret};
 use crate::model::{DesiredApp, SecretSink};
 
 /// The secret part of a planned step.
@@ -29,7 +29,13 @@ use crate::model::{DesiredApp, SecretSink};
 pub struct SecretStep {
     pub name: String,
     pub plan: SecretPlan,
+    /// keyIds of the app's password credentials when the plan was made: a credential of this
+    /// name outside them, seen after an `addPassword` whose answer was lost, is that call's.
+    pub known: Vec<String>,
 }
+
+/// How many times a `removePassword` whose answer was lost is sent again.
+const LOST_ANSWER_RESENDS: usize = 3;
 
 /// Most password credentials an app allowing personal accounts may hold (GRAPH.md).
 const PERSONAL_ACCOUNT_CAP: usize = 2;
@@ -151,6 +157,7 @@ fn step(ctx: &AppContext, name: &str, plan: SecretPlan) -> Step {
         secret: Some(SecretStep {
             name: name.to_string(),
             plan,
+            known: live_secrets(ctx).into_iter().map(|c| c.key_id).collect(),
         }),
     }
 }
@@ -305,6 +312,37 @@ struct Outcome {
     delivered: Vec<Delivered>,
 }
 
+/// Credentials of the secret's name that reads show now but the plan did not know: what an
+/// `addPassword` without an answer created. A failed read finds none.
+async fn minted_by_lost_call(
+    client: &GraphClient,
+    object_id: &str,
+    secret: &SecretStep,
+) -> Vec<String> {
+    let read =
+        Request::get(format!("/applications/{object_id}")).query("$select", "passwordCredentials");
+    let Ok(response) = client.send(read).await else {
+        return Vec::new();
+    };
+    response
+        .body
+        .as_ref()
+        .and_then(|b| b.get("passwordCredentials"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(LiveSecret::from_graph)
+        .filter(|c| c.display_name.as_deref() == Some(secret.name.as_str()))
+        .filter(|c| {
+            !secret
+                .known
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&c.key_id))
+        })
+        .map(|c| c.key_id)
+        .collect()
+}
+
 /// One secret's sequence. Returns what was delivered.
 async fn run(
     client: &GraphClient,
@@ -326,11 +364,18 @@ async fn run(
             json!({ "keyId": key_id }),
         );
         async move {
-            match client.send(request).await {
-                Ok(_) => Ok(()),
-                // Already gone: what removal wanted.
-                Err(e) if e.status() == Some(404) => Ok(()),
-                Err(e) => Err(format!("removing credential {key_id}: {e}")),
+            // Removing twice is harmless (the second answers 404), so a lost answer is retried.
+            let mut attempts = 1;
+            loop {
+                match client.send(request.clone()).await {
+                    Ok(_) => return Ok(()),
+                    // Already gone: what removal wanted.
+                    Err(e) if e.status() == Some(404) => return Ok(()),
+                    Err(GraphError::OutcomeUnknown { .. }) if attempts < LOST_ANSWER_RESENDS => {
+                        attempts += 1;
+                    }
+                    Err(e) => return Err(format!("removing credential {key_id}: {e}")),
+                }
             }
         }
     };
@@ -358,10 +403,27 @@ async fn run(
         if ids.fresh {
             request = request.after_own_write();
         }
-        let response = client
-            .send(request)
-            .await
-            .map_err(|e| format!("adding a credential: {e}"))?;
+        let response = match client.send(request.clone()).await {
+            Ok(response) => response,
+            Err(lost @ GraphError::OutcomeUnknown { .. }) => {
+                // The call may have minted a credential whose value nobody got. When reads show
+                // it, take it back and add again; when they do not (replication), the outcome
+                // stays unknown and the next run removes it as an orphan.
+                let strays = minted_by_lost_call(client, object_id, secret).await;
+                if strays.is_empty() {
+                    return Err(format!("adding a credential: {lost}"));
+                }
+                tracing::info!(address = %change.address, strays = strays.len(), "addPassword answer lost; its credential is taken back and the add repeated");
+                for key_id in strays {
+                    remove(key_id).await?;
+                }
+                client
+                    .send(request)
+                    .await
+                    .map_err(|e| format!("adding a credential (again, after a lost answer): {e}"))?
+            }
+            Err(e) => return Err(format!("adding a credential: {e}")),
+        };
         let body = response.body.unwrap_or_default();
         let value = body
             .get("secretText")
