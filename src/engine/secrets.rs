@@ -34,8 +34,11 @@ pub struct SecretStep {
     pub known: Vec<String>,
 }
 
-/// How many times a `removePassword` whose answer was lost is sent again.
+/// How many times an `addPassword` or `removePassword` whose answer was lost is sent.
 const LOST_ANSWER_RESENDS: usize = 3;
+
+/// How long reads are repeated to find the credential of an `addPassword` whose answer was lost.
+const LOST_ADD_READ_BACK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Most password credentials an app allowing personal accounts may hold (GRAPH.md).
 const PERSONAL_ACCOUNT_CAP: usize = 2;
@@ -312,35 +315,46 @@ struct Outcome {
     delivered: Vec<Delivered>,
 }
 
-/// Credentials of the secret's name that reads show now but the plan did not know: what an
-/// `addPassword` without an answer created. A failed read finds none.
+/// Credentials of the secret's name that reads show but the plan did not know: what an
+/// `addPassword` without an answer created. New credentials reach reads late (GRAPH.md), so reads
+/// are repeated with backoff for up to [`LOST_ADD_READ_BACK`]; none by then means the call most
+/// likely never took effect.
 async fn minted_by_lost_call(
     client: &GraphClient,
     object_id: &str,
     secret: &SecretStep,
 ) -> Vec<String> {
-    let read =
-        Request::get(format!("/applications/{object_id}")).query("$select", "passwordCredentials");
-    let Ok(response) = client.send(read).await else {
-        return Vec::new();
-    };
-    response
-        .body
-        .as_ref()
-        .and_then(|b| b.get("passwordCredentials"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(LiveSecret::from_graph)
-        .filter(|c| c.display_name.as_deref() == Some(secret.name.as_str()))
-        .filter(|c| {
-            !secret
-                .known
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(&c.key_id))
-        })
-        .map(|c| c.key_id)
-        .collect()
+    let deadline = tokio::time::Instant::now() + LOST_ADD_READ_BACK;
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        let read = Request::get(format!("/applications/{object_id}"))
+            .query("$select", "passwordCredentials");
+        let strays: Vec<String> = match client.send(read).await {
+            Ok(response) => response
+                .body
+                .as_ref()
+                .and_then(|b| b.get("passwordCredentials"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(LiveSecret::from_graph)
+                .filter(|c| c.display_name.as_deref() == Some(secret.name.as_str()))
+                .filter(|c| {
+                    !secret
+                        .known
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(&c.key_id))
+                })
+                .map(|c| c.key_id)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if !strays.is_empty() || tokio::time::Instant::now() + pause > deadline {
+            return strays;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(4));
+    }
 }
 
 /// One secret's sequence. Returns what was delivered.
@@ -403,26 +417,26 @@ async fn run(
         if ids.fresh {
             request = request.after_own_write();
         }
-        let response = match client.send(request.clone()).await {
-            Ok(response) => response,
-            Err(lost @ GraphError::OutcomeUnknown { .. }) => {
-                // The call may have minted a credential whose value nobody got. When reads show
-                // it, take it back and add again; when they do not (replication), the outcome
-                // stays unknown and the next run removes it as an orphan.
-                let strays = minted_by_lost_call(client, object_id, secret).await;
-                if strays.is_empty() {
-                    return Err(format!("adding a credential: {lost}"));
+        // A lost answer leaves a credential minted or not. What reads show of it is taken back and
+        // the add repeated; a credential replication hides for longer than the read-back window
+        // stays an orphan nobody holds, which the next run removes.
+        let mut attempts = 1;
+        let response = loop {
+            match client.send(request.clone()).await {
+                Ok(response) => break response,
+                Err(lost @ GraphError::OutcomeUnknown { .. }) => {
+                    if attempts >= LOST_ANSWER_RESENDS {
+                        return Err(format!("adding a credential (attempt {attempts}): {lost}"));
+                    }
+                    let strays = minted_by_lost_call(client, object_id, secret).await;
+                    tracing::info!(address = %change.address, strays = strays.len(), "addPassword answer lost; what it created is taken back and the add repeated");
+                    for key_id in strays {
+                        remove(key_id).await?;
+                    }
+                    attempts += 1;
                 }
-                tracing::info!(address = %change.address, strays = strays.len(), "addPassword answer lost; its credential is taken back and the add repeated");
-                for key_id in strays {
-                    remove(key_id).await?;
-                }
-                client
-                    .send(request)
-                    .await
-                    .map_err(|e| format!("adding a credential (again, after a lost answer): {e}"))?
+                Err(e) => return Err(format!("adding a credential: {e}")),
             }
-            Err(e) => return Err(format!("adding a credential: {e}")),
         };
         let body = response.body.unwrap_or_default();
         let value = body
