@@ -12,7 +12,7 @@ mod tenant;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use appreg::emulator::{Faults, RunningSandbox};
+use appreg::emulator::{Faults, LoseAnswers, RunningSandbox};
 use appreg::engine::plan::{Action, ResourceType};
 use serde_json::{Value, json};
 use tenant::*;
@@ -625,5 +625,102 @@ async fn federated_credentials_are_added_changed_and_removed_by_name() {
     );
     apply(&client, &sb, &manifest(&[prod]), false).await;
     assert_eq!(federated(&raw).await, vec![("prod".into(), prod.1.into())]);
+    sb.shutdown().await;
+}
+
+/// `addPassword` requests and `removePassword` requests in the sandbox's log since the last clear.
+fn password_calls(sb: &RunningSandbox) -> (usize, usize) {
+    let log = sb.request_log();
+    let count = |suffix: &str| {
+        log.requests
+            .iter()
+            .filter(|e| e.method == "POST" && e.path.ends_with(suffix))
+            .count()
+    };
+    (count("/addPassword"), count("/removePassword"))
+}
+
+fn lose_add_password_answers(count: u32) -> Faults {
+    Faults {
+        lose_answers: Some(LoseAnswers {
+            path_suffix: "/addPassword".into(),
+            count,
+        }),
+        ..Faults::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_add_password_answer_is_settled_within_the_apply() {
+    let sb = start(Faults::default(), 61).await;
+    let raw = Raw::new(&sb).await;
+    let client = client(&sb);
+    let dir = workdir();
+    let state = load(&[secrets_manifest(&dir, "180d", "30d", 2)]);
+    // The first addPassword of each app is carried out and its answer lost.
+    sb.set_faults(lose_add_password_answers(2));
+    sb.clear_log();
+    let report = apply(&client, &sb, &state, false).await;
+    assert_eq!(report.delivered.len(), 2, "{report:?}");
+    // Each lost call's credential was found, taken back, and the add repeated.
+    assert_eq!(password_calls(&sb), (4, 2));
+    for app in ["file-app", "vault-app"] {
+        assert_eq!(credentials(&raw, app, "mail").await.len(), 1, "{app}");
+    }
+    assert_sinks_hold_working_credentials(&sb, &raw, &dir).await;
+    let (_, again) = plan(&client, &sb, &state, false).await;
+    assert_eq!(pending(&again), Vec::<String>::new());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_lost_on_every_send_fail_the_secret_and_the_next_run_removes_the_orphan() {
+    let sb = start(Faults::default(), 62).await;
+    let raw = Raw::new(&sb).await;
+    let client = client(&sb);
+    let dir = workdir();
+    let state = load(&[secrets_manifest(&dir, "180d", "30d", 2)]);
+    // The apps first, without secrets; then every addPassword of file-app loses its answer.
+    let mut bare = state.clone();
+    for app in bare.apps.values_mut() {
+        app.secrets.clear();
+    }
+    apply(&client, &sb, &bare, false).await;
+    let object_id = raw.app("file-app").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.set_faults(Faults {
+        lose_answers: Some(LoseAnswers {
+            path_suffix: format!("{object_id}/addPassword"),
+            count: 3,
+        }),
+        ..Faults::default()
+    });
+    let sinks = sinks(&client, &sb);
+    let (observed, planned) = plan(&client, &sb, &state, false).await;
+    let report = appreg::engine::apply::apply(&client, &sinks, &state, &observed, &planned)
+        .await
+        .unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    let (address, why) = &report.failed[0];
+    assert_eq!(address, "app.file-app.secret.mail");
+    assert!(why.contains("no answer came back"), "{why}");
+    assert!(file_sink(&dir).is_none(), "nothing was delivered");
+    // The first two lost credentials were taken back; the third is an orphan nobody holds.
+    assert_eq!(credentials(&raw, "file-app", "mail").await.len(), 1);
+
+    sb.set_faults(Faults::default());
+    apply(&client, &sb, &state, false).await;
+    for app in ["file-app", "vault-app"] {
+        assert_eq!(
+            credentials(&raw, app, "mail").await.len(),
+            1,
+            "{app}: no orphan"
+        );
+    }
+    assert_sinks_hold_working_credentials(&sb, &raw, &dir).await;
+    let (_, again) = plan(&client, &sb, &state, false).await;
+    assert_eq!(pending(&again), Vec::<String>::new());
     sb.shutdown().await;
 }

@@ -51,6 +51,18 @@ pub struct Faults {
     /// Request number `n` (counted over every HTTP request on both listeners, token requests
     /// included) is processed but never answered, and every later request is held unprocessed.
     pub freeze_after: Option<u64>,
+    /// Lost answers placed exactly: the next requests whose path ends with the given suffix are
+    /// processed and then their connection is reset, for deterministic tests.
+    pub lose_answers: Option<LoseAnswers>,
+}
+
+/// See [`Faults::lose_answers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoseAnswers {
+    /// Matched against the end of the request path, e.g. `/addPassword`.
+    pub path_suffix: String,
+    /// How many matching requests lose their answer (counted down as they arrive).
+    pub count: u32,
 }
 
 impl Default for Faults {
@@ -70,6 +82,7 @@ impl Default for Faults {
             slow_delay: Duration::ZERO,
             key_vault_failure_probability: 0.0,
             freeze_after: None,
+            lose_answers: None,
         }
     }
 }
@@ -141,8 +154,15 @@ impl FaultState {
         items.shuffle(&mut self.rng);
     }
 
-    /// Decides the fate of one HTTP round trip.
-    pub fn transport(&mut self) -> Transport {
+    /// Decides the fate of one HTTP round trip to `path`.
+    pub fn transport(&mut self, path: &str) -> Transport {
+        if let Some(lose) = &mut self.faults.lose_answers
+            && lose.count > 0
+            && path.ends_with(&lose.path_suffix)
+        {
+            lose.count -= 1;
+            return Transport::Reset;
+        }
         if self.roll(self.faults.reset_probability) {
             return Transport::Reset;
         }

@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-pub use faults::Faults;
+pub use faults::{Faults, LoseAnswers};
 pub use log::{Counters, EntryKind, LogEntry, RequestLog};
 
 use faults::FaultState;

@@ -472,7 +472,7 @@ pub async fn transport(
     if request.uri().path().starts_with("/_sandbox") {
         return next.run(request).await;
     }
-    let decision = lock(&shared.faults).transport();
+    let decision = lock(&shared.faults).transport(request.uri().path());
     match decision {
         Transport::Answer { delay, late } => {
             if !delay.is_zero() {
