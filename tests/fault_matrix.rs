@@ -36,17 +36,15 @@ mod tenant;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use appreg::emulator::{Faults, RunningSandbox};
 use appreg::engine;
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Backoff, Cloud, Endpoints, GraphClient, GraphConfig};
+use appreg::graph::{Backoff, GraphClient};
 use appreg::model::DesiredState;
 use convergence::{assert_no_duplicates, census};
 use futures_util::StreamExt;
-use tenant::{Raw, load, pending, plan, sinks, start, writes};
+use tenant::{Raw, client_with, load, pending, plan, sinks, start, writes};
 
 /// Applies a run may need under faults that lose answers to POSTs before one reports no failure.
 /// Each apply retries only what is still missing, and each lost answer is one more apply for its
@@ -225,31 +223,15 @@ fn workloads(mode: Mode) -> Vec<Workload> {
 /// default 5-minute retry budget), with backoffs shortened so runs stay quick but still long
 /// enough in sum (about 7 s at least over 11 retries) to outlast 5 s of replication lag.
 fn matrix_client(sb: &RunningSandbox, request_timeout: Duration) -> GraphClient {
-    let endpoints = Endpoints::for_cloud(Cloud::Global)
-        .with_authority(url::Url::parse(sb.authority_url()).unwrap())
-        .unwrap()
-        .with_graph(url::Url::parse(sb.graph_url()).unwrap())
-        .unwrap();
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID", sb.tenant_id().to_string()),
-        ("AZURE_CLIENT_ID", sb.admin_client_id().to_string()),
-        ("AZURE_CLIENT_SECRET", sb.admin_client_secret().to_string()),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(sb.tenant_id().to_string()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).unwrap();
-    let mut config = GraphConfig::new(url::Url::parse(sb.graph_url()).unwrap());
-    config.max_in_flight = 8;
-    config.request_timeout = request_timeout;
-    config.max_attempts = 12;
-    config.backoff = Backoff {
-        initial: Duration::from_millis(50),
-        max: Duration::from_secs(2),
-    };
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
+    client_with(sb, |config| {
+        config.request_timeout = request_timeout;
+        config.retry_budget = Duration::from_secs(300);
+        config.max_attempts = 12;
+        config.backoff = Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+        };
+    })
 }
 
 /// Measured figures of one run.

@@ -76,6 +76,11 @@ pub async fn start(faults: Faults, seed: u64) -> RunningSandbox {
 /// A Graph client for the sandbox, built like `cli::target` builds one (admin app, secret), with
 /// short backoffs so fault runs stay quick.
 pub fn client(sb: &RunningSandbox) -> GraphClient {
+    client_with(sb, |_| {})
+}
+
+/// [`client`], with its configuration adjusted by `configure` before the client is built.
+pub fn client_with(sb: &RunningSandbox, configure: impl FnOnce(&mut GraphConfig)) -> GraphClient {
     let endpoints = Endpoints::for_cloud(Cloud::Global)
         .with_authority(url::Url::parse(sb.authority_url()).unwrap())
         .unwrap()
@@ -100,6 +105,7 @@ pub fn client(sb: &RunningSandbox) -> GraphClient {
         initial: Duration::from_millis(20),
         max: Duration::from_millis(250),
     };
+    configure(&mut config);
     GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
 }
 
