@@ -628,6 +628,59 @@ async fn federated_credentials_are_added_changed_and_removed_by_name() {
     sb.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_creates_whose_answers_were_lost_are_sent_again_within_the_apply() {
+    let sb = start(Faults::default(), 14).await;
+    let raw = Raw::new(&sb).await;
+    let client = client(&sb);
+    let dir = workdir();
+    let manifest = |names: &[&str]| {
+        let mut text = String::from(
+            "version: 1\nname: fic\napps:\n  deploy:\n    displayName: Deploy\n    federatedCredentials:\n",
+        );
+        for name in names {
+            text.push_str(&format!(
+                "      - name: {name}\n        issuer: https://token.actions.githubusercontent.com\n        subject: repo:contoso/erp:environment:{name}\n"
+            ));
+        }
+        let path = dir.join("fic.yaml");
+        std::fs::write(&path, text).unwrap();
+        load(&[path])
+    };
+    apply(&client, &sb, &manifest(&["prod"]), false).await;
+    let state = manifest(&["prod", "test", "staging"]);
+    let (observed, planned) = plan(&client, &sb, &state, false).await;
+    // The batch carrying both creates is carried out and its answer lost.
+    sb.set_faults(Faults {
+        lose_answers: Some(LoseAnswers {
+            path_suffix: "/$batch".into(),
+            count: 1,
+        }),
+        ..Faults::default()
+    });
+    sb.clear_log();
+    let report =
+        appreg::engine::apply::apply(&client, &sinks(&client, &sb), &state, &observed, &planned)
+            .await
+            .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    let posts = sb
+        .request_log()
+        .requests
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("/federatedIdentityCredentials"))
+        .count();
+    assert_eq!(
+        posts, 4,
+        "each create sent twice, the copy refused as existing"
+    );
+    let names: Vec<String> = federated(&raw).await.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["prod", "staging", "test"]);
+    let (_, settled) = plan(&client, &sb, &state, false).await;
+    assert_eq!(pending(&settled), Vec::<String>::new());
+    sb.shutdown().await;
+}
+
 /// `addPassword` requests and `removePassword` requests in the sandbox's log since the last clear.
 fn password_calls(sb: &RunningSandbox) -> (usize, usize) {
     let log = sb.request_log();

@@ -321,13 +321,15 @@ async fn run(profile: &Profile, workload: Workload, seed: u64) -> Figures {
             figures.applies,
             failures.join("\n")
         );
-        // Only an `addPassword` or `removePassword` whose answer was lost may fail (a keyed create
-        // is sent again within the apply; a secret cannot be), or a change that waits on one;
-        // under replication lag, a re-run that cannot see what the previous run created yet is
-        // refused by Graph as a duplicate ("already exists") and converges on the next run.
+        // Only a POST whose answer was lost on every send may fail (the apply sends it up to three
+        // times; under CI load any answer past the short timeout counts as lost), or a change
+        // that waits on one; under replication lag, a re-run that cannot see what the previous
+        // run created yet is refused by Graph as a duplicate ("already exists") and converges on
+        // the next run. That a single lost answer is settled within the apply is shown exactly by
+        // credentials_e2e's `lose_answers` tests.
         let lagging = !profile.faults.replication_lag.is_zero();
         let expected = |f: &&String| {
-            (f.contains(".secret.") && f.contains("no answer came back"))
+            f.contains("no answer came back")
                 || f.contains(": skipped: ")
                 || f.contains("depends on failed")
                 || (lagging && f.contains("already exists"))
