@@ -432,6 +432,20 @@ struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run before anything happened: no length, not killed, no problem yet.
+    fn new(seed: u64, scenario: Scenario, kill: Kill) -> Self {
+        RunRecord {
+            seed,
+            scenario,
+            kill,
+            length: None,
+            killed: false,
+            repair_writes: Vec::new(),
+            plan_no_op: false,
+            problems: Vec::new(),
+        }
+    }
+
     fn label(&self) -> String {
         match self.kill {
             Kill::None => format!(
@@ -479,16 +493,7 @@ async fn bystanders(raw: &Raw) -> Vec<(String, Value)> {
 
 async fn run_one(seed: u64, scenario: Scenario, kill: Kill) -> RunRecord {
     let sb = start(Faults::default(), seed).await;
-    let mut record = RunRecord {
-        seed,
-        scenario,
-        kill,
-        length: None,
-        killed: false,
-        repair_writes: Vec::new(),
-        plan_no_op: false,
-        problems: Vec::new(),
-    };
+    let mut record = RunRecord::new(seed, scenario, kill);
     exercise(&sb, &mut record).await;
     sb.shutdown().await;
     record
@@ -859,16 +864,13 @@ async fn guarded(seed: u64, scenario: Scenario, kill: Kill) -> RunRecord {
         .await
     {
         Ok(record) => record,
-        Err(panic) => RunRecord {
-            seed,
-            scenario,
-            kill,
-            length: None,
-            killed: false,
-            repair_writes: Vec::new(),
-            plan_no_op: false,
-            problems: vec![(Problem::Other, panic_message(panic.as_ref()))],
-        },
+        Err(panic) => {
+            let mut record = RunRecord::new(seed, scenario, kill);
+            record
+                .problems
+                .push((Problem::Other, panic_message(panic.as_ref())));
+            record
+        }
     }
 }
 
