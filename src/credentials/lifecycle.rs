@@ -232,8 +232,12 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
             if held.is_none() && !lagging {
                 return (None, mine.to_vec(), Vec::new(), false);
             }
-            let remembered =
-                |c: &LiveSecret| earlier.iter().any(|e| e.eq_ignore_ascii_case(&c.key_id));
+            // Where the sink lists a credential among the earlier generations, newest first.
+            let remembered_at = |c: &LiveSecret| {
+                earlier
+                    .iter()
+                    .position(|e| e.eq_ignore_ascii_case(&c.key_id))
+            };
             // While the sink's memory of earlier keyIds is not full it names every generation
             // delivered before, so a credential it does not name was never delivered. A full memory
             // may have dropped old ones: then only a credential newer than the held one is known
@@ -242,7 +246,7 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
             let (orphans, mut generations): (Vec<&LiveSecret>, Vec<&LiveSecret>) =
                 mine.iter().partition(|c| {
                     !c.key_id.eq_ignore_ascii_case(key_id)
-                        && !remembered(c)
+                        && remembered_at(c).is_none()
                         && (remembers_all || held.is_some_and(|h| c.start >= h.start))
                 });
             // Newest first: the held one, then what the sink remembers, then by age.
@@ -250,10 +254,7 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
                 let rank = if c.key_id.eq_ignore_ascii_case(key_id) {
                     0
                 } else {
-                    earlier
-                        .iter()
-                        .position(|e| e.eq_ignore_ascii_case(&c.key_id))
-                        .map_or(usize::MAX, |i| i + 1)
+                    remembered_at(c).map_or(usize::MAX, |i| i + 1)
                 };
                 (rank, std::cmp::Reverse(c.start))
             });
