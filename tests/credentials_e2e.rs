@@ -777,3 +777,35 @@ async fn answers_lost_on_every_send_fail_the_secret_and_the_next_run_removes_the
     assert_eq!(pending(&again), Vec::<String>::new());
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_remove_password_answer_is_retried_by_the_client() {
+    let sb = start(Faults::default(), 63).await;
+    let raw = Raw::new(&sb).await;
+    let client = client(&sb);
+    let dir = workdir();
+    apply(
+        &client,
+        &sb,
+        &load(&[secrets_manifest(&dir, "20d", "10d", 1)]),
+        false,
+    )
+    .await;
+    // Due for rotation with keep 1: the old credential goes once the new one is delivered.
+    let state = load(&[secrets_manifest(&dir, "25d", "21d", 1)]);
+    sb.set_faults(Faults {
+        lose_answers: Some(LoseAnswers {
+            path_suffix: "/removePassword".into(),
+            count: 1,
+        }),
+        ..Faults::default()
+    });
+    sb.clear_log();
+    apply(&client, &sb, &state, false).await;
+    assert_eq!(password_calls(&sb), (2, 3), "one removal sent twice");
+    for app in ["file-app", "vault-app"] {
+        assert_eq!(credentials(&raw, app, "mail").await.len(), 1, "{app}");
+    }
+    assert_sinks_hold_working_credentials(&sb, &raw, &dir).await;
+    sb.shutdown().await;
+}

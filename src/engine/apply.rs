@@ -6,7 +6,7 @@
 //! Writes that name an object created moments ago are marked so the client retries Graph's
 //! replication-lag answers. A POST whose answer was lost is sent again only when Graph keys what it
 //! creates (a second copy is refused as "already exists"), which every create here is; a lost
-//! `addPassword` is never repeated (see `secrets`): the next run finds the orphan and removes it.
+//! `addPassword` is first looked for and taken back (see `secrets`).
 
 use std::collections::BTreeMap;
 

@@ -34,8 +34,9 @@ pub struct SecretStep {
     pub known: Vec<String>,
 }
 
-/// How many times an `addPassword` or `removePassword` whose answer was lost is sent.
-const LOST_ANSWER_RESENDS: usize = 3;
+/// How many times an `addPassword` is sent when answers are lost (each lost one is looked for and
+/// taken back first, so a resend cannot leave two credentials).
+const ADD_PASSWORD_SENDS: usize = 3;
 
 /// How long reads are repeated to find the credential of an `addPassword` whose answer was lost.
 const LOST_ADD_READ_BACK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -52,7 +53,14 @@ pub fn live_secrets(ctx: &AppContext) -> Vec<LiveSecret> {
     ctx.live
         .application
         .as_ref()
-        .and_then(|a| a.get("passwordCredentials"))
+        .map(password_credentials)
+        .unwrap_or_default()
+}
+
+/// The password credentials of an application object as Graph returns it.
+fn password_credentials(application: &Value) -> Vec<LiveSecret> {
+    application
+        .get("passwordCredentials")
         .and_then(Value::as_array)
         .map(|items| items.iter().filter_map(LiveSecret::from_graph).collect())
         .unwrap_or_default()
@@ -333,11 +341,9 @@ async fn minted_by_lost_call(
             Ok(response) => response
                 .body
                 .as_ref()
-                .and_then(|b| b.get("passwordCredentials"))
-                .and_then(Value::as_array)
+                .map(password_credentials)
+                .unwrap_or_default()
                 .into_iter()
-                .flatten()
-                .filter_map(LiveSecret::from_graph)
                 .filter(|c| c.display_name.as_deref() == Some(secret.name.as_str()))
                 .filter(|c| {
                     !secret
@@ -373,23 +379,18 @@ async fn run(
     let plan = &secret.plan;
     let spec = app.secrets.iter().find(|s| s.name == secret.name);
     let remove = |key_id: String| {
+        // Removing twice is harmless (the second answers 404), so a lost answer is retried.
         let request = Request::post(
             format!("/applications/{object_id}/removePassword"),
             json!({ "keyId": key_id }),
-        );
+        )
+        .repeatable();
         async move {
-            // Removing twice is harmless (the second answers 404), so a lost answer is retried.
-            let mut attempts = 1;
-            loop {
-                match client.send(request.clone()).await {
-                    Ok(_) => return Ok(()),
-                    // Already gone: what removal wanted.
-                    Err(e) if e.status() == Some(404) => return Ok(()),
-                    Err(GraphError::OutcomeUnknown { .. }) if attempts < LOST_ANSWER_RESENDS => {
-                        attempts += 1;
-                    }
-                    Err(e) => return Err(format!("removing credential {key_id}: {e}")),
-                }
+            match client.send(request).await {
+                Ok(_) => Ok(()),
+                // Already gone: what removal wanted.
+                Err(e) if e.status() == Some(404) => Ok(()),
+                Err(e) => Err(format!("removing credential {key_id}: {e}")),
             }
         }
     };
@@ -425,7 +426,7 @@ async fn run(
             match client.send(request.clone()).await {
                 Ok(response) => break response,
                 Err(lost @ GraphError::OutcomeUnknown { .. }) => {
-                    if attempts >= LOST_ANSWER_RESENDS {
+                    if attempts >= ADD_PASSWORD_SENDS {
                         return Err(format!("adding a credential (attempt {attempts}): {lost}"));
                     }
                     let strays = minted_by_lost_call(client, object_id, secret).await;

@@ -38,7 +38,7 @@
 //! | 404 `Request_ResourceNotFound`, 400 `NoBackingApplicationObject`, 409 `Error_MsaAppDoesNotExist` | only for requests marked `after_own_write()` |
 //! | connection refused / failed to connect | yes, whatever the method (nothing was sent) |
 //! | token endpoint unreachable or silent (reset, timeout) | yes, whatever the method (nothing was sent to Graph) |
-//! | reset, timeout or lost answer after sending | GET/PATCH/PUT/DELETE yes; POST ends in `OutcomeUnknown` |
+//! | reset, timeout or lost answer after sending | GET/PATCH/PUT/DELETE and POSTs marked `repeatable()` yes; other POSTs end in `OutcomeUnknown` |
 //!
 //! Every wait is charged to the run's retry budget ([`GraphConfig::retry_budget`]); a wait that
 //! does not fit, or a request past [`GraphConfig::max_attempts`], ends in [`GraphError::GaveUp`]

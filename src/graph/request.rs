@@ -74,6 +74,9 @@ const SENSITIVE_ACTIONS: [&str; 3] = ["addPassword", "addKey", "removeKey"];
 ///   the same call that must succeed first (Graph's `dependsOn`). Ignored by `send`.
 /// - `sensitive`: the bodies carry credentials; set automatically for `addPassword`, `addKey` and
 ///   `removeKey`.
+/// - `repeatable`: a POST whose second sending has the effect of the first (an action such as
+///   `removePassword`), so a lost answer is retried like a PATCH's instead of ending in
+///   `OutcomeUnknown`. Set with [`Request::repeatable`].
 #[derive(Clone, PartialEq)]
 pub struct Request {
     pub method: Method,
@@ -84,6 +87,7 @@ pub struct Request {
     pub just_written: bool,
     pub depends_on: Vec<usize>,
     pub sensitive: bool,
+    pub repeatable: bool,
 }
 
 impl Request {
@@ -102,6 +106,7 @@ impl Request {
             just_written: false,
             depends_on: Vec::new(),
             sensitive,
+            repeatable: false,
         }
     }
 
@@ -136,6 +141,12 @@ impl Request {
     /// Mark the request as touching an object this run just wrote (see the type's docs).
     pub fn after_own_write(mut self) -> Self {
         self.just_written = true;
+        self
+    }
+
+    /// Mark a POST as safe to send again after a lost answer (see the type's docs).
+    pub fn repeatable(mut self) -> Self {
+        self.repeatable = true;
         self
     }
 
