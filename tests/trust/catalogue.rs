@@ -1,0 +1,1 @@
+//! Trust tests whose defence lives in src/catalogue/ and manifest validation of permissions (see SECURITY.md).

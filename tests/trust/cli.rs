@@ -1,0 +1,1 @@
+//! Trust tests whose defence lives in src/cli/ (see SECURITY.md).
