@@ -20,6 +20,7 @@
 mod azure_cli;
 mod cache;
 mod certificate;
+mod claims;
 mod chain;
 mod client_secret;
 mod device_code;
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 
 pub use azure_cli::AzureCliCredential;
 pub use cache::TokenCache;
+pub use claims::token_app_id;
 pub use certificate::{ClientCertificateCredential, SigningCertificate};
 pub use chain::{ChainOptions, CredentialChain};
 pub use client_secret::ClientSecretCredential;
