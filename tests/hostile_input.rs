@@ -869,6 +869,22 @@ fn cases() -> Vec<Case> {
             |plan| plan["manifest_paths"] = serde_json::json!(["/etc/passwd"]),
             invalid("wrong-type", Some("/etc/passwd:1:1")),
         ),
+        // ------------------------------------------------------------------ adopt (engine room)
+        case(
+            "trust_engine_adopt_from_set_injection",
+            "`fromSet` is a set name, not text that reaches a Graph filter or a message unchecked",
+            |d| corpus(d, "trust-engine-adopt-from-set-injection.yaml"),
+            invalid(
+                "bad-format",
+                Some("trust-engine-adopt-from-set-injection.yaml:6:67"),
+            ),
+        ),
+        case(
+            "trust_engine_adopt_extra_key",
+            "the adopt mapping takes `appId` and `fromSet` only (no `force: true`)",
+            |d| corpus(d, "trust-engine-adopt-extra-key.yaml"),
+            invalid("unknown-field", Some("trust-engine-adopt-extra-key.yaml:9:7")),
+        ),
     ]
 }
 

@@ -106,11 +106,12 @@ pub fn check(
         let live = found.app.filter(is_caller).or(found.unique_name_holder.filter(is_caller));
         if named || live.is_some() {
             let what = live.map_or_else(|| format!("app {caller}"), describe);
-            problems.push(format!(
+            // Alone: no other advice applies (an `adopt:` would not help).
+            return Err(vec![format!(
                 "{here}: {what} is the identity appreg runs as; appreg never manages its own app \
                  registration (a plan would rewrite its permissions and credentials and could lock \
                  it out); help: remove this entry, or manage that app with another identity"
-            ));
+            )]);
         }
     }
     if let Some(holder) = found.unique_name_holder {
