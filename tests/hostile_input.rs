@@ -1149,6 +1149,22 @@ async fn run_case(sb: &RunningSandbox, root: &Path, case: &Case) {
             "{}: plan wrote",
             case.name
         );
+        remove_managed_apps(sb).await;
+    }
+}
+
+/// Deletes the apps a valid case made. Cases of different sets reuse app keys such as `a`, and
+/// appreg refuses to manage another set's app without `adopt:`.
+async fn remove_managed_apps(sb: &RunningSandbox) {
+    let raw = Raw::new(sb).await;
+    for app in raw.apps().await {
+        let managed = app["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&serde_json::json!("appreg:managed")));
+        if managed && let Some(id) = app["id"].as_str() {
+            raw.write(reqwest::Method::DELETE, &format!("/applications/{id}"), None)
+                .await;
+        }
     }
 }
 

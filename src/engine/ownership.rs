@@ -151,6 +151,19 @@ pub fn check(
             describe(live),
         ));
     }
+    // The uniqueName upsert would write to whichever app holds the entry's uniqueName, so an
+    // adopted app must hold it already, or hold none (appreg then sets it once).
+    if let Some(held) = str_of(live, "uniqueName")
+        && !held.eq_ignore_ascii_case(&app.unique_name)
+    {
+        problems.push(format!(
+            "{here}: {} has the uniqueName {}, which never changes; help: write `uniqueName: {}` \
+             in this entry",
+            describe(live),
+            shown(held),
+            escaped(held),
+        ));
+    }
     let id_text = live_id.map_or_else(|| "<appId>".to_string(), |a| a.to_string());
     let adopts_it = live_id.is_some() && adopted_id == live_id;
     let from_set = app.adopt.as_ref().and_then(|a| a.from_set.as_deref());
@@ -286,6 +299,54 @@ mod tests {
         for (tags, expected, why) in cases {
             assert_eq!(ownership(&app(tags), "finance"), expected, "{why}");
         }
+    }
+
+    fn entry(adopt: Option<(&str, Option<&str>)>) -> DesiredApp {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let state = crate::manifest::load(&[root.join("examples")], &|_: &str| None)
+            .unwrap()
+            .state;
+        let mut app = state.apps.into_values().next().unwrap();
+        app.unique_name = "payments-api".into();
+        app.adopt = adopt.map(|(id, set)| model::Adoption {
+            app_id: id.parse().unwrap(),
+            from_set: set.map(str::to_string),
+        });
+        app
+    }
+
+    #[test]
+    fn only_an_exact_adopt_lets_an_app_change_hands() {
+        const ID: &str = "00000000-0000-0000-0000-0000000000a1";
+        const OTHER: &str = "00000000-0000-0000-0000-0000000000b2";
+        let payments = json!({"id": "o1", "appId": ID, "uniqueName": "payments-api", "displayName": "P", "tags": ["appreg:managed", "appreg:set=payments"]});
+        let ours = json!({"id": "o1", "appId": ID, "uniqueName": "payments-api", "displayName": "P", "tags": ["appreg:managed", "appreg:set=c"]});
+        let hand_made = json!({"id": "o1", "appId": ID, "displayName": "P", "tags": []});
+        let renamed = json!({"id": "o1", "appId": ID, "uniqueName": "old-name", "displayName": "P", "tags": []});
+        let holder = json!({"id": "o2", "appId": OTHER, "uniqueName": "payments-api", "displayName": "H", "tags": []});
+        type Case<'a> = (Option<(&'a str, Option<&'a str>)>, Option<&'a Value>, Option<&'a Value>, Option<Option<Adopting>>, &'a str);
+        let cases: [Case; 12] = [
+            (None, None, None, Some(None), "a new app"),
+            (None, Some(&ours), None, Some(None), "the set's own app"),
+            (None, Some(&payments), None, None, "another set's app by uniqueName"),
+            (Some((ID, None)), Some(&payments), None, None, "another set's app needs fromSet"),
+            (Some((ID, Some("Payments"))), Some(&payments), None, None, "fromSet is exact"),
+            (Some((ID, Some("payments"))), Some(&payments), None, Some(Some(Adopting::FromSet("payments".into()))), "explicit takeover"),
+            (None, Some(&hand_made), None, None, "a hand-made app needs adopt"),
+            (Some((ID, None)), Some(&hand_made), None, Some(Some(Adopting::Unmanaged)), "adopting a hand-made app"),
+            (Some((ID, Some("payments"))), Some(&hand_made), None, None, "fromSet names no set of a hand-made app"),
+            (Some((ID, None)), Some(&hand_made), Some(&holder), None, "another app holds the uniqueName"),
+            (Some((ID, None)), Some(&renamed), None, None, "an adopted app keeps its own uniqueName"),
+            (Some((OTHER, None)), None, None, None, "adopt names an app the tenant lacks"),
+        ];
+        for (adopt, app, holder, expected, why) in cases {
+            let found = Found { app, unique_name_holder: holder };
+            let got = check(&entry(adopt), &found, "c", None).ok();
+            assert_eq!(got, expected, "{why}");
+        }
+        let found = Found { app: Some(&ours), unique_name_holder: None };
+        let refused = check(&entry(None), &found, "c", ID.parse().ok()).unwrap_err();
+        assert!(refused[0].contains("identity appreg runs as"), "{refused:?}");
     }
 
     #[test]
