@@ -4,8 +4,9 @@
 //! Round 1 (concurrently): the set's applications (one filtered list with owners expanded), the set's
 //! service principals (one filtered list), the permission resources (`appId in (...)`, 15 per query),
 //! and the users, groups and owner service principals the manifest names (one `$batch` per 20).
-//! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName or appId, and
-//! their service principals, batched. Round 3: per-app sub-objects (grants, app role assignments both
+//! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName and, for an
+//! entry that adopts, by appId as well, and their service principals, batched. Observation finds;
+//! it does not decide whose an app is: `ownership` does, from what is found here. Round 3: per-app sub-objects (grants, app role assignments both
 //! ways, federated credentials), four reads per app, batched 20 to a round trip.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -56,7 +56,8 @@ pub struct Observed {
     pub groups: BTreeMap<String, Vec<Value>>,
     /// Service principals that own apps, by appId.
     pub owner_service_principals: BTreeMap<String, Option<Value>>,
-    /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`]).
+    /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`], else the
+    /// `appid` of its Graph token): never managed, never pruned (see `super::ownership`).
     pub caller: Option<uuid::Uuid>,
     /// Whether objects that left the manifest are deleted ([`super::PlanOptions::prune`]); a
     /// credential the manifest does not declare is otherwise only reported.

@@ -25,8 +25,10 @@ pub struct PlanError {
 pub struct PlanOptions {
     /// Delete apps of this set that left the manifest.
     pub prune: bool,
-    /// appId of the identity appreg runs as, when known. Graph makes an app-only caller an owner
-    /// of the apps it creates; that owner is never planned for removal (see `kinds::owners`).
+    /// appId of the identity appreg runs as, when the credential configuration names it (else
+    /// `engine::plan` reads it from the token). That app is never managed or pruned (see
+    /// `ownership`); Graph makes an app-only caller an owner of the apps it creates, and that
+    /// owner is never planned for removal (see `kinds::owners`).
     pub caller: Option<uuid::Uuid>,
 }
 

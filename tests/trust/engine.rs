@@ -376,3 +376,36 @@ async fn adopt_of_a_missing_app_does_not_fall_back_to_the_unique_name() {
     assert_eq!(raw.app("target").await["tags"], victim["tags"]);
     sb.shutdown().await;
 }
+
+/// Finding 10b, without a configured client id (managed identity, Azure CLI): the engine reads
+/// the caller's appId from its own token (`appid`/`azp`) and still refuses to manage that app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_identity_is_read_from_the_token_when_no_client_id_is_configured() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let work = tempfile::tempdir().unwrap();
+    let admin = sb.admin_client_id().to_string();
+    let file = work.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        format!("version: 1\nname: c\napps:\n  ci:\n    adopt: {admin}\n    displayName: ci\n"),
+    )
+    .unwrap();
+    let state = load(&[file]);
+    let client = client(&sb);
+    let options = appreg::engine::PlanOptions {
+        prune: false,
+        caller: None,
+    };
+    let outcome = appreg::engine::plan(
+        &client,
+        &sinks(&client, &sb),
+        &state,
+        sb.tenant_id(),
+        options,
+    )
+    .await;
+    let error = outcome.err().expect("the plan is refused").to_string();
+    assert!(error.contains("identity appreg runs as"), "{error}");
+    assert!(error.contains(&admin), "{error}");
+    sb.shutdown().await;
+}
