@@ -883,7 +883,10 @@ fn cases() -> Vec<Case> {
             "trust_engine_adopt_extra_key",
             "the adopt mapping takes `appId` and `fromSet` only (no `force: true`)",
             |d| corpus(d, "trust-engine-adopt-extra-key.yaml"),
-            invalid("unknown-field", Some("trust-engine-adopt-extra-key.yaml:9:7")),
+            invalid(
+                "unknown-field",
+                Some("trust-engine-adopt-extra-key.yaml:9:7"),
+            ),
         ),
     ]
 }
@@ -1162,8 +1165,12 @@ async fn remove_managed_apps(sb: &RunningSandbox) {
             .as_array()
             .is_some_and(|t| t.contains(&serde_json::json!("appreg:managed")));
         if managed && let Some(id) = app["id"].as_str() {
-            raw.write(reqwest::Method::DELETE, &format!("/applications/{id}"), None)
-                .await;
+            raw.write(
+                reqwest::Method::DELETE,
+                &format!("/applications/{id}"),
+                None,
+            )
+            .await;
         }
     }
 }

@@ -107,7 +107,8 @@ pub fn desired_body(
 
 /// Whether a tag is one of appreg's ownership markers or looks like one (any case).
 fn is_appreg_tag(tag: &str) -> bool {
-    tag.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("appreg:"))
+    tag.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("appreg:"))
 }
 
 /// The ownership tags are written even when `lifecycle.ignore` leaves `tags` to other tools: an app

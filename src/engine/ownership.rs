@@ -103,7 +103,10 @@ pub fn check(
     if let Some(caller) = caller {
         let named = app.adopt.as_ref().is_some_and(|a| a.app_id == caller);
         let is_caller = |v: &&Value| app_id(v) == Some(caller);
-        let live = found.app.filter(is_caller).or(found.unique_name_holder.filter(is_caller));
+        let live = found
+            .app
+            .filter(is_caller)
+            .or(found.unique_name_holder.filter(is_caller));
         if named || live.is_some() {
             let what = live.map_or_else(|| format!("app {caller}"), describe);
             // Alone: no other advice applies (an `adopt:` would not help).
@@ -121,7 +124,10 @@ pub fn check(
              `uniqueName:`",
             shown(&app.unique_name),
             describe(holder),
-            found.app.and_then(app_id).map_or_else(String::new, |a| a.to_string()),
+            found
+                .app
+                .and_then(app_id)
+                .map_or_else(String::new, |a| a.to_string()),
         ));
     }
     let Some(live) = found.app else {
@@ -276,7 +282,11 @@ mod tests {
                 "another set",
             ),
             (
-                &["appreg:managed", "appreg:set=finance", "appreg:set=payments"],
+                &[
+                    "appreg:managed",
+                    "appreg:set=finance",
+                    "appreg:set=payments",
+                ],
                 Ownership::OtherSets(vec!["payments".into()]),
                 "claimed by two sets: not ours alone",
             ),
@@ -324,29 +334,104 @@ mod tests {
         let hand_made = json!({"id": "o1", "appId": ID, "displayName": "P", "tags": []});
         let renamed = json!({"id": "o1", "appId": ID, "uniqueName": "old-name", "displayName": "P", "tags": []});
         let holder = json!({"id": "o2", "appId": OTHER, "uniqueName": "payments-api", "displayName": "H", "tags": []});
-        type Case<'a> = (Option<(&'a str, Option<&'a str>)>, Option<&'a Value>, Option<&'a Value>, Option<Option<Adopting>>, &'a str);
+        type Case<'a> = (
+            Option<(&'a str, Option<&'a str>)>,
+            Option<&'a Value>,
+            Option<&'a Value>,
+            Option<Option<Adopting>>,
+            &'a str,
+        );
         let cases: [Case; 12] = [
             (None, None, None, Some(None), "a new app"),
             (None, Some(&ours), None, Some(None), "the set's own app"),
-            (None, Some(&payments), None, None, "another set's app by uniqueName"),
-            (Some((ID, None)), Some(&payments), None, None, "another set's app needs fromSet"),
-            (Some((ID, Some("Payments"))), Some(&payments), None, None, "fromSet is exact"),
-            (Some((ID, Some("payments"))), Some(&payments), None, Some(Some(Adopting::FromSet("payments".into()))), "explicit takeover"),
-            (None, Some(&hand_made), None, None, "a hand-made app needs adopt"),
-            (Some((ID, None)), Some(&hand_made), None, Some(Some(Adopting::Unmanaged)), "adopting a hand-made app"),
-            (Some((ID, Some("payments"))), Some(&hand_made), None, None, "fromSet names no set of a hand-made app"),
-            (Some((ID, None)), Some(&hand_made), Some(&holder), None, "another app holds the uniqueName"),
-            (Some((ID, None)), Some(&renamed), None, None, "an adopted app keeps its own uniqueName"),
-            (Some((OTHER, None)), None, None, None, "adopt names an app the tenant lacks"),
+            (
+                None,
+                Some(&payments),
+                None,
+                None,
+                "another set's app by uniqueName",
+            ),
+            (
+                Some((ID, None)),
+                Some(&payments),
+                None,
+                None,
+                "another set's app needs fromSet",
+            ),
+            (
+                Some((ID, Some("Payments"))),
+                Some(&payments),
+                None,
+                None,
+                "fromSet is exact",
+            ),
+            (
+                Some((ID, Some("payments"))),
+                Some(&payments),
+                None,
+                Some(Some(Adopting::FromSet("payments".into()))),
+                "explicit takeover",
+            ),
+            (
+                None,
+                Some(&hand_made),
+                None,
+                None,
+                "a hand-made app needs adopt",
+            ),
+            (
+                Some((ID, None)),
+                Some(&hand_made),
+                None,
+                Some(Some(Adopting::Unmanaged)),
+                "adopting a hand-made app",
+            ),
+            (
+                Some((ID, Some("payments"))),
+                Some(&hand_made),
+                None,
+                None,
+                "fromSet names no set of a hand-made app",
+            ),
+            (
+                Some((ID, None)),
+                Some(&hand_made),
+                Some(&holder),
+                None,
+                "another app holds the uniqueName",
+            ),
+            (
+                Some((ID, None)),
+                Some(&renamed),
+                None,
+                None,
+                "an adopted app keeps its own uniqueName",
+            ),
+            (
+                Some((OTHER, None)),
+                None,
+                None,
+                None,
+                "adopt names an app the tenant lacks",
+            ),
         ];
         for (adopt, app, holder, expected, why) in cases {
-            let found = Found { app, unique_name_holder: holder };
+            let found = Found {
+                app,
+                unique_name_holder: holder,
+            };
             let got = check(&entry(adopt), &found, "c", None).ok();
             assert_eq!(got, expected, "{why}");
         }
-        let found = Found { app: Some(&ours), unique_name_holder: None };
+        let found = Found {
+            app: Some(&ours),
+            unique_name_holder: None,
+        };
         let refused = check(&entry(None), &found, "c", ID.parse().ok()).unwrap_err();
-        assert!(refused[0].contains("identity appreg runs as"), "{refused:?}");
+        assert!(
+            refused[0].contains("identity appreg runs as"),
+            "{refused:?}"
+        );
     }
 
     #[test]

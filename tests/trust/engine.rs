@@ -147,7 +147,9 @@ async fn hand_made_app_is_not_taken_over_without_adopt() {
     let attack = manifest(
         dir,
         "c.yaml",
-        &format!("version: 1\nname: c\napps:\n  legacy-crm:\n    displayName: Legacy CRM\n{GRAB_SECRET}"),
+        &format!(
+            "version: 1\nname: c\napps:\n  legacy-crm:\n    displayName: Legacy CRM\n{GRAB_SECRET}"
+        ),
     );
     let err = refused_without_writes(&sb, dir, &attack).await;
     assert!(err.contains(&format!("adopt: {app_id}")), "{err}");
@@ -156,7 +158,10 @@ async fn hand_made_app_is_not_taken_over_without_adopt() {
         !err.contains('\u{1b}'),
         "the tenant's display name is escaped: {err:?}"
     );
-    assert_eq!(raw.app("legacy-crm").await["tags"], json!(["owner:finance"]));
+    assert_eq!(
+        raw.app("legacy-crm").await["tags"],
+        json!(["owner:finance"])
+    );
 
     let adopt = manifest(
         dir,
@@ -246,7 +251,10 @@ async fn appreg_never_manages_its_own_identity() {
 
     for (name, entry) in [
         ("by-adopt.yaml", format!("  ci:\n    adopt: {admin}\n")),
-        ("by-unique-name.yaml", "  appreg-sandbox-admin:\n".to_string()),
+        (
+            "by-unique-name.yaml",
+            "  appreg-sandbox-admin:\n".to_string(),
+        ),
     ] {
         let file = manifest(
             dir,

@@ -14,7 +14,12 @@ use serde_json::json;
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
     let mut body = desired_body(ctx.app, ctx.set_name, &ctx.resources);
-    keep_ownership_tags(&mut body, ctx.app, ctx.set_name, ctx.live.application.as_ref());
+    keep_ownership_tags(
+        &mut body,
+        ctx.app,
+        ctx.set_name,
+        ctx.live.application.as_ref(),
+    );
     let body = Value::Object(body);
     let fields = normalize(&body, &ctx.resources, &ctx.app.lifecycle.ignore);
     vec![Instance::new(
@@ -59,7 +64,10 @@ impl ResourceKind for Application {
         let live = write.live();
         keep_ownership_tags(&mut body, app, ctx.set_name, live);
         Ok(
-            match (app.adopt.as_ref(), live.and_then(|l| str_of(l, "uniqueName"))) {
+            match (
+                app.adopt.as_ref(),
+                live.and_then(|l| str_of(l, "uniqueName")),
+            ) {
                 (Some(_), None) if live.is_some() => {
                     body.insert("uniqueName".into(), json!(app.unique_name));
                     Request::patch(

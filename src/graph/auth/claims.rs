@@ -18,9 +18,7 @@ use super::AccessToken;
 /// The appId a JWT access token was issued to; None when the token is not a JWT or names none.
 pub fn token_app_id(token: &AccessToken) -> Option<Uuid> {
     let payload = token.secret.expose().split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     ["appid", "azp"]
         .iter()
@@ -35,7 +33,10 @@ mod tests {
 
     fn token(payload: &str) -> AccessToken {
         let encoded = URL_SAFE_NO_PAD.encode(payload);
-        AccessToken::new(Secret::new(format!("eyJhbGciOiJub25lIn0.{encoded}.sig")), None)
+        AccessToken::new(
+            Secret::new(format!("eyJhbGciOiJub25lIn0.{encoded}.sig")),
+            None,
+        )
     }
 
     #[test]

@@ -20,8 +20,8 @@
 mod azure_cli;
 mod cache;
 mod certificate;
-mod claims;
 mod chain;
+mod claims;
 mod client_secret;
 mod device_code;
 mod env;
@@ -38,9 +38,9 @@ use std::time::{Duration, Instant};
 
 pub use azure_cli::AzureCliCredential;
 pub use cache::TokenCache;
-pub use claims::token_app_id;
 pub use certificate::{ClientCertificateCredential, SigningCertificate};
 pub use chain::{ChainOptions, CredentialChain};
+pub use claims::token_app_id;
 pub use client_secret::ClientSecretCredential;
 pub use device_code::{AZURE_CLI_CLIENT_ID, DeviceCodeCredential, DevicePrompt};
 pub use env::Env;
