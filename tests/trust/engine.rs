@@ -412,7 +412,7 @@ async fn own_identity_is_read_from_the_token_when_no_client_id_is_configured() {
         options,
     )
     .await;
-    let error = outcome.err().expect("the plan is refused").to_string();
+    let error = outcome.expect_err("the plan is refused").to_string();
     assert!(error.contains("identity appreg runs as"), "{error}");
     assert!(error.contains(&admin), "{error}");
     sb.shutdown().await;
