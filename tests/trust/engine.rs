@@ -417,3 +417,35 @@ async fn own_identity_is_read_from_the_token_when_no_client_id_is_configured() {
     assert!(error.contains(&admin), "{error}");
     sb.shutdown().await;
 }
+
+/// Ownership hole (tags edited in the tenant): an app carrying two sets' tags is neither set's
+/// alone, so neither prunes it; its owners must sort it out with `adopt:`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_skips_an_app_claimed_by_two_sets() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let raw = Raw::new(&sb).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let shared = seed_app(
+        &raw,
+        Some("shared"),
+        "Shared",
+        json!(["appreg:managed", "appreg:set=finance", "appreg:set=payments"]),
+    )
+    .await;
+    let (id, _) = app_ids(&shared);
+    for set in ["finance", "payments"] {
+        let file = manifest(
+            dir,
+            &format!("{set}.yaml"),
+            &format!(
+                "version: 1\nname: {set}\nprune: true\napps:\n  {set}-tool:\n    displayName: Tool\n"
+            ),
+        );
+        let (code, _, err) = run_cli(&sb, dir, &["apply", "--auto-approve", &file]).await;
+        assert_eq!(code, 0, "{set}: {err}");
+        let now = raw.get(&format!("/applications/{id}")).await;
+        assert_eq!(now["tags"], shared["tags"], "{set} left it alone");
+    }
+    sb.shutdown().await;
+}
