@@ -430,7 +430,11 @@ async fn prune_skips_an_app_claimed_by_two_sets() {
         &raw,
         Some("shared"),
         "Shared",
-        json!(["appreg:managed", "appreg:set=finance", "appreg:set=payments"]),
+        json!([
+            "appreg:managed",
+            "appreg:set=finance",
+            "appreg:set=payments"
+        ]),
     )
     .await;
     let (id, _) = app_ids(&shared);
