@@ -869,6 +869,25 @@ fn cases() -> Vec<Case> {
             |plan| plan["manifest_paths"] = serde_json::json!(["/etc/passwd"]),
             invalid("wrong-type", Some("/etc/passwd:1:1")),
         ),
+        // ------------------------------------------------------------------ adopt (engine room)
+        case(
+            "trust_engine_adopt_from_set_injection",
+            "`fromSet` is a set name, not text that reaches a Graph filter or a message unchecked",
+            |d| corpus(d, "trust-engine-adopt-from-set-injection.yaml"),
+            invalid(
+                "bad-format",
+                Some("trust-engine-adopt-from-set-injection.yaml:6:67"),
+            ),
+        ),
+        case(
+            "trust_engine_adopt_extra_key",
+            "the adopt mapping takes `appId` and `fromSet` only (no `force: true`)",
+            |d| corpus(d, "trust-engine-adopt-extra-key.yaml"),
+            invalid(
+                "unknown-field",
+                Some("trust-engine-adopt-extra-key.yaml:9:7"),
+            ),
+        ),
     ]
 }
 
@@ -1133,6 +1152,26 @@ async fn run_case(sb: &RunningSandbox, root: &Path, case: &Case) {
             "{}: plan wrote",
             case.name
         );
+        remove_managed_apps(sb).await;
+    }
+}
+
+/// Deletes the apps a valid case made. Cases of different sets reuse app keys such as `a`, and
+/// appreg refuses to manage another set's app without `adopt:`.
+async fn remove_managed_apps(sb: &RunningSandbox) {
+    let raw = Raw::new(sb).await;
+    for app in raw.apps().await {
+        let managed = app["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&serde_json::json!("appreg:managed")));
+        if managed && let Some(id) = app["id"].as_str() {
+            raw.write(
+                reqwest::Method::DELETE,
+                &format!("/applications/{id}"),
+                None,
+            )
+            .await;
+        }
     }
 }
 

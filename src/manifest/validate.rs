@@ -190,13 +190,18 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             .help = Some("use 1-120 letters, digits, `-`, `_` or `.`".into());
     }
     if let Some(adopt) = &app.adopt
-        && uuid::Uuid::parse_str(adopt).is_err()
+        && uuid::Uuid::parse_str(adopt.app_id()).is_err()
     {
+        let at: &[Step] = match adopt {
+            wire::Adopt::AppId(_) => &[key("adopt")],
+            wire::Adopt::FromSet(_) => &[key("adopt"), key("appId")],
+        };
+        let id = adopt.app_id();
         rules
             .error(
                 "bad-guid",
-                &[key("adopt")],
-                format!("`adopt` must be an application (client) id, `{adopt}` is not a GUID"),
+                at,
+                format!("`adopt` must name an application (client) id, `{id}` is not a GUID"),
                 "not a GUID",
             )
             .help = Some("copy the Application (client) ID from the app's overview page".into());
@@ -1331,7 +1336,11 @@ pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
             ));
         }
         if let Some(adopt) = &source.app.adopt {
-            claims.push(("adopted appId", adopt.to_lowercase(), here(&[key("adopt")])));
+            claims.push((
+                "adopted appId",
+                adopt.app_id().to_lowercase(),
+                here(&[key("adopt")]),
+            ));
         }
         for (what, value, location) in claims {
             match first.get(&(what, value.clone())) {
