@@ -91,12 +91,12 @@ impl Retirement {
                 self.api
             ),
             (Stage::Restricted, Some((date, effect))) => format!(
-                "`{name}` reaches {}, which Microsoft is retiring: {effect} since {}, switched off for good on {off}",
+                "`{name}` reaches {}, which Microsoft is retiring: since {} {effect}; switched off for good on {off}",
                 self.api,
                 day(date)
             ),
             (_, Some((date, effect))) => format!(
-                "`{name}` reaches {}, which Microsoft is retiring: {effect} from {}, switched off for good on {off}",
+                "`{name}` reaches {}, which Microsoft is retiring: from {} {effect}; switched off for good on {off}",
                 self.api,
                 day(date)
             ),
@@ -129,7 +129,10 @@ impl Retirement {
     /// else the same name, else the name without `.All` (Exchange's `Calendars.ReadWrite.All` is
     /// Graph's `Calendars.ReadWrite`).
     fn graph_equivalent(&self, kind: PermissionKind, name: &str) -> Option<&'static str> {
-        if !self.replacement.starts_with("the Microsoft Graph permission") {
+        if !self
+            .replacement
+            .starts_with("the Microsoft Graph permission")
+        {
             return None;
         }
         let graph = super::resource("Microsoft Graph")?;
@@ -145,9 +148,7 @@ impl Retirement {
 
 /// The retirement that `name` (of this kind, on the resource with this appId) falls under, if any.
 pub fn retirement(app_id: Uuid, kind: PermissionKind, name: &str) -> Option<&'static Retirement> {
-    RETIREMENTS
-        .iter()
-        .find(|r| r.covers(app_id, kind, name))
+    RETIREMENTS.iter().find(|r| r.covers(app_id, kind, name))
 }
 
 /// Every retirement the catalogue knows.
@@ -167,10 +168,20 @@ fn parse(data: &'static str) -> Vec<Retirement> {
         .skip(1); // column header
     let mut out = Vec::new();
     for (index, line) in rows {
-        let bad = |what: &str| -> ! { panic!("lifecycle.tsv line {}: {what}: {line:?}", index + 1) };
+        let bad =
+            |what: &str| -> ! { panic!("lifecycle.tsv line {}: {what}: {line:?}", index + 1) };
         let fields: Vec<&'static str> = line.split('\t').collect();
-        let [resource, kind, names, api, restricted, effect, retired, replacement, source] =
-            fields[..]
+        let [
+            resource,
+            kind,
+            names,
+            api,
+            restricted,
+            effect,
+            retired,
+            replacement,
+            source,
+        ] = fields[..]
         else {
             bad("expected 9 tab-separated columns")
         };
@@ -191,7 +202,9 @@ fn parse(data: &'static str) -> Vec<Retirement> {
         };
         let restricted = match (restricted, effect) {
             ("-", "-") => None,
-            ("-", _) | (_, "-") => bad("a restricted date needs its effect, and the other way round"),
+            ("-", _) | (_, "-") => {
+                bad("a restricted date needs its effect, and the other way round")
+            }
             (date_text, effect) => Some((date(date_text), effect)),
         };
         let retired = date(retired);
@@ -302,9 +315,21 @@ mod tests {
         // (day, stage, why)
         let cases = [
             ("2026-09-30", Stage::Announced, "the day before the block"),
-            ("2026-10-01", Stage::Restricted, "blocked by default from its first day"),
-            ("2027-03-31", Stage::Restricted, "the last day it can still be allowed"),
-            ("2027-04-01", Stage::Retired, "switched off from the final day on"),
+            (
+                "2026-10-01",
+                Stage::Restricted,
+                "blocked by default from its first day",
+            ),
+            (
+                "2027-03-31",
+                Stage::Restricted,
+                "the last day it can still be allowed",
+            ),
+            (
+                "2027-04-01",
+                Stage::Retired,
+                "switched off from the final day on",
+            ),
             ("2030-01-01", Stage::Retired, "and forever after"),
         ];
         for (today, stage, why) in cases {
@@ -316,7 +341,10 @@ mod tests {
     fn reports_name_the_dates_and_the_replacement() {
         let ews = retirement(EXCHANGE_ONLINE_APP_ID, Application, "full_access_as_app").unwrap();
         let before = ews.describe("full_access_as_app", day("2026-06-01"));
-        assert!(before.contains("from 2026-10-01") && before.contains("2027-04-01"), "{before}");
+        assert!(
+            before.contains("from 2026-10-01") && before.contains("2027-04-01"),
+            "{before}"
+        );
         let during = ews.describe("full_access_as_app", day("2026-12-07"));
         assert!(during.contains("since 2026-10-01"), "{during}");
         assert!(during.contains("allow list"), "{during}");
@@ -326,8 +354,12 @@ mod tests {
         assert!(help.contains("Calendars.ReadWrite") && help.contains("RBAC for Applications"));
         assert!(help.contains("https://"), "{help}");
 
-        let rest = retirement(EXCHANGE_ONLINE_APP_ID, Application, "Calendars.ReadWrite.All")
-            .unwrap();
+        let rest = retirement(
+            EXCHANGE_ONLINE_APP_ID,
+            Application,
+            "Calendars.ReadWrite.All",
+        )
+        .unwrap();
         assert!(
             rest.help(Application, "Calendars.ReadWrite.All")
                 .starts_with("request `Calendars.ReadWrite` from `Microsoft Graph` (application)"),
@@ -344,7 +376,11 @@ mod tests {
     fn data_is_well_formed() {
         assert!(retirements().len() >= 4);
         for r in retirements() {
-            assert!(super::super::resource(r.resource).is_some(), "{}", r.resource);
+            assert!(
+                super::super::resource(r.resource).is_some(),
+                "{}",
+                r.resource
+            );
             assert!(r.source.contains("https://"), "{}: no source", r.api);
         }
         // The flag the name check uses and the lifecycle data agree on Azure AD Graph.

@@ -56,8 +56,9 @@ fn parse(data: &'static str) -> Vec<HighPrivilege> {
         .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
         .skip(1) // column header
         .map(|(index, line)| {
-            let bad =
-                |what: &str| -> ! { panic!("high-privilege.tsv line {}: {what}: {line:?}", index + 1) };
+            let bad = |what: &str| -> ! {
+                panic!("high-privilege.tsv line {}: {what}: {line:?}", index + 1)
+            };
             let fields: Vec<&'static str> = line.split('\t').collect();
             let [resource, permission, why, source] = fields[..] else {
                 bad("expected 4 tab-separated columns")
@@ -89,25 +90,92 @@ mod tests {
     fn listed_and_not_listed() {
         // (resource, kind, name, listed, why)
         let cases = [
-            (MICROSOFT_GRAPH_APP_ID, Application, "RoleManagement.ReadWrite.Directory", true, "assigns directory roles: Global Administrator in one call"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "Application.ReadWrite.All", true, "adds credentials to any app, including privileged ones"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "AppRoleAssignment.ReadWrite.All", true, "grants itself any application permission"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "Directory.ReadWrite.All", true, "tier 0 in the source data"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "Calendars.ReadWrite", true, "every mailbox's calendar"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "Mail.Send", true, "mail as anyone"),
-            (EXCHANGE_ONLINE_APP_ID, Application, "full_access_as_app", true, "every mailbox through EWS"),
-            (MICROSOFT_GRAPH_APP_ID, Delegated, "Directory.ReadWrite.All", false, "delegated: bounded by the signed-in user"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "User.Read.All", false, "read-only directory data"),
-            (MICROSOFT_GRAPH_APP_ID, Application, "Calendars.Read", false, "tier 2, read only"),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "RoleManagement.ReadWrite.Directory",
+                true,
+                "assigns directory roles: Global Administrator in one call",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "Application.ReadWrite.All",
+                true,
+                "adds credentials to any app, including privileged ones",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "AppRoleAssignment.ReadWrite.All",
+                true,
+                "grants itself any application permission",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "Directory.ReadWrite.All",
+                true,
+                "tier 0 in the source data",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "Calendars.ReadWrite",
+                true,
+                "every mailbox's calendar",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "Mail.Send",
+                true,
+                "mail as anyone",
+            ),
+            (
+                EXCHANGE_ONLINE_APP_ID,
+                Application,
+                "full_access_as_app",
+                true,
+                "every mailbox through EWS",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Delegated,
+                "Directory.ReadWrite.All",
+                false,
+                "delegated: bounded by the signed-in user",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "User.Read.All",
+                false,
+                "read-only directory data",
+            ),
+            (
+                MICROSOFT_GRAPH_APP_ID,
+                Application,
+                "Calendars.Read",
+                false,
+                "tier 2, read only",
+            ),
         ];
         for (app_id, kind, name, listed, why) in cases {
-            assert_eq!(high_privilege(app_id, kind, name).is_some(), listed, "{name}: {why}");
+            assert_eq!(
+                high_privilege(app_id, kind, name).is_some(),
+                listed,
+                "{name}: {why}"
+            );
         }
     }
 
     #[test]
     fn every_row_names_a_real_application_permission() {
-        assert!(all().len() >= 41, "at least the 41 tier-0 Graph permissions");
+        assert!(
+            all().len() >= 41,
+            "at least the 41 tier-0 Graph permissions"
+        );
         for p in all() {
             let r = resource(p.resource).unwrap();
             // The tier data is newer than the catalogue's Graph snapshot for a few names; those

@@ -102,9 +102,7 @@ mod tests {
         for rule in RULES {
             assert!(ids.insert(rule.id), "duplicate rule id {}", rule.id);
             assert!(
-                rule.id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
                 "{}: ids are kebab-case",
                 rule.id
             );

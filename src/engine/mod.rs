@@ -12,6 +12,7 @@ pub mod observed;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+pub mod retirements;
 pub mod secrets;
 
 use chrono::Utc;

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use super::diagnostic::{self, Diagnostic};
 use super::interpolate::{EnvLookup, interpolate};
 use super::source::{Location, SourceFile};
@@ -33,8 +35,20 @@ pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml).
+/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml), judging
+/// retirement dates as of today (UTC).
 pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_on(paths, env, today())
+}
+
+/// Today's date in UTC: the day lifecycle rules are judged on unless the caller names another.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// [`load`], judging retirement dates as of `today`, so that a caller (a test, `--as-of`) decides
+/// the day and nothing reads the machine's clock behind its back.
+pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let mut parsed = Vec::new();
@@ -55,7 +69,7 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
             parsed.push(file);
         }
     }
-    check(files, parsed, env, diagnostics)
+    check(files, parsed, env, today, diagnostics)
 }
 
 /// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
@@ -71,13 +85,14 @@ pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, I
             .into_iter()
             .collect()
     };
-    check(vec![path.to_path_buf()], parsed, env, diagnostics)
+    check(vec![path.to_path_buf()], parsed, env, today(), diagnostics)
 }
 
 fn check(
     files: Vec<PathBuf>,
     parsed: Vec<Arc<SourceFile>>,
     env: EnvLookup,
+    today: NaiveDate,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
@@ -117,6 +132,7 @@ fn check(
         .collect();
     for source in &sources {
         validate::check_app(source, &mut diagnostics);
+        validate::permissions::check(source, today, &mut diagnostics);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 
