@@ -30,9 +30,9 @@ pub fn notices(state: &DesiredState, observed: &Observed, today: NaiveDate) -> V
                 out.push(Notice {
                     address: format!("app.{key}"),
                     message: format!(
-                        "holds {} ({kind}): {}; {}",
-                        resource.name,
+                        "still held: {} ({kind} permission of {}); {}",
                         retirement.describe(name, today),
+                        resource.name,
                         retirement.help(kind, name)
                     ),
                 });

@@ -84,9 +84,7 @@ fn app(i: usize, shape: &mut Shape) -> String {
         text.push_str("        application: [User.Read.All]\n");
     }
     if i.is_multiple_of(4) {
-        text.push_str(
-            "      Office 365 Exchange Online:\n        application: [SMTP.SendAsApp]\n",
-        );
+        text.push_str("      Office 365 Exchange Online:\n        application: [SMTP.SendAsApp]\n");
     }
     let consent = !i.is_multiple_of(7);
     text.push_str(&format!("    adminConsent: {consent}\n"));
