@@ -87,6 +87,17 @@ impl GlobalArgs {
     pub fn today(&self) -> chrono::NaiveDate {
         self.as_of.unwrap_or_else(crate::manifest::today)
     }
+
+    /// Says on stderr when `--as-of` moves the day, so a report judged on another day is never
+    /// mistaken for today's (an earlier day silences retirements that have already happened).
+    pub fn note_as_of(&self) {
+        let today = crate::manifest::today();
+        if let Some(day) = self.as_of.filter(|day| *day != today) {
+            eprintln!(
+                "appreg: judging API retirement dates as of {day} (--as-of), not today ({today})"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

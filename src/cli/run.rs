@@ -16,6 +16,7 @@ pub fn load(global: &GlobalArgs, paths: &[PathBuf]) -> Option<Loaded> {
 pub fn load_strict(global: &GlobalArgs, paths: &[PathBuf], strict: bool) -> Option<Loaded> {
     let env = |name: &str| std::env::var(name).ok();
     let color = global.color.for_stderr();
+    global.note_as_of();
     match manifest::load_on(paths, &env, global.today()) {
         Ok(loaded) if strict && !loaded.warnings.is_empty() => {
             super::validate::print_human(&loaded.warnings, color, true, 0, 0);

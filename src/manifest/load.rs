@@ -76,6 +76,16 @@ pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Lo
 /// against `path`'s directory). The same checks as [`load`] without reading the manifest from disk;
 /// what fuzzing and tests of hostile input drive.
 pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_bytes_on(path, bytes, env, today())
+}
+
+/// [`load_bytes`], judging retirement dates as of `today`.
+pub fn load_bytes_on(
+    path: &Path,
+    bytes: &[u8],
+    env: EnvLookup,
+    today: NaiveDate,
+) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let parsed = if bytes.len() as u64 > MAX_FILE_BYTES {
         diagnostics.push(too_big(path, bytes.len() as u64));
@@ -85,7 +95,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, I
             .into_iter()
             .collect()
     };
-    check(vec![path.to_path_buf()], parsed, env, today(), diagnostics)
+    check(vec![path.to_path_buf()], parsed, env, today, diagnostics)
 }
 
 fn check(

@@ -238,3 +238,315 @@ fn at(source: &AppSource, path: &[Step]) -> Location {
         span,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use crate::manifest::diagnostic::{Diagnostic, Severity};
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    /// Every diagnostic of one app `a` whose body is `app`, judged on `today`, as
+    /// (code, severity, line:column, message, help).
+    fn report(app: &str, today: &str) -> Vec<(String, Severity, String, String, String)> {
+        let mut text = "version: 1\nname: t\napps:\n  a:\n    displayName: A\n".to_string();
+        for line in app.lines() {
+            text.push_str("    ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        let diagnostics: Vec<Diagnostic> = match crate::manifest::load_bytes_on(
+            std::path::Path::new("m.yaml"),
+            text.as_bytes(),
+            &|_: &str| None,
+            day(today),
+        ) {
+            Ok(loaded) => loaded.warnings,
+            Err(invalid) => invalid.diagnostics,
+        };
+        diagnostics
+            .into_iter()
+            .map(|d| {
+                let (line, column) = d.location.as_ref().unwrap().line_col();
+                (
+                    d.code.to_string(),
+                    d.severity,
+                    format!("{line}:{column}"),
+                    d.message,
+                    d.help.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn retirements_before_and_after_each_date() {
+        // (permissions, day, code, severity, words in the message, replacement in the help, why)
+        let ews_app =
+            "permissions:\n  Office 365 Exchange Online:\n    application: [full_access_as_app]";
+        let ews_graph = "permissions:\n  Microsoft Graph:\n    delegated: [EWS.AccessAsUser.All]";
+        let aad = "permissions:\n  Windows Azure Active Directory:\n    delegated: [User.Read]";
+        let rest =
+            "permissions:\n  Office 365 Exchange Online:\n    delegated: [Calendars.ReadWrite]";
+        let cases = [
+            (
+                ews_app,
+                "2026-09-30",
+                "retiring-api",
+                Severity::Warning,
+                "from 2026-10-01",
+                "Calendars.ReadWrite",
+                "EWS announced",
+            ),
+            (
+                ews_app,
+                "2026-10-01",
+                "retiring-api",
+                Severity::Warning,
+                "since 2026-10-01",
+                "RBAC for Applications",
+                "EWS blocked by default",
+            ),
+            (
+                ews_app,
+                "2027-03-31",
+                "retiring-api",
+                Severity::Warning,
+                "off for good on 2027-04-01",
+                "Calendars.ReadWrite",
+                "EWS, the last day",
+            ),
+            (
+                ews_app,
+                "2027-04-01",
+                "retired-api",
+                Severity::Error,
+                "retired on 2027-04-01",
+                "Calendars.ReadWrite",
+                "EWS switched off",
+            ),
+            (
+                ews_graph,
+                "2026-06-01",
+                "retiring-api",
+                Severity::Warning,
+                "from 2026-10-01",
+                "Mail.ReadWrite",
+                "the EWS scope Microsoft Graph publishes too",
+            ),
+            (
+                ews_graph,
+                "2027-04-02",
+                "retired-api",
+                Severity::Error,
+                "retired on 2027-04-01",
+                "Mail.ReadWrite",
+                "and is retired with EWS",
+            ),
+            (
+                aad,
+                "2025-01-31",
+                "retiring-api",
+                Severity::Warning,
+                "from 2025-02-01",
+                "`User.Read` from `Microsoft Graph`",
+                "Azure AD Graph before its first step",
+            ),
+            (
+                aad,
+                "2025-06-30",
+                "retiring-api",
+                Severity::Warning,
+                "since 2025-02-01",
+                "`User.Read` from `Microsoft Graph`",
+                "Azure AD Graph on extended access",
+            ),
+            (
+                aad,
+                "2025-07-01",
+                "retired-api",
+                Severity::Error,
+                "retired on 2025-07-01",
+                "`User.Read` from `Microsoft Graph`",
+                "Azure AD Graph retired",
+            ),
+            (
+                rest,
+                "2024-03-30",
+                "retiring-api",
+                Severity::Warning,
+                "off for good on 2024-03-31",
+                "`Calendars.ReadWrite` from `Microsoft Graph`",
+                "Outlook REST before its end",
+            ),
+            (
+                rest,
+                "2024-03-31",
+                "retired-api",
+                Severity::Error,
+                "retired on 2024-03-31",
+                "`Calendars.ReadWrite` from `Microsoft Graph`",
+                "Outlook REST decommissioned",
+            ),
+        ];
+        for (app, today, code, severity, words, replacement, why) in cases {
+            // full_access_as_app is also high-privilege; that rule has its own test.
+            let found: Vec<_> = report(app, today)
+                .into_iter()
+                .filter(|f| f.0.starts_with("retir"))
+                .collect();
+            let [(got_code, got_severity, at, message, help)] = &found[..] else {
+                panic!("{why}: one finding expected: {found:#?}");
+            };
+            assert_eq!(
+                (got_code.as_str(), *got_severity),
+                (code, severity),
+                "{why}"
+            );
+            let name = app.rsplit('[').next().unwrap().trim_end_matches(']');
+            let column = app.lines().nth(2).unwrap().find(name).unwrap() + 5;
+            assert_eq!(at, &format!("8:{column}"), "{why}: at `{name}`");
+            assert!(message.contains(words), "{why}: {message}");
+            assert!(help.contains(replacement), "{why}: {help}");
+        }
+    }
+
+    #[test]
+    fn supported_permissions_are_quiet() {
+        let app = "permissions:\n  Microsoft Graph:\n    delegated: [User.Read, Mail.Send]\n    application: [User.Read.All]\n  Office 365 Exchange Online:\n    delegated: [IMAP.AccessAsUser.All]\n    application: [SMTP.SendAsApp]\nadminConsent: true";
+        assert_eq!(report(app, "2030-01-01"), vec![]);
+    }
+
+    #[test]
+    fn high_privilege_permissions_and_acknowledgements() {
+        let role = "permissions:\n  Microsoft Graph:\n    application: [RoleManagement.ReadWrite.Directory]\nadminConsent: true\n";
+        let ack = |permission: &str, reason: &str| {
+            format!(
+                "{role}acknowledge:\n  - rule: high-privilege-permission\n    permission: \"{permission}\"\n    reason: \"{reason}\"\n"
+            )
+        };
+        let codes = |app: &str| -> Vec<(String, Severity, String)> {
+            report(app, "2026-12-07")
+                .into_iter()
+                .map(|(code, severity, at, _, _)| (code, severity, at))
+                .collect()
+        };
+        let flagged = || {
+            (
+                "high-privilege-permission".to_string(),
+                Severity::Warning,
+                "8:23".to_string(),
+            )
+        };
+        // (manifest, findings, why)
+        let cases = [
+            (
+                role.to_string(),
+                vec![flagged()],
+                "tier 0 with consent: flagged at the permission",
+            ),
+            (
+                ack(
+                    "Microsoft Graph/RoleManagement.ReadWrite.Directory",
+                    "Helpdesk role provisioning.",
+                ),
+                vec![],
+                "acknowledged by name",
+            ),
+            (
+                ack(
+                    "microsoft graph/RoleManagement.ReadWrite.Directory",
+                    "Helpdesk.",
+                ),
+                vec![],
+                "the resource is matched case-insensitively",
+            ),
+            (
+                ack(
+                    "00000003-0000-0000-c000-000000000000/RoleManagement.ReadWrite.Directory",
+                    "Helpdesk.",
+                ),
+                vec![],
+                "or by its appId",
+            ),
+            (
+                ack(
+                    "Microsoft Graph/roleManagement.ReadWrite.Directory",
+                    "Helpdesk.",
+                ),
+                vec![
+                    flagged(),
+                    (
+                        "stale-acknowledgement".into(),
+                        Severity::Warning,
+                        "12:21".into(),
+                    ),
+                ],
+                "permission names are case-sensitive, as in Entra ID",
+            ),
+            (
+                ack("Microsoft Graph/Application.ReadWrite.All", "Old."),
+                vec![
+                    flagged(),
+                    (
+                        "stale-acknowledgement".into(),
+                        Severity::Warning,
+                        "12:21".into(),
+                    ),
+                ],
+                "an acknowledgement of another permission covers nothing and is stale",
+            ),
+            (
+                ack("RoleManagement.ReadWrite.Directory", "Helpdesk."),
+                vec![
+                    flagged(),
+                    (
+                        "bad-acknowledgement".into(),
+                        Severity::Error,
+                        "12:21".into(),
+                    ),
+                ],
+                "no resource part",
+            ),
+            (
+                ack("Microsoft Graph/RoleManagement.ReadWrite.Directory", "  "),
+                vec![
+                    flagged(),
+                    (
+                        "bad-acknowledgement".into(),
+                        Severity::Error,
+                        "13:17".into(),
+                    ),
+                ],
+                "a blank reason acknowledges nothing",
+            ),
+            (
+                "permissions:\n  Microsoft Graph:\n    delegated: [Directory.ReadWrite.All]\n"
+                    .to_string(),
+                vec![],
+                "delegated permissions are bounded by the user",
+            ),
+        ];
+        for (app, expected, why) in cases {
+            assert_eq!(codes(&app), expected, "{why}\n{app}");
+        }
+        let (_, _, _, message, help) = report(role, "2026-12-07").remove(0);
+        assert!(
+            message.contains("Global Administrator") && message.contains("adminConsent: true"),
+            "{message}"
+        );
+        assert!(
+            help.contains("Microsoft Graph/RoleManagement.ReadWrite.Directory"),
+            "{help}"
+        );
+        let unconsented = role.replace("adminConsent: true\n", "");
+        let (_, _, _, message, _) = report(&unconsented, "2026-12-07").remove(0);
+        assert!(
+            message.contains("consent would grant it"),
+            "without consent the warning says so: {message}"
+        );
+    }
+}
