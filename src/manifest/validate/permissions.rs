@@ -203,6 +203,8 @@ fn split(text: &str) -> Option<(&str, &str)> {
 /// Whether the acknowledgement names this requested application permission. The resource may
 /// be written another way than under `permissions` (`Microsoft Graph` or its appId).
 fn covers(acknowledgement: &Acknowledgement, permission: &Requested) -> bool {
+    // Only the high-privilege rule can be acknowledged today; a second rule makes this a compile
+    // error, so its acknowledgements cannot silence this one by accident.
     let AcknowledgedRule::HighPrivilegePermission = acknowledgement.rule;
     let Some((resource, name)) = split(&acknowledgement.permission) else {
         return false;
