@@ -114,11 +114,13 @@ pub struct App {
     pub acknowledge: Vec<Acknowledgement>,
 }
 
-/// An accepted finding: the rule, the permission it covers, and the reason it is needed.
+/// An accepted finding: the rule whose finding is accepted, the permission it covers, and the
+/// reason it is needed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Acknowledgement {
-    /// The rule whose finding is accepted.
+    // No doc comment: schemars would wrap the reference in `allOf`, which the loader's structural
+    // check does not follow, and a misspelt rule would lose its "did you mean".
     pub rule: AcknowledgedRule,
     /// `<resource>/<application permission>`, the resource written as under `permissions`, e.g.
     /// `Microsoft Graph/Application.ReadWrite.All`.
@@ -129,10 +131,12 @@ pub struct Acknowledgement {
     pub reason: String,
 }
 
-/// Rules whose findings a manifest may acknowledge.
+/// Rules whose findings a manifest may acknowledge: `high-privilege-permission` (an application
+/// permission with a path to Global Administrator or tenant-wide content access).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AcknowledgedRule {
-    /// An application permission with a path to Global Administrator or tenant-wide content access.
+    // No doc comment on the variant: schemars then writes a plain `enum`, which the loader's
+    // structural check reports with "did you mean".
     #[serde(rename = "high-privilege-permission")]
     HighPrivilegePermission,
 }

@@ -535,6 +535,26 @@ mod tests {
         for (app, expected, why) in cases {
             assert_eq!(codes(&app), expected, "{why}\n{app}");
         }
+        // A misspelt rule is a schema error with a suggestion, and acknowledges nothing.
+        let misspelt = ack(
+            "Microsoft Graph/RoleManagement.ReadWrite.Directory",
+            "Helpdesk.",
+        )
+        .replace(
+            "rule: high-privilege-permission",
+            "rule: high-privilege-permisson",
+        );
+        let found = report(&misspelt, "2026-12-07");
+        assert_eq!(
+            (found[0].0.as_str(), found[0].2.as_str()),
+            ("unknown-value", "11:15"),
+            "{found:#?}"
+        );
+        assert!(
+            found[0]
+                .4
+                .contains("did you mean `high-privilege-permission`")
+        );
         let (_, _, _, message, help) = report(role, "2026-12-07").remove(0);
         assert!(
             message.contains("Global Administrator") && message.contains("adminConsent: true"),
