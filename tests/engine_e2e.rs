@@ -865,8 +865,10 @@ mod props {
             btree_set(select(vec!["User.Read.All", "Mail.Send"]), 0..3),
         );
         let exchange = (
-            btree_set(select(vec!["EWS.AccessAsUser.All", "Mail.Read"]), 0..3),
-            btree_set(select(vec!["full_access_as_app", "Mail.Read"]), 0..3),
+            // Supported Exchange Online permissions only: EWS and the Outlook REST API are retiring
+            // or retired, and validation refuses them once their dates pass.
+            btree_set(select(vec!["IMAP.AccessAsUser.All", "SMTP.Send"]), 0..3),
+            btree_set(select(vec!["IMAP.AccessAsApp", "SMTP.SendAsApp"]), 0..3),
         );
         (proptest::option::of(graph), proptest::option::of(exchange)).prop_map(|(g, x)| {
             let mut map = BTreeMap::new();

@@ -888,6 +888,25 @@ fn cases() -> Vec<Case> {
                 Some("trust-engine-adopt-extra-key.yaml:9:7"),
             ),
         ),
+        // ------------------------------------------------------------------ permissions (catalogue room)
+        case(
+            "trust_catalogue_outlook_rest_permission",
+            "an Exchange Online permission of the retired Outlook REST API grants nothing: refused",
+            |d| corpus(d, "trust-catalogue-outlook-rest-retired.yaml"),
+            invalid(
+                "retired-api",
+                Some("trust-catalogue-outlook-rest-retired.yaml:8:23"),
+            ),
+        ),
+        case(
+            "trust_catalogue_blank_acknowledgement",
+            "a blank reason cannot acknowledge a path to Global Administrator",
+            |d| corpus(d, "trust-catalogue-acknowledgement-blank.yaml"),
+            invalid(
+                "bad-acknowledgement",
+                Some("trust-catalogue-acknowledgement-blank.yaml:13:17"),
+            ),
+        ),
     ]
 }
 

@@ -27,6 +27,9 @@ pub struct ApplyArgs {
     /// Write each app's outputs (ids, consent URLs) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub outputs: Option<PathBuf>,
+    /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
@@ -38,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         Some(plan) => plan.manifest_paths.iter().map(PathBuf::from).collect(),
         None => args.paths.clone(),
     };
-    let Some(loaded) = run::load(global, &paths) else {
+    let Some(loaded) = run::load_strict(global, &paths, args.strict) else {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);

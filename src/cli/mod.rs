@@ -76,6 +76,28 @@ pub struct GlobalArgs {
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Judge API retirement dates as of this day (YYYY-MM-DD, UTC) instead of today: check ahead
+    /// whether a manifest still passes on a coming date.
+    #[arg(long, global = true, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl GlobalArgs {
+    /// The day retirement dates are judged on: `--as-of`, else today (UTC).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.as_of.unwrap_or_else(crate::manifest::today)
+    }
+
+    /// Says on stderr when `--as-of` moves the day, so a report judged on another day is never
+    /// mistaken for today's (an earlier day silences retirements that have already happened).
+    pub fn note_as_of(&self) {
+        let today = crate::manifest::today();
+        if let Some(day) = self.as_of.filter(|day| *day != today) {
+            eprintln!(
+                "appreg: judging API retirement dates as of {day} (--as-of), not today ({today})"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -33,6 +33,9 @@ pub struct PlanArgs {
     /// Also delete apps of this set that left the manifest.
     #[arg(long)]
     pub prune: bool,
+    /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +48,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune) else {
+    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -70,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 /// Drift is a plan that also counts apps of the set that left the manifest, and whose exit code
 /// says whether anything differs.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, true) else {
+    let Some(plan) = make_plan(global, &args.paths, true, false) else {
         return EXIT_ERROR;
     };
     show(global, &args.view, &plan);
@@ -82,8 +85,13 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
 }
 
 /// Loads the manifest, connects, observes and plans; errors are printed.
-pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<Plan> {
-    let loaded = run::load(global, paths)?;
+pub fn make_plan(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+    prune: bool,
+    strict: bool,
+) -> Option<Plan> {
+    let loaded = run::load_strict(global, paths, strict)?;
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,
@@ -106,9 +114,14 @@ pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<
         connection.client.log_summary();
         connection.close().await;
         match result {
-            Ok((_, planned)) => {
+            Ok((observed, planned)) => {
                 let mut plan = planned.plan;
                 plan.manifest_paths = manifest_paths(paths);
+                plan.notices.extend(engine::retirements::notices(
+                    &loaded.state,
+                    &observed,
+                    global.today(),
+                ));
                 Some(plan)
             }
             Err(e) => {

@@ -13,6 +13,7 @@ pub mod ownership;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+pub mod retirements;
 pub mod secrets;
 
 use chrono::Utc;

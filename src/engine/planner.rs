@@ -487,7 +487,7 @@ mod tests {
             .plan
             .changes
             .iter()
-            .find(|c| c.address == "app.crm-calendar-sync.grant.Office 365 Exchange Online")
+            .find(|c| c.address == "app.crm-calendar-sync.grant.Microsoft Graph")
             .unwrap();
         assert!(
             crm_grant.fields[0]
@@ -495,7 +495,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .to_string()
-                .contains("EWS.AccessAsUser.All")
+                .contains("User.Read")
         );
     }
 

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use super::diagnostic::{self, Diagnostic};
 use super::interpolate::{EnvLookup, interpolate};
 use super::source::{Location, SourceFile};
@@ -33,8 +35,20 @@ pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml).
+/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml), judging
+/// retirement dates as of today (UTC).
 pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_on(paths, env, today())
+}
+
+/// Today's date in UTC: the day lifecycle rules are judged on unless the caller names another.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// [`load`], judging retirement dates as of `today`, so that a caller (a test, `--as-of`) decides
+/// the day and nothing reads the machine's clock behind its back.
+pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let mut parsed = Vec::new();
@@ -55,13 +69,23 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
             parsed.push(file);
         }
     }
-    check(files, parsed, env, diagnostics)
+    check(files, parsed, env, today, diagnostics)
 }
 
 /// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
 /// against `path`'s directory). The same checks as [`load`] without reading the manifest from disk;
 /// what fuzzing and tests of hostile input drive.
 pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_bytes_on(path, bytes, env, today())
+}
+
+/// [`load_bytes`], judging retirement dates as of `today`.
+pub fn load_bytes_on(
+    path: &Path,
+    bytes: &[u8],
+    env: EnvLookup,
+    today: NaiveDate,
+) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let parsed = if bytes.len() as u64 > MAX_FILE_BYTES {
         diagnostics.push(too_big(path, bytes.len() as u64));
@@ -71,13 +95,14 @@ pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, I
             .into_iter()
             .collect()
     };
-    check(vec![path.to_path_buf()], parsed, env, diagnostics)
+    check(vec![path.to_path_buf()], parsed, env, today, diagnostics)
 }
 
 fn check(
     files: Vec<PathBuf>,
     parsed: Vec<Arc<SourceFile>>,
     env: EnvLookup,
+    today: NaiveDate,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
@@ -117,6 +142,7 @@ fn check(
         .collect();
     for source in &sources {
         validate::check_app(source, &mut diagnostics);
+        validate::permissions::check(source, today, &mut diagnostics);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 

@@ -611,6 +611,8 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
                 .map(|f| ignored_to_wire(*f))
                 .collect(),
         }),
+        // Acknowledgements are for review only; the desired state does not carry them.
+        acknowledge: Vec::new(),
     }
 }
 

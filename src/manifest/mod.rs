@@ -29,5 +29,5 @@ mod structure;
 mod validate;
 mod yaml;
 
-pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes};
+pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes, load_bytes_on, load_on, today};
 pub use lower::{derived_id, to_wire};

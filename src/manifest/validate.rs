@@ -14,6 +14,9 @@ use super::yaml::{Node, Step};
 use crate::catalogue::{self, PermissionKind};
 use crate::model::Period;
 
+/// High-privilege permissions, acknowledgements, retiring and retired APIs.
+pub(super) mod permissions;
+
 /// An app as loaded, with where it came from.
 pub struct AppSource<'a> {
     pub key: &'a str,
@@ -775,23 +778,7 @@ fn check_permission_name(
     name: &str,
 ) {
     if resource.retired {
-        let help = match resource.graph_equivalent(name) {
-            Some(equivalent) => {
-                format!("request `{equivalent}` from `Microsoft Graph` ({kind}) instead")
-            }
-            None => "request the equivalent permission from `Microsoft Graph` instead".to_string(),
-        };
-        rules
-            .error(
-                "retired-api",
-                path,
-                format!(
-                    "{} was retired on 2025-07-01; `{name}` grants nothing",
-                    resource.name
-                ),
-                "retired API",
-            )
-            .help = Some(help);
+        // Every permission of a retired API is refused by `permissions`, with the replacement.
         return;
     }
     if resource.permission(kind, name).is_some() {

@@ -109,6 +109,48 @@ pub struct App {
     pub federated_credentials: Vec<FederatedCredential>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// Findings a reviewer accepted for this app, each naming what it covers and why. Only
+    /// validation reads them; nothing is sent to the tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledge: Vec<Acknowledgement>,
+}
+
+/// An accepted finding: the rule whose finding is accepted, the permission it covers, and the
+/// reason it is needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Acknowledgement {
+    // No doc comment: schemars would wrap the reference in `allOf`, which the loader's structural
+    // check does not follow, and a misspelt rule would lose its "did you mean".
+    pub rule: AcknowledgedRule,
+    /// `<resource>/<application permission>`, the resource written as under `permissions`, e.g.
+    /// `Microsoft Graph/Application.ReadWrite.All`.
+    #[schemars(length(min = 3))]
+    pub permission: String,
+    /// Why the app needs it and how its reach is limited, for the reviewer.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// Rules whose findings a manifest may acknowledge: `high-privilege-permission` (an application
+/// permission with a path to Global Administrator or tenant-wide content access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AcknowledgedRule {
+    // No doc comment on the variant: schemars then writes a plain `enum`, which the loader's
+    // structural check reports with "did you mean".
+    #[serde(rename = "high-privilege-permission")]
+    HighPrivilegePermission,
+}
+
+impl AcknowledgedRule {
+    /// The rule of the catalogue this names.
+    pub fn rule(self) -> &'static crate::catalogue::rules::Rule {
+        match self {
+            AcknowledgedRule::HighPrivilegePermission => {
+                &crate::catalogue::rules::HIGH_PRIVILEGE_PERMISSION
+            }
+        }
+    }
 }
 
 /// Who can sign in to the app (Graph `signInAudience`).
