@@ -3,11 +3,15 @@
 //!
 //! `lifecycle` decides (pure) what one secret needs; `sinks` deliver values and say what they hold;
 //! `keyvault` is the Key Vault REST client the keyVault sink uses; `certificate` reads public
-//! certificate files. The engine drives them; nothing here plans other objects or renders output.
+//! certificate files; `files` is the only way a file a manifest names is opened; `lock` keeps
+//! applies of one manifest directory apart. The engine drives them; nothing here plans other
+//! objects or renders output.
 
 pub mod certificate;
+pub mod files;
 pub mod keyvault;
 pub mod lifecycle;
+pub mod lock;
 pub mod sinks;
 
 pub use certificate::CertificateFile;

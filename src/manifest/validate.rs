@@ -1077,24 +1077,18 @@ fn check_sink(
         }
     }
     if let Some(vault) = &deliver.key_vault {
-        let url = url::Url::parse(&vault.vault);
-        let ok = match &url {
-            Ok(u) if u.scheme() == "https" => true,
-            Ok(u) => {
-                u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1"))
-            }
-            Err(_) => false,
-        };
-        if !ok {
+        // A vault URL receives a Key Vault token: only vaults of a Microsoft cloud (the run's
+        // cloud is checked again before any token is sent).
+        let clouds = crate::credentials::keyvault::ALL_CLOUDS;
+        if let Err(why) = crate::credentials::keyvault::vault_url(&vault.vault, &clouds) {
             rules
                 .error(
                     "bad-url",
                     &[base.clone(), vec![key("keyVault"), key("vault")]].concat(),
-                    format!("`{}` is not a Key Vault URL", vault.vault),
-                    "invalid vault URL",
+                    format!("`{}` {why}", vault.vault),
+                    "not a Key Vault URL",
                 )
-                .help =
-                Some("write the vault URI, such as https://contoso-kv.vault.azure.net".into());
+                .help = Some("write the vault URI, such as https://contoso-kv.vault.azure.net (US Government: .vault.usgovcloudapi.net, China: .vault.azure.cn); a test's loopback vault is reached with --key-vault-url".into());
         }
         let name_ok = (1..=127).contains(&vault.secret.len())
             && vault
@@ -1155,9 +1149,28 @@ fn check_certificates(rules: &mut Rules, app: &wire::App) {
                 "duplicate",
             );
         }
-        let file_path = rules.source.file.base_dir().join(&certificate.file);
-        let problem = match std::fs::read(&file_path) {
-            Err(e) => Some((format!("cannot read certificate file `{}`: {e}", file_path.display()), "check the path; it is relative to this manifest file".to_string())),
+        // A certificate is read and uploaded: like a secret file it must be inside the
+        // manifest's directory, or a pull request could make appreg publish any runner file.
+        if let Some(why) = sink_path_problem(&certificate.file) {
+            rules
+                .error(
+                    "bad-certificate-path",
+                    &[path, vec![key("file")]].concat(),
+                    format!("the certificate path `{}` {why}", certificate.file),
+                    "not a path inside the manifest's directory",
+                )
+                .help = Some(
+                "copy the public certificate next to the manifest and write a relative path without `..`, such as `certs/app.pem`".into(),
+            );
+            continue;
+        }
+        let file = crate::model::ManifestPath {
+            declared: certificate.file.clone(),
+            base_dir: rules.source.file.base_dir().to_path_buf(),
+        };
+        let read = crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
+        let problem = match read {
+            Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "give a regular file, relative to this manifest file, of a public certificate (a few KiB)".to_string())),
             Ok(bytes) if contains(&bytes, b"PRIVATE KEY") => Some((
                 format!("`{}` holds a private key", certificate.file),
                 "give appreg the public certificate only (PEM `BEGIN CERTIFICATE` or DER); keep the key with the workload".to_string(),
