@@ -1,5 +1,8 @@
 //! `appreg credentials`: every credential of the manifest's apps with its expiry and days left,
 //! and where it stands (current, previous generation, orphan, undeclared). Never writes.
+//!
+//! Names and ids come from the tenant, where anyone allowed to add a credential chose them: every
+//! format prints them with hidden characters escaped (as plans do), never raw.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,6 +11,7 @@ use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine;
 use crate::engine::inventory::{CredentialKind, CredentialRow, Standing};
+use crate::manifest::diagnostic::escape_hidden;
 
 #[derive(Debug, clap::Args)]
 pub struct CredentialsArgs {
@@ -41,7 +45,9 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
                 let rows =
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
                 let text = if args.json {
-                    serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n"
+                    // JSON escapes control characters; bidirectional and invisible ones too.
+                    let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
+                    escape_hidden(&json).into_owned() + "\n"
                 } else {
                     table(&rows)
                 };
@@ -89,11 +95,12 @@ pub fn table(rows: &[CredentialRow]) -> String {
             } else if r.due {
                 status.push_str(", rotation due");
             }
+            let shown = |text: &str| escape_hidden(text).into_owned();
             [
-                r.app.clone(),
+                shown(&r.app),
                 kind.to_string(),
-                r.name.clone(),
-                r.key_id.clone().unwrap_or_else(|| "-".into()),
+                shown(&r.name),
+                r.key_id.as_deref().map_or_else(|| "-".into(), shown),
                 r.expires
                     .map_or_else(|| "-".into(), |e| e.format("%Y-%m-%d").to_string()),
                 r.days_left.map_or_else(|| "-".into(), |d| d.to_string()),

@@ -16,13 +16,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::server_text;
 use crate::graph::auth::{Scope, TokenSource};
 use crate::graph::cloud::Cloud;
 use crate::graph::{Secret, parse_retry_after};
 
 const API_VERSION: &str = "7.4";
-/// Longest piece of a server's answer quoted in an error, in characters.
-const QUOTED_MAX: usize = 300;
 
 /// The Key Vault DNS suffix of each cloud: a vault is `https://<name><suffix>`.
 pub fn vault_suffix(cloud: Cloud) -> &'static str {
@@ -96,16 +95,6 @@ fn cloud_name(cloud: Cloud) -> &'static str {
     }
 }
 
-/// Text a server sent, fit to print: control, bidirectional and invisible characters escaped
-/// (so no escape sequence reaches a terminal and no line break can start a `::` workflow
-/// command), cut after [`QUOTED_MAX`] characters.
-pub fn server_text(text: &str) -> String {
-    let escaped = crate::manifest::diagnostic::escape_hidden(text);
-    match escaped.char_indices().nth(QUOTED_MAX) {
-        Some((at, _)) => format!("{}…", &escaped[..at]),
-        None => escaped.into_owned(),
-    }
-}
 /// Sends of one request before giving up on throttling or server errors.
 const ATTEMPTS: u32 = 4;
 
@@ -338,14 +327,6 @@ mod tests {
         for (url, clouds, ok, why) in cases {
             assert_eq!(vault_url(url, clouds).is_ok(), ok, "{url}: {why}");
         }
-    }
-
-    #[test]
-    fn server_text_escapes_what_a_terminal_or_a_runner_would_obey() {
-        let text = server_text("denied\u{1b}[2J\n::add-mask::x\r\u{202e}");
-        assert!(!text.chars().any(crate::manifest::diagnostic::is_hidden), "{text}");
-        assert!(!text.lines().any(|l| l.starts_with("::")), "{text}");
-        assert!(server_text(&"x".repeat(10_000)).chars().count() <= QUOTED_MAX + 1);
     }
 
     /// A token source that counts how often it is asked.

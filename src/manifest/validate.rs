@@ -994,9 +994,11 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         .iter()
         .map(|s| s.keep.unwrap_or(crate::model::DEFAULT_KEEP))
         .sum();
-    if personal && generations > 2 {
-        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 secrets, these declarations keep up to {generations}"), "too many secrets")
-            .help = Some("declare one secret with `keep: 2` (the default), or set `keep: 1` on two secrets".into());
+    // Rotation needs two slots of the cap of 2 (the value in use and its replacement), and the
+    // value in use is never removed first: two secrets could never rotate.
+    if personal && (generations > 2 || app.secrets.len() > 1) {
+        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 password credentials and rotating a secret takes both (the value in use and its replacement); these declarations keep up to {generations} in {} secrets", app.secrets.len()), "too many secrets")
+            .help = Some("declare one secret, with `keep: 2` (the default) or `keep: 1`".into());
     }
 }
 
