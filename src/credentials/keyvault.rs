@@ -38,13 +38,13 @@ pub const ALL_CLOUDS: [Cloud; 3] = [Cloud::Global, Cloud::UsGov, Cloud::China];
 /// Why a vault URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultUrlError {
-    #[error("is not a URL")]
+    #[error("it is not a URL")]
     NotUrl,
-    #[error("is not https")]
+    #[error("it is not https")]
     NotHttps,
-    #[error("carries a user name, password, port, path, query or fragment")]
+    #[error("it carries a user name, password, port, path, query or fragment")]
     Extra,
-    #[error("is not a Key Vault of {0}: a vault is https://<name>{1}")]
+    #[error("its host is not a Key Vault of {0} (https://<name>{1})")]
     NotVault(&'static str, &'static str),
 }
 
@@ -196,7 +196,7 @@ impl KeyVaultClient {
         // for a URL that is not a vault of this run's cloud.
         let vault_url = vault_url(vault, &[self.cloud]).map_err(|e| {
             fail(format!(
-                "the vault URL {e}; no token is sent to it (help: name the vault as https://<name>{})",
+                "the vault URL is refused: {e}; no token is sent to it (help: name the vault as https://<name>{})",
                 vault_suffix(self.cloud)
             ))
         })?;

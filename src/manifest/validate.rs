@@ -1087,10 +1087,10 @@ fn check_sink(
                 .error(
                     "bad-url",
                     &[base.clone(), vec![key("keyVault"), key("vault")]].concat(),
-                    format!("`{}` {why}", vault.vault),
+                    format!("`{}` is not a Key Vault URL: {why}", vault.vault),
                     "not a Key Vault URL",
                 )
-                .help = Some("write the vault URI, such as https://contoso-kv.vault.azure.net (US Government: .vault.usgovcloudapi.net, China: .vault.azure.cn); a test's loopback vault is reached with --key-vault-url".into());
+                .help = Some("write the vault URI, such as https://contoso-kv.vault.azure.net (.vault.usgovcloudapi.net in US Government, .vault.azure.cn in China)".into());
         }
         let name_ok = (1..=127).contains(&vault.secret.len())
             && vault
@@ -1172,7 +1172,7 @@ fn check_certificates(rules: &mut Rules, app: &wire::App) {
         };
         let read = crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
         let problem = match read {
-            Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "give a regular file, relative to this manifest file, of a public certificate (a few KiB)".to_string())),
+            Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "check the path: it is relative to this manifest file; a regular file (no link, device or FIFO) of at most 64 KiB".to_string())),
             Ok(bytes) if contains(&bytes, b"PRIVATE KEY") => Some((
                 format!("`{}` holds a private key", certificate.file),
                 "give appreg the public certificate only (PEM `BEGIN CERTIFICATE` or DER); keep the key with the workload".to_string(),
