@@ -11,7 +11,7 @@ use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine;
 use crate::engine::inventory::{CredentialKind, CredentialRow, Standing};
-use crate::manifest::diagnostic::escape_hidden;
+use crate::manifest::diagnostic::{escape_hidden, is_hidden};
 
 #[derive(Debug, clap::Args)]
 pub struct CredentialsArgs {
@@ -45,9 +45,8 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
                 let rows =
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
                 let text = if args.json {
-                    // JSON escapes control characters; bidirectional and invisible ones too.
                     let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
-                    escape_hidden(&json).into_owned() + "\n"
+                    json_escape_hidden(&json) + "\n"
                 } else {
                     table(&rows)
                 };
@@ -57,6 +56,21 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
             Err(e) => fail(e),
         }
     })
+}
+
+/// `json` with bidirectional and invisible characters written as JSON `\uXXXX` escapes: serde
+/// escapes control characters inside strings but leaves these, which reorder or hide what a
+/// terminal shows. The document means the same; outside strings there are none to escape.
+fn json_escape_hidden(json: &str) -> String {
+    json.chars()
+        .map(|c| {
+            if is_hidden(c) && !c.is_control() {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A plain table, columns padded to their widest cell.
@@ -128,4 +142,19 @@ pub fn table(rows: &[CredentialRow]) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keeps_its_meaning_with_hidden_characters_escaped() {
+        let rows = serde_json::json!([{"name": "evil\u{202e}txt\u{1b}[2J\n::x"}]);
+        let text = json_escape_hidden(&serde_json::to_string_pretty(&rows).unwrap());
+        assert!(!text.contains('\u{202e}') && !text.contains('\u{1b}'), "{text}");
+        assert!(!text.lines().any(|l| l.trim_start().starts_with("::")), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, rows);
+    }
 }
