@@ -367,7 +367,15 @@ async fn canary_no_secret_value_or_token_in_any_output() {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::write(&stale, "left by a crash").unwrap();
-    captured.push(run(vec!["-vvv".into(), "apply".into(), path_str(&second).into(), "--auto-approve".into()]).await);
+    captured.push(
+        run(vec![
+            "-vvv".into(),
+            "apply".into(),
+            path_str(&second).into(),
+            "--auto-approve".into(),
+        ])
+        .await,
+    );
     assert!(!stale.exists(), "the stale temporary was removed");
     values.push(sb.admin_client_secret().to_string());
     let everything = captured.join("\n");

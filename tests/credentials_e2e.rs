@@ -510,7 +510,7 @@ async fn certificates_are_added_replaced_and_undeclared_ones_kept() {
     let not_after =
         appreg::credentials::CertificateFile::parse(&std::fs::read(fixture("first.pem")).unwrap())
             .unwrap()
-        .not_after;
+            .not_after;
     let live_end: chrono::DateTime<chrono::Utc> = app["keyCredentials"][0]["endDateTime"]
         .as_str()
         .unwrap()

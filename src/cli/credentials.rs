@@ -152,8 +152,14 @@ mod tests {
     fn json_keeps_its_meaning_with_hidden_characters_escaped() {
         let rows = serde_json::json!([{"name": "evil\u{202e}txt\u{1b}[2J\n::x"}]);
         let text = json_escape_hidden(&serde_json::to_string_pretty(&rows).unwrap());
-        assert!(!text.contains('\u{202e}') && !text.contains('\u{1b}'), "{text}");
-        assert!(!text.lines().any(|l| l.trim_start().starts_with("::")), "{text}");
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("::")),
+            "{text}"
+        );
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, rows);
     }

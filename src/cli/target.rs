@@ -62,7 +62,12 @@ pub async fn connect(
             config.max_in_flight = usize::from(global.parallel);
             let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
                 .map_err(|e| e.to_string())?;
-            let sinks = sinks(&client, global, settings.endpoints.cloud, global.key_vault_url.clone())?;
+            let sinks = sinks(
+                &client,
+                global,
+                settings.endpoints.cloud,
+                global.key_vault_url.clone(),
+            )?;
             Ok(Connection {
                 sinks,
                 client,

@@ -178,17 +178,17 @@ mod imp {
         };
         let mut dir = rustix::fs::open(base, flags, Mode::empty()).map_err(io)?;
         for part in dirs {
-            let next = match rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty())
-            {
-                Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o700)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
-                        Err(e) => return Err(io(e)),
+            let next =
+                match rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty()) {
+                    Err(Errno::NOENT) if create => {
+                        match rustix::fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o700)) {
+                            Ok(()) | Err(Errno::EXIST) => {}
+                            Err(e) => return Err(io(e)),
+                        }
+                        rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty())
                     }
-                    rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty())
-                }
-                other => other,
-            };
+                    other => other,
+                };
             dir = next.map_err(|e| refused(&dir, part, e, true))?;
         }
         Ok(dir)
@@ -196,11 +196,8 @@ mod imp {
 
     /// Opens `name` for reading: no link, no blocking open (a FIFO), a regular file by its handle.
     pub fn open_regular(dir: &OwnedFd, name: &OsStr) -> Result<File, FileError> {
-        let flags = OFlags::RDONLY
-            | OFlags::NOFOLLOW
-            | OFlags::NONBLOCK
-            | OFlags::NOCTTY
-            | OFlags::CLOEXEC;
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(dir, name, flags, Mode::empty())
             .map_err(|e| refused(dir, name, e, false))?;
         let stat = rustix::fs::fstat(&fd).map_err(io)?;
@@ -225,17 +222,14 @@ mod imp {
         name: &OsStr,
         bytes: &[u8],
     ) -> Result<(), FileError> {
-        let flags = OFlags::WRONLY
-            | OFlags::CREATE
-            | OFlags::EXCL
-            | OFlags::NOFOLLOW
-            | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(dir, temporary, flags, Mode::from_raw_mode(0o600)).map_err(io)?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd =
+            rustix::fs::openat(dir, temporary, flags, Mode::from_raw_mode(0o600)).map_err(io)?;
         let result = (|| -> Result<(), Errno> {
             let mut file = File::from(fd);
-            file.write_all(bytes).map_err(|e| {
-                Errno::from_io_error(&e).unwrap_or(Errno::IO)
-            })?;
+            file.write_all(bytes)
+                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
             rustix::fs::fsync(&file)?;
             rustix::fs::renameat(dir, temporary, dir, name)?;
             rustix::fs::fsync(dir)
@@ -398,27 +392,59 @@ mod tests {
         std::fs::write(manifest.join("big.pem"), vec![b'a'; 100]).unwrap();
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
-            &manifest.join("fifo.pem"),
+            manifest.join("fifo.pem"),
             rustix::fs::Mode::from_raw_mode(0o600),
         )
         .unwrap();
 
         // Each case: declared path, expected error, why.
-        let cases: [(&str, fn(&FileError) -> bool, &str); 7] = [
-            ("secrets/x.json", |e| matches!(e, FileError::Link(_)), "a linked directory"),
-            ("zero.pem", |e| matches!(e, FileError::Link(_)), "a link to a device"),
-            ("fifo.pem", |e| matches!(e, FileError::NotRegular), "a FIFO never blocks the read"),
-            ("big.pem", |e| matches!(e, FileError::TooLarge(10)), "the cap is enforced"),
-            ("../elsewhere/x.json", |e| matches!(e, FileError::Outside(_)), "`..`"),
-            ("/etc/passwd", |e| matches!(e, FileError::Outside(_)), "absolute"),
-            ("missing.pem", |e| matches!(e, FileError::NotFound), "missing is told apart"),
+        type Expected = fn(&FileError) -> bool;
+        let cases: [(&str, Expected, &str); 7] = [
+            (
+                "secrets/x.json",
+                |e| matches!(e, FileError::Link(_)),
+                "a linked directory",
+            ),
+            (
+                "zero.pem",
+                |e| matches!(e, FileError::Link(_)),
+                "a link to a device",
+            ),
+            (
+                "fifo.pem",
+                |e| matches!(e, FileError::NotRegular),
+                "a FIFO never blocks the read",
+            ),
+            (
+                "big.pem",
+                |e| matches!(e, FileError::TooLarge(10)),
+                "the cap is enforced",
+            ),
+            (
+                "../elsewhere/x.json",
+                |e| matches!(e, FileError::Outside(_)),
+                "`..`",
+            ),
+            (
+                "/etc/passwd",
+                |e| matches!(e, FileError::Outside(_)),
+                "absolute",
+            ),
+            (
+                "missing.pem",
+                |e| matches!(e, FileError::NotFound),
+                "missing is told apart",
+            ),
         ];
         for (declared, expected, why) in cases {
             let error = read(&at(&manifest, declared), 10).unwrap_err();
             assert!(expected(&error), "{declared}: {why}: {error:?}");
         }
         let through_link = write_private(&at(&manifest, "secrets/new.json"), b"{}").unwrap_err();
-        assert!(matches!(through_link, FileError::Link(_)), "{through_link:?}");
+        assert!(
+            matches!(through_link, FileError::Link(_)),
+            "{through_link:?}"
+        );
         assert!(!elsewhere.join("new.json").exists());
         let onto_link = write_private(&at(&manifest, "zero.pem"), b"{}").unwrap_err();
         assert!(matches!(onto_link, FileError::Link(_)), "{onto_link:?}");
@@ -438,7 +464,11 @@ mod tests {
         assert_eq!(read(&path, SECRET_FILE_MAX).unwrap(), b"{\"v\":1}");
 
         let hex = "0123456789abcdef0123456789abcdef";
-        let keep = [".b.json.appreg-tmp-0123", "a.json.tmp", ".a.json.appreg-tmp-x"];
+        let keep = [
+            ".b.json.appreg-tmp-0123",
+            "a.json.tmp",
+            ".a.json.appreg-tmp-x",
+        ];
         let stale = [
             format!(".a.json.appreg-tmp-{hex}"),
             format!(".a.json.{hex}.tmp"),
@@ -453,6 +483,9 @@ mod tests {
         for name in keep {
             assert!(dir.path().join("s").join(name).exists(), "{name}");
         }
-        assert_eq!(sweep_temporaries(&at(dir.path(), "none/a.json")).unwrap(), 0);
+        assert_eq!(
+            sweep_temporaries(&at(dir.path(), "none/a.json")).unwrap(),
+            0
+        );
     }
 }

@@ -304,25 +304,110 @@ mod tests {
         // Each case: URL, clouds, accepted?, why.
         let global = &[Cloud::Global][..];
         let cases = [
-            ("https://contoso-kv.vault.azure.net", global, true, "a vault"),
-            ("https://Contoso-KV.vault.azure.net/", global, true, "case and a bare `/`"),
-            ("https://attacker.example.com", global, false, "any https host"),
-            ("https://a.b.vault.azure.net", global, false, "two labels before the suffix"),
+            (
+                "https://contoso-kv.vault.azure.net",
+                global,
+                true,
+                "a vault",
+            ),
+            (
+                "https://Contoso-KV.vault.azure.net/",
+                global,
+                true,
+                "case and a bare `/`",
+            ),
+            (
+                "https://attacker.example.com",
+                global,
+                false,
+                "any https host",
+            ),
+            (
+                "https://a.b.vault.azure.net",
+                global,
+                false,
+                "two labels before the suffix",
+            ),
             ("https://vault.azure.net", global, false, "the suffix alone"),
-            ("https://kv.vault.azure.net", global, false, "vault names have 3 characters or more"),
-            ("https://contoso-kv.vault.azure.net.example.com", global, false, "the suffix is not at the end"),
-            ("https://contoso-kvvault.azure.net", global, false, "no dot before the suffix"),
-            ("https://contoso-kv.vault.azure.net:8443", global, false, "a port"),
-            ("https://u:p@contoso-kv.vault.azure.net", global, false, "userinfo"),
-            ("https://contoso-kv.vault.azure.net/secrets", global, false, "a path"),
-            ("https://contoso-kv.vault.azure.net/?x=1", global, false, "a query"),
-            ("http://contoso-kv.vault.azure.net", global, false, "plain http"),
-            ("http://127.0.0.1:8200", global, false, "loopback only through --key-vault-url"),
+            (
+                "https://kv.vault.azure.net",
+                global,
+                false,
+                "vault names have 3 characters or more",
+            ),
+            (
+                "https://contoso-kv.vault.azure.net.example.com",
+                global,
+                false,
+                "the suffix is not at the end",
+            ),
+            (
+                "https://contoso-kvvault.azure.net",
+                global,
+                false,
+                "no dot before the suffix",
+            ),
+            (
+                "https://contoso-kv.vault.azure.net:8443",
+                global,
+                false,
+                "a port",
+            ),
+            (
+                "https://u:p@contoso-kv.vault.azure.net",
+                global,
+                false,
+                "userinfo",
+            ),
+            (
+                "https://contoso-kv.vault.azure.net/secrets",
+                global,
+                false,
+                "a path",
+            ),
+            (
+                "https://contoso-kv.vault.azure.net/?x=1",
+                global,
+                false,
+                "a query",
+            ),
+            (
+                "http://contoso-kv.vault.azure.net",
+                global,
+                false,
+                "plain http",
+            ),
+            (
+                "http://127.0.0.1:8200",
+                global,
+                false,
+                "loopback only through --key-vault-url",
+            ),
             ("https://127.0.0.1", global, false, "an address"),
-            ("https://contoso-kv.vault.azure.cn", global, false, "another cloud's vault"),
-            ("https://contoso-kv.vault.azure.cn", &[Cloud::China][..], true, "the China cloud"),
-            ("https://contoso-kv.vault.usgovcloudapi.net", &[Cloud::UsGovDod][..], true, "US Gov DoD"),
-            ("https://contoso-kv.vault.usgovcloudapi.net", &ALL_CLOUDS[..], true, "any cloud offline"),
+            (
+                "https://contoso-kv.vault.azure.cn",
+                global,
+                false,
+                "another cloud's vault",
+            ),
+            (
+                "https://contoso-kv.vault.azure.cn",
+                &[Cloud::China][..],
+                true,
+                "the China cloud",
+            ),
+            (
+                "https://contoso-kv.vault.usgovcloudapi.net",
+                &[Cloud::UsGovDod][..],
+                true,
+                "US Gov DoD",
+            ),
+            (
+                "https://contoso-kv.vault.usgovcloudapi.net",
+                &ALL_CLOUDS[..],
+                true,
+                "any cloud offline",
+            ),
         ];
         for (url, clouds, ok, why) in cases {
             assert_eq!(vault_url(url, clouds).is_ok(), ok, "{url}: {why}");
@@ -364,8 +449,7 @@ mod tests {
             assert!(error.to_string().contains("no token is sent"), "{error}");
         }
         assert_eq!(tokens.0.load(Ordering::SeqCst), 0);
-        let accepted =
-            tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
         assert!(accepted.is_err(), "the listener was contacted");
     }
 }

@@ -709,7 +709,13 @@ mod tests {
         let plan = plan_secret(&spec(2), &live, &holds("a"), Some(cap), now());
         assert_eq!(plan.action, SecretAction::Blocked);
         assert_eq!(plan.add, None);
-        for part in ["keyId hand", "--prune", "by hand", "may hold 2", "within rotateBefore"] {
+        for part in [
+            "keyId hand",
+            "--prune",
+            "by hand",
+            "may hold 2",
+            "within rotateBefore",
+        ] {
             assert!(plan.reason.contains(part), "{part}: {}", plan.reason);
         }
         assert!(!plan.reason.contains('\u{1b}') && !plan.reason.contains('\n'));

@@ -138,8 +138,8 @@ mod tests {
     fn a_second_lock_of_a_directory_waits_then_fails() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("appreg.yaml");
-        let first = lock_directories(std::slice::from_ref(&manifest), LOCK_WAIT, &mut |_| {})
-            .unwrap();
+        let first =
+            lock_directories(std::slice::from_ref(&manifest), LOCK_WAIT, &mut |_| {}).unwrap();
         let mut waited = 0;
         let second = lock_directories(
             &[manifest.clone(), dir.path().to_path_buf()],

@@ -16,9 +16,7 @@ pub mod sinks;
 
 pub use certificate::CertificateFile;
 pub use keyvault::KeyVaultClient;
-pub use lifecycle::{
-    Cap, Holding, LiveSecret, SecretAction, SecretPlan, days_left, plan_secret,
-};
+pub use lifecycle::{Cap, Holding, LiveSecret, SecretAction, SecretPlan, days_left, plan_secret};
 pub use sinks::{Delivery, SinkError, Sinks};
 
 /// Longest piece of a server's or tenant's text quoted in a message, in characters.
@@ -42,7 +40,10 @@ mod tests {
     #[test]
     fn server_text_escapes_what_a_terminal_or_a_runner_would_obey() {
         let text = server_text("denied\u{1b}[2J\n::add-mask::x\r\u{202e}");
-        assert!(!text.chars().any(crate::manifest::diagnostic::is_hidden), "{text}");
+        assert!(
+            !text.chars().any(crate::manifest::diagnostic::is_hidden),
+            "{text}"
+        );
         assert!(!text.lines().any(|l| l.starts_with("::")), "{text}");
         assert!(text.contains("\\u{1b}"), "{text}");
         assert!(server_text(&"x".repeat(10_000)).chars().count() <= QUOTED_MAX + 1);

@@ -197,8 +197,8 @@ impl Sinks {
                     "created": delivery.created,
                     "earlierKeyIds": delivery.earlier,
                 });
-                let mut text =
-                    serde_json::to_vec_pretty(&document).map_err(|e| file_error(path, FileError::Io(e.into())))?;
+                let mut text = serde_json::to_vec_pretty(&document)
+                    .map_err(|e| file_error(path, FileError::Io(e.into())))?;
                 text.push(b'\n');
                 let target = path.clone();
                 tokio::task::spawn_blocking(move || files::write_private(&target, &text))
@@ -493,20 +493,43 @@ mod tests {
             }
         };
         // Each case: environment, --allow-stdout-secrets, policy, why.
-        let cases: [(&[(&str, &str)], bool, StdoutPolicy, &str); 5] = [
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: [(Pairs, bool, StdoutPolicy, &str); 5] = [
             (&[], false, StdoutPolicy::Print, "a laptop"),
             (&[("CI", "true")], false, StdoutPolicy::Refuse, "any CI"),
-            (&[("GITHUB_ACTIONS", "true")], false, StdoutPolicy::Refuse, "GitHub Actions"),
-            (&[("CI", "true")], true, StdoutPolicy::Print, "allowed elsewhere: no mask to use"),
-            (&[("GITHUB_ACTIONS", "true")], true, StdoutPolicy::MaskThenPrint, "allowed: masked"),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                false,
+                StdoutPolicy::Refuse,
+                "GitHub Actions",
+            ),
+            (
+                &[("CI", "true")],
+                true,
+                StdoutPolicy::Print,
+                "allowed elsewhere: no mask to use",
+            ),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                true,
+                StdoutPolicy::MaskThenPrint,
+                "allowed: masked",
+            ),
         ];
         for (pairs, allowed, policy, why) in cases {
-            assert_eq!(StdoutPolicy::from_env(&env(pairs), allowed), policy, "{why}");
+            assert_eq!(
+                StdoutPolicy::from_env(&env(pairs), allowed),
+                policy,
+                "{why}"
+            );
         }
         let (mut sinks, captured) = sinks(None);
         sinks.stdout_policy = StdoutPolicy::Refuse;
         let error = sinks.preflight(&SecretSink::Stdout).unwrap_err();
-        assert!(error.to_string().contains("--allow-stdout-secrets"), "{error}");
+        assert!(
+            error.to_string().contains("--allow-stdout-secrets"),
+            "{error}"
+        );
         assert!(
             sinks
                 .deliver(&SecretSink::Stdout, &delivery(), &Secret::new("s3cr3t"))

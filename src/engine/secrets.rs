@@ -421,7 +421,9 @@ async fn sink_moved(
             held_key(&now).map_or("nothing".into(), |k| format!("keyId {k}")),
             planned.map_or("nothing".into(), |k| format!("keyId {k}")),
         )),
-        Err(e) => Some(format!("the sink could not be read again before delivery: {e}")),
+        Err(e) => Some(format!(
+            "the sink could not be read again before delivery: {e}"
+        )),
     }
 }
 

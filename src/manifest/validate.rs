@@ -1170,7 +1170,8 @@ fn check_certificates(rules: &mut Rules, app: &wire::App) {
             declared: certificate.file.clone(),
             base_dir: rules.source.file.base_dir().to_path_buf(),
         };
-        let read = crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
+        let read =
+            crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
         let problem = match read {
             Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "check the path: it is relative to this manifest file; a regular file (no link, device or FIFO) of at most 64 KiB".to_string())),
             Ok(bytes) if contains(&bytes, b"PRIVATE KEY") => Some((

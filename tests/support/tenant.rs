@@ -116,7 +116,8 @@ pub fn sinks(client: &GraphClient, sb: &RunningSandbox) -> Sinks {
         client.credential(),
         appreg::graph::cloud::Cloud::Global,
         Some(redirect),
-    ).unwrap();
+    )
+    .unwrap();
     Sinks::new(Some(key_vault), &|_| None)
 }
 

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use super::tenant::*;
 
 fn workdir(what: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("trust-credentials-{what}-{}", uuid::Uuid::new_v4().simple()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "trust-credentials-{what}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -66,7 +68,10 @@ fn memory_limited(inner: &Command) -> Command {
     } else {
         Command::new(inner.get_program())
     };
-    command.args(inner.get_args()).env_clear().stdin(Stdio::null());
+    command
+        .args(inner.get_args())
+        .env_clear()
+        .stdin(Stdio::null());
     if let Some(dir) = inner.get_current_dir() {
         command.current_dir(dir);
     }
@@ -202,8 +207,10 @@ fn file_key_id(path: &Path) -> String {
 /// Text that a terminal would obey or a GitHub runner would read as a workflow command.
 fn assert_printable(what: &str, text: &str) {
     assert!(
-        !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'
-            || ('\u{202a}'..='\u{202e}').contains(&c)),
+        !text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'
+                || ('\u{202a}'..='\u{202e}').contains(&c)),
         "{what} printed a raw control or bidirectional character:\n{text:?}"
     );
     assert!(
@@ -231,10 +238,22 @@ async fn key_vault_token_goes_only_to_the_clouds_vault_hosts() {
         ),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["validate", "--strict", "remote.yaml"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["validate", "--strict", "remote.yaml"],
+    ))
+    .await;
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("bad-url") && err.contains("remote.yaml:10:"), "{err}");
-    assert!(err.contains("vault.azure.net"), "the help names the real suffix: {err}");
+    assert!(
+        err.contains("bad-url") && err.contains("remote.yaml:10:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("vault.azure.net"),
+        "the help names the real suffix: {err}"
+    );
 
     // The app exists with a delivered secret, so a plan reads its sink.
     std::fs::write(
@@ -242,19 +261,31 @@ async fn key_vault_token_goes_only_to_the_clouds_vault_hosts() {
         one_secret("kv-app", "{ file: secrets/kv-app.json }", "90d", "30d"),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     std::fs::write(
         dir.join("trust.yaml"),
         one_secret(
             "kv-app",
-            &format!("{{ keyVault: {{ vault: \"http://127.0.0.1:{}\", secret: mail }} }}", attacker.port),
+            &format!(
+                "{{ keyVault: {{ vault: \"http://127.0.0.1:{}\", secret: mail }} }}",
+                attacker.port
+            ),
             "90d",
             "30d",
         ),
     )
     .unwrap();
-    for args in [&["validate", "--strict", "trust.yaml"][..], &["plan", "trust.yaml"][..]] {
+    for args in [
+        &["validate", "--strict", "trust.yaml"][..],
+        &["plan", "trust.yaml"][..],
+    ] {
         let (code, out, err) = run(command(&sb, &dir, None, args)).await;
         assert_eq!(code, 1, "{args:?}: {out}\n{err}");
         assert!(err.contains("bad-url"), "{args:?}: {err}");
@@ -332,11 +363,23 @@ async fn a_symlinked_sink_directory_cannot_write_outside_the_manifest_directory(
         one_secret("link-app", "{ file: secrets/other.json }", "90d", "30d"),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("symbolic link"), "{err}");
-    assert_eq!(std::fs::read_to_string(elsewhere.join("other.json")).unwrap(), "precious");
-    let names: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("other.json")).unwrap(),
+        "precious"
+    );
+    let names: Vec<_> = std::fs::read_dir(&elsewhere)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "nothing new outside: {names:?}");
     let raw = Raw::new(&sb).await;
     assert!(mail_key_ids(&raw, "link-app").await.is_empty());
@@ -354,27 +397,44 @@ async fn manifest_files_are_read_bounded_and_never_from_devices_or_fifos() {
     std::os::unix::fs::symlink("/dev/zero", dir.join("certs/zero.pem")).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &dir.join("certs/fifo.pem"),
+        dir.join("certs/fifo.pem"),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
     let certificate = |file: &str| {
-        format!("version: 1\nname: trust\napps:\n  cert-app:\n    displayName: Cert app\n    certificates:\n      - name: c\n        file: {file}\n")
+        format!(
+            "version: 1\nname: trust\napps:\n  cert-app:\n    displayName: Cert app\n    certificates:\n      - name: c\n        file: {file}\n"
+        )
     };
     // Each case: certificate path, rule, why.
     let cases = [
-        ("/dev/zero", "bad-certificate-path", "an absolute path outside the directory"),
+        (
+            "/dev/zero",
+            "bad-certificate-path",
+            "an absolute path outside the directory",
+        ),
         ("certs/zero.pem", "bad-certificate", "a link to a device"),
-        ("certs/fifo.pem", "bad-certificate", "a FIFO would block the read"),
+        (
+            "certs/fifo.pem",
+            "bad-certificate",
+            "a FIFO would block the read",
+        ),
     ];
     for (file, rule, why) in cases {
         std::fs::write(dir.join("cert.yaml"), certificate(file)).unwrap();
         for verb in ["validate", "plan"] {
-            let outcome =
-                run_bounded(command(&sb, &dir, None, &[verb, "cert.yaml"]), Duration::from_secs(20)).await;
-            let (code, out, err) = outcome.unwrap_or_else(|| panic!("{verb} {file} ({why}) did not finish"));
+            let outcome = run_bounded(
+                command(&sb, &dir, None, &[verb, "cert.yaml"]),
+                Duration::from_secs(20),
+            )
+            .await;
+            let (code, out, err) =
+                outcome.unwrap_or_else(|| panic!("{verb} {file} ({why}) did not finish"));
             assert_eq!(code, 1, "{verb} {file} ({why}): {out}\n{err}");
-            assert!(err.contains(rule) && err.contains("cert.yaml:8:15"), "{verb} {file} ({why}): {err}");
+            assert!(
+                err.contains(rule) && err.contains("cert.yaml:8:15"),
+                "{verb} {file} ({why}): {err}"
+            );
         }
     }
 
@@ -384,12 +444,23 @@ async fn manifest_files_are_read_bounded_and_never_from_devices_or_fifos() {
         one_secret("zero-app", "{ file: secrets/zero-app.json }", "90d", "30d"),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     std::fs::remove_file(dir.join("secrets/zero-app.json")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.join("secrets/zero-app.json")).unwrap();
-    let outcome = run_bounded(command(&sb, &dir, None, &["plan", "trust.yaml"]), Duration::from_secs(20)).await;
-    let (code, out, err) = outcome.expect("plan with a secret file linked to /dev/zero did not finish");
+    let outcome = run_bounded(
+        command(&sb, &dir, None, &["plan", "trust.yaml"]),
+        Duration::from_secs(20),
+    )
+    .await;
+    let (code, out, err) =
+        outcome.expect("plan with a secret file linked to /dev/zero did not finish");
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("symbolic link"), "{err}");
     sb.shutdown().await;
@@ -403,13 +474,27 @@ async fn credentials_command_escapes_names_chosen_in_the_tenant() {
     let dir = workdir("names");
     std::fs::write(
         dir.join("trust.yaml"),
-        one_secret("named-app", "{ file: secrets/named-app.json }", "90d", "30d"),
+        one_secret(
+            "named-app",
+            "{ file: secrets/named-app.json }",
+            "90d",
+            "30d",
+        ),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let raw = Raw::new(&sb).await;
-    let object_id = raw.app("named-app").await["id"].as_str().unwrap().to_string();
+    let object_id = raw.app("named-app").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     raw.write(
         reqwest::Method::POST,
         &format!("/applications/{object_id}/addPassword"),
@@ -418,7 +503,10 @@ async fn credentials_command_escapes_names_chosen_in_the_tenant() {
         }})),
     )
     .await;
-    for args in [&["credentials", "trust.yaml"][..], &["credentials", "trust.yaml", "--json"][..]] {
+    for args in [
+        &["credentials", "trust.yaml"][..],
+        &["credentials", "trust.yaml", "--json"][..],
+    ] {
         let (code, out, err) = run(command(&sb, &dir, None, args)).await;
         assert_eq!(code, 0, "{args:?}: {out}\n{err}");
         assert!(out.contains("evil"), "{args:?}: the row is shown: {out}");
@@ -435,7 +523,11 @@ async fn credentials_command_escapes_names_chosen_in_the_tenant() {
 async fn stdout_sink_is_refused_in_ci_and_masked_under_github_actions() {
     let sb = start(Faults::default(), 206).await;
     let dir = workdir("stdout");
-    std::fs::write(dir.join("trust.yaml"), one_secret("out-app", "{ stdout: true }", "90d", "30d")).unwrap();
+    std::fs::write(
+        dir.join("trust.yaml"),
+        one_secret("out-app", "{ stdout: true }", "90d", "30d"),
+    )
+    .unwrap();
     for ci in [("CI", "true"), ("GITHUB_ACTIONS", "true")] {
         let mut refused = command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"]);
         refused.env(ci.0, ci.1);
@@ -444,22 +536,36 @@ async fn stdout_sink_is_refused_in_ci_and_masked_under_github_actions() {
         assert!(err.contains("--allow-stdout-secrets"), "{ci:?}: {err}");
         assert!(!out.contains("clientSecret"), "{ci:?}: {out}");
         let raw = Raw::new(&sb).await;
-        assert!(mail_key_ids(&raw, "out-app").await.is_empty(), "{ci:?}: no credential was made");
+        assert!(
+            mail_key_ids(&raw, "out-app").await.is_empty(),
+            "{ci:?}: no credential was made"
+        );
     }
     let mut allowed = command(
         &sb,
         &dir,
         None,
-        &["apply", "trust.yaml", "--auto-approve", "--allow-stdout-secrets"],
+        &[
+            "apply",
+            "trust.yaml",
+            "--auto-approve",
+            "--allow-stdout-secrets",
+        ],
     );
     allowed.env("GITHUB_ACTIONS", "true");
     let (code, out, err) = run(allowed).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    let line = out.lines().find(|l| l.contains("clientSecret")).expect("the value line");
+    let line = out
+        .lines()
+        .find(|l| l.contains("clientSecret"))
+        .expect("the value line");
     let value: Value = serde_json::from_str(line).unwrap();
     let value = value["clientSecret"].as_str().unwrap();
     let mask = out.find(&format!("::add-mask::{value}")).expect("masked");
-    assert!(mask < out.find(line).unwrap(), "the mask comes first:\n{out}");
+    assert!(
+        mask < out.find(line).unwrap(),
+        "the mask comes first:\n{out}"
+    );
     sb.shutdown().await;
 }
 
@@ -477,12 +583,21 @@ async fn rotation_never_removes_the_delivered_secret_to_make_room() {
         )
     };
     std::fs::write(dir.join("trust.yaml"), manifest("20d", "10d")).unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let sink = dir.join("secrets/personal.json");
     let delivered = file_key_id(&sink);
     let raw = Raw::new(&sb).await;
-    let object_id = raw.app("personal-app").await["id"].as_str().unwrap().to_string();
+    let object_id = raw.app("personal-app").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     raw.write(
         reqwest::Method::POST,
         &format!("/applications/{object_id}/addPassword"),
@@ -492,10 +607,22 @@ async fn rotation_never_removes_the_delivered_secret_to_make_room() {
 
     // Rotation is due now (20 days left, a 21-day window).
     std::fs::write(dir.join("trust.yaml"), manifest("25d", "21d")).unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("hand-added") && err.contains("--prune"), "{err}");
-    assert_eq!(mail_key_ids(&raw, "personal-app").await, vec![delivered.clone()]);
+    assert!(
+        err.contains("hand-added") && err.contains("--prune"),
+        "{err}"
+    );
+    assert_eq!(
+        mail_key_ids(&raw, "personal-app").await,
+        vec![delivered.clone()]
+    );
     assert_eq!(file_key_id(&sink), delivered);
 
     let (code, out, err) = run(command(
@@ -509,8 +636,14 @@ async fn rotation_never_removes_the_delivered_secret_to_make_room() {
     let now_held = file_key_id(&sink);
     assert_ne!(now_held, delivered, "rotated");
     let ids = mail_key_ids(&raw, "personal-app").await;
-    assert!(ids.contains(&now_held) && ids.contains(&delivered), "{ids:?}");
-    let all = raw.app("personal-app").await["passwordCredentials"].as_array().unwrap().len();
+    assert!(
+        ids.contains(&now_held) && ids.contains(&delivered),
+        "{ids:?}"
+    );
+    let all = raw.app("personal-app").await["passwordCredentials"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(all, 2, "the hand-added credential made room");
     sb.shutdown().await;
 }
@@ -535,7 +668,14 @@ async fn concurrent_applies_of_one_manifest_are_serialized() {
         ));
     }
     std::fs::write(dir.join("trust.yaml"), text).unwrap();
-    let both = [0, 1].map(|_| run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])));
+    let both = [0, 1].map(|_| {
+        run(command(
+            &sb,
+            &dir,
+            None,
+            &["apply", "trust.yaml", "--auto-approve"],
+        ))
+    });
     let [first, second] = both;
     let (first, second) = tokio::join!(first, second);
     for (code, out, err) in [&first, &second] {
@@ -563,7 +703,13 @@ async fn a_delivery_by_another_run_between_plan_and_deliver_is_not_overwritten()
         one_secret("shared-app", "{ file: secrets/shared.json }", "90d", "30d"),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let raw = Raw::new(&sb).await;
     let before = mail_key_ids(&raw, "shared-app").await;
@@ -599,8 +745,17 @@ async fn a_delivery_by_another_run_between_plan_and_deliver_is_not_overwritten()
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("changed since the plan"), "{err}");
     let methods: Vec<String> = vault.seen().iter().map(|s| s.method.clone()).collect();
-    assert_eq!(methods, vec!["GET", "GET"], "nothing was written: {:?}", vault.seen());
-    assert_eq!(mail_key_ids(&raw, "shared-app").await, before, "the new credential was taken back");
+    assert_eq!(
+        methods,
+        vec!["GET", "GET"],
+        "nothing was written: {:?}",
+        vault.seen()
+    );
+    assert_eq!(
+        mail_key_ids(&raw, "shared-app").await,
+        before,
+        "the new credential was taken back"
+    );
     sb.shutdown().await;
 }
 
@@ -615,7 +770,13 @@ async fn a_temporary_secret_file_left_by_a_crash_is_removed_by_the_next_apply() 
         one_secret("tmp-app", "{ file: secrets/tmp-app.json }", "90d", "30d"),
     )
     .unwrap();
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let secrets = dir.join("secrets");
     let hex = uuid::Uuid::new_v4().simple().to_string();
@@ -626,12 +787,22 @@ async fn a_temporary_secret_file_left_by_a_crash_is_removed_by_the_next_apply() 
     for name in &stale {
         std::fs::write(secrets.join(name), "{\"clientSecret\": \"left behind\"}").unwrap();
     }
-    let (code, out, err) = run(command(&sb, &dir, None, &["apply", "trust.yaml", "--auto-approve"])).await;
+    let (code, out, err) = run(command(
+        &sb,
+        &dir,
+        None,
+        &["apply", "trust.yaml", "--auto-approve"],
+    ))
+    .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let names: Vec<String> = std::fs::read_dir(&secrets)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec!["tmp-app.json".to_string()], "stale temporaries remain");
+    assert_eq!(
+        names,
+        vec!["tmp-app.json".to_string()],
+        "stale temporaries remain"
+    );
     sb.shutdown().await;
 }
