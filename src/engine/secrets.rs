@@ -38,8 +38,9 @@ pub struct SecretStep {
     /// keyIds of the app's password credentials when the plan was made: a credential of this
     /// name outside them, seen after an `addPassword` whose answer was lost, is that call's.
     pub known: Vec<String>,
-    /// What the sink held when the plan was made; delivery re-reads it and refuses when it moved.
-    pub holding: Holding,
+    /// What the sink held when the plan was made, None when the plan did not read it (the app did
+    /// not exist yet): delivery re-reads it and refuses when it moved.
+    pub holding: Option<Holding>,
 }
 
 /// The keyId a readable sink holds, if any.
@@ -147,7 +148,8 @@ pub fn plan_app(
             fields: fields(&plan, &live),
             live_digest: live_digest(&mine, &holding),
         };
-        out.push((change, step(ctx, &spec.name, plan, holding)));
+        let observed = ctx.live.holdings.get(&spec.name).cloned();
+        out.push((change, step(ctx, &spec.name, plan, observed)));
     }
     // Credentials of names the manifest does not declare: appreg cannot tell one it made from
     // one made by hand, so they go only when pruning.
@@ -190,12 +192,12 @@ pub fn plan_app(
             fields: fields(&plan, &live),
             live_digest: live_digest(&credentials, &Holding::Empty),
         };
-        out.push((change, step(ctx, &name, plan, Holding::WriteOnly)));
+        out.push((change, step(ctx, &name, plan, None)));
     }
     out
 }
 
-fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Holding) -> Step {
+fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>) -> Step {
     Step {
         app_key: Some(ctx.app.key.clone()),
         desired: None,
@@ -401,19 +403,19 @@ async fn minted_by_lost_call(
     }
 }
 
-/// Why the sink no longer holds what the plan saw (another run delivered meanwhile), or None when
-/// it does or cannot be read back (write-only sinks).
+/// Why the sink no longer holds what `before` says it held (another run delivered meanwhile), or
+/// None when it does or cannot be read back (write-only sinks).
 async fn sink_moved(
     sinks: &Sinks,
     sink: &SecretSink,
     tenant_id: &str,
     app_id: &str,
-    secret: &SecretStep,
+    before: &Holding,
 ) -> Option<String> {
     if !Sinks::is_readable(sink) {
         return None;
     }
-    let planned = held_key(&secret.holding);
+    let planned = held_key(before);
     match sinks.holding(sink, tenant_id, app_id).await {
         Ok(now) if held_key(&now) == planned => None,
         Ok(now) => Some(format!(
@@ -470,6 +472,16 @@ async fn run(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        // What delivery compares the sink with: the plan's reading, or for an app the plan did not
+        // find (so could not read for), a reading taken now, before the credential exists.
+        let before = match &secret.holding {
+            Some(holding) => holding.clone(),
+            None if Sinks::is_readable(&spec.sink) => sinks
+                .holding(&spec.sink, tenant_id, app_id)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => Holding::WriteOnly,
+        };
         for key_id in &plan.remove_first {
             remove(key_id.clone()).await?;
         }
@@ -540,7 +552,7 @@ async fn run(
             earlier: &plan.earlier,
         };
         // Compare before delivering: a sink that moved since the plan was written by another run.
-        if let Some(moved) = sink_moved(sinks, &spec.sink, tenant_id, app_id, secret).await {
+        if let Some(moved) = sink_moved(sinks, &spec.sink, tenant_id, app_id, &before).await {
             drop(value);
             return Err(match remove(key_id.clone()).await {
                 Ok(()) => format!(
