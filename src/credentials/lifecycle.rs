@@ -722,6 +722,64 @@ mod tests {
     }
 
     #[test]
+    fn with_a_full_memory_a_credential_created_with_the_held_one_is_still_an_orphan() {
+        // Graph's timestamps tie within a run; a full memory cannot vouch for it, the time can.
+        let holding = holds_after("a", &["g1", "g2", "g3", "g4", "g5", "g6"]);
+        let live = [
+            cred("a", 10, 170),
+            cred("tie", 10, 170),
+            cred("older", 20, 160),
+        ];
+        let plan = plan_secret(&spec(8), &live, &holding, None, now());
+        assert_eq!(plan.action, SecretAction::Cleanup, "{plan:?}");
+        assert_eq!(plan.remove_after, vec!["tie".to_string()]);
+        assert_eq!(plan.earlier, vec!["a".to_string(), "older".to_string()]);
+    }
+
+    #[test]
+    fn the_reason_tells_a_vanished_credential_from_an_empty_sink() {
+        let live = [cred("a", 10, 170), cred("b", 5, 175)];
+        let vanished = plan_secret(&spec(2), &live, &holds("gone"), None, now());
+        assert_eq!(vanished.action, SecretAction::Rotate);
+        assert_eq!(
+            vanished.reason,
+            "the credential the sink holds no longer exists; 2 others removed after delivery"
+        );
+        let empty = plan_secret(&spec(2), &live[..1], &Holding::Empty, None, now());
+        assert_eq!(
+            empty.reason,
+            "the sink holds none of the 1 credential of this name; they are removed after delivery"
+        );
+        assert_eq!(empty.remove_after, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn replication_grace_ends_after_five_minutes() {
+        let delivered = |ago: Duration| Holding::Holds {
+            key_id: "new".into(),
+            delivered: Some(now() - ago),
+            earlier: vec!["a".into()],
+        };
+        let live = [cred("a", 170, 100)];
+        let within = plan_secret(
+            &spec(2),
+            &live,
+            &delivered(Duration::seconds(299)),
+            None,
+            now(),
+        );
+        assert_eq!(within.action, SecretAction::NoOp, "{within:?}");
+        let after = plan_secret(
+            &spec(2),
+            &live,
+            &delivered(Duration::seconds(300)),
+            None,
+            now(),
+        );
+        assert_eq!(after.action, SecretAction::Rotate, "{after:?}");
+    }
+
+    #[test]
     fn a_just_delivered_credential_hidden_by_replication_is_not_replaced() {
         let holding = Holding::Holds {
             key_id: "new".into(),
