@@ -679,7 +679,7 @@ fn cases() -> Vec<Case> {
             "certificate_path_traversal",
             "`../../../../etc/passwd` as a certificate: not a certificate, named where written",
             |d| corpus(d, "certificate-passwd.yaml"),
-            invalid("bad-certificate", Some("certificate-passwd.yaml:8:15")),
+            invalid("bad-certificate-path", Some("certificate-passwd.yaml:8:15")),
         ),
         case(
             "redirect_uri_javascript",
@@ -905,6 +905,43 @@ fn cases() -> Vec<Case> {
             invalid(
                 "bad-acknowledgement",
                 Some("trust-catalogue-acknowledgement-blank.yaml:13:17"),
+            ),
+        ),
+        // ------------------------------------------------------------------ trust: credentials
+        case(
+            "trust_credentials_vault_any_host",
+            "finding 2: a Key Vault URL naming any https host would receive the Key Vault token",
+            |d| corpus(d, "trust-credentials-vault-attacker.yaml"),
+            invalid(
+                "bad-url",
+                Some("trust-credentials-vault-attacker.yaml:9:39"),
+            ),
+        ),
+        case(
+            "trust_credentials_vault_loopback",
+            "finding 2: a loopback vault is reached only through --key-vault-url, never from a manifest",
+            |d| corpus(d, "trust-credentials-vault-loopback.yaml"),
+            invalid(
+                "bad-url",
+                Some("trust-credentials-vault-loopback.yaml:9:39"),
+            ),
+        ),
+        case(
+            "trust_credentials_certificate_dev_zero",
+            "finding 7: `/dev/zero` as a certificate: refused as outside the directory, never read",
+            |d| corpus(d, "trust-credentials-certificate-dev-zero.yaml"),
+            invalid(
+                "bad-certificate-path",
+                Some("trust-credentials-certificate-dev-zero.yaml:8:15"),
+            ),
+        ),
+        case(
+            "trust_credentials_personal_two_secrets",
+            "finding 12: two secrets on a personal-account app could never rotate without removing one in use",
+            |d| corpus(d, "trust-credentials-personal-two-secrets.yaml"),
+            invalid(
+                "too-many",
+                Some("trust-credentials-personal-two-secrets.yaml:9:7"),
             ),
         ),
     ]

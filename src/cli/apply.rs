@@ -45,6 +45,25 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
+    // One apply per manifest directory at a time, held until this function returns; with it
+    // held, temporary secret files an interrupted apply left are removed (credentials::lock).
+    let lock = crate::credentials::lock::lock_directories(
+        &loaded.files,
+        crate::credentials::lock::LOCK_WAIT,
+        &mut |dir| {
+            eprintln!(
+                "appreg: another apply of {} is running; waiting for it to finish",
+                dir.display()
+            )
+        },
+    );
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => return fail(e.to_string()),
+    };
+    for problem in crate::credentials::lock::sweep_temporaries(&loaded.state) {
+        eprintln!("warning: a stale temporary secret file could not be removed: {problem}");
+    }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,

@@ -60,6 +60,10 @@ pub struct GlobalArgs {
     /// tests reach `appreg sandbox serve`'s Key Vault; http only for loopback addresses).
     #[arg(long, global = true, value_name = "URL", env = "APPREG_KEY_VAULT_URL")]
     pub key_vault_url: Option<url::Url>,
+    /// Let a `stdout` secret sink print in CI (`CI=true` or `GITHUB_ACTIONS=true`), where it is
+    /// refused otherwise because job logs are widely read; GitHub Actions masks the value first.
+    #[arg(long, global = true)]
+    pub allow_stdout_secrets: bool,
     /// How to authenticate to Microsoft Graph; `auto` tries, in order: secret, certificate,
     /// workload-identity, github-oidc, managed-identity, azure-cli, device-code (at a terminal).
     #[arg(long, global = true, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]

@@ -428,7 +428,10 @@ pub async fn local(
     for app in state.apps.values() {
         for certificate in &app.certificates {
             let path = certificate.file.resolved();
-            let read = CertificateFile::read(&path);
+            let file = certificate.file.clone();
+            let read = tokio::task::spawn_blocking(move || CertificateFile::read(&file))
+                .await
+                .unwrap_or_else(|e| Err(format!("reading a certificate: {e}")));
             observed.certificate_files.insert(path, read);
         }
         let Some(app_id) = observed

@@ -986,9 +986,11 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         .iter()
         .map(|s| s.keep.unwrap_or(crate::model::DEFAULT_KEEP))
         .sum();
-    if personal && generations > 2 {
-        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 secrets, these declarations keep up to {generations}"), "too many secrets")
-            .help = Some("declare one secret with `keep: 2` (the default), or set `keep: 1` on two secrets".into());
+    // Rotation needs two slots of the cap of 2 (the value in use and its replacement), and the
+    // value in use is never removed first: two secrets could never rotate.
+    if personal && (generations > 2 || app.secrets.len() > 1) {
+        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 password credentials and rotating a secret takes both (the value in use and its replacement); these declarations keep up to {generations} in {} secrets", app.secrets.len()), "too many secrets")
+            .help = Some("declare one secret, with `keep: 2` (the default) or `keep: 1`".into());
     }
 }
 
@@ -1069,24 +1071,18 @@ fn check_sink(
         }
     }
     if let Some(vault) = &deliver.key_vault {
-        let url = url::Url::parse(&vault.vault);
-        let ok = match &url {
-            Ok(u) if u.scheme() == "https" => true,
-            Ok(u) => {
-                u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1"))
-            }
-            Err(_) => false,
-        };
-        if !ok {
+        // A vault URL receives a Key Vault token: only vaults of a Microsoft cloud (the run's
+        // cloud is checked again before any token is sent).
+        let clouds = crate::credentials::keyvault::ALL_CLOUDS;
+        if let Err(why) = crate::credentials::keyvault::vault_url(&vault.vault, &clouds) {
             rules
                 .error(
                     "bad-url",
                     &[base.clone(), vec![key("keyVault"), key("vault")]].concat(),
-                    format!("`{}` is not a Key Vault URL", vault.vault),
-                    "invalid vault URL",
+                    format!("`{}` is not a Key Vault URL: {why}", vault.vault),
+                    "not a Key Vault URL",
                 )
-                .help =
-                Some("write the vault URI, such as https://contoso-kv.vault.azure.net".into());
+                .help = Some("write the vault URI, such as https://contoso-kv.vault.azure.net (.vault.usgovcloudapi.net in US Government, .vault.azure.cn in China)".into());
         }
         let name_ok = (1..=127).contains(&vault.secret.len())
             && vault
@@ -1147,9 +1143,29 @@ fn check_certificates(rules: &mut Rules, app: &wire::App) {
                 "duplicate",
             );
         }
-        let file_path = rules.source.file.base_dir().join(&certificate.file);
-        let problem = match std::fs::read(&file_path) {
-            Err(e) => Some((format!("cannot read certificate file `{}`: {e}", file_path.display()), "check the path; it is relative to this manifest file".to_string())),
+        // A certificate is read and uploaded: like a secret file it must be inside the
+        // manifest's directory, or a pull request could make appreg publish any runner file.
+        if let Some(why) = sink_path_problem(&certificate.file) {
+            rules
+                .error(
+                    "bad-certificate-path",
+                    &[path, vec![key("file")]].concat(),
+                    format!("the certificate path `{}` {why}", certificate.file),
+                    "not a path inside the manifest's directory",
+                )
+                .help = Some(
+                "copy the public certificate next to the manifest and write a relative path without `..`, such as `certs/app.pem`".into(),
+            );
+            continue;
+        }
+        let file = crate::model::ManifestPath {
+            declared: certificate.file.clone(),
+            base_dir: rules.source.file.base_dir().to_path_buf(),
+        };
+        let read =
+            crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
+        let problem = match read {
+            Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "check the path: it is relative to this manifest file; a regular file (no link, device or FIFO) of at most 64 KiB".to_string())),
             Ok(bytes) if contains(&bytes, b"PRIVATE KEY") => Some((
                 format!("`{}` holds a private key", certificate.file),
                 "give appreg the public certificate only (PEM `BEGIN CERTIFICATE` or DER); keep the key with the workload".to_string(),
