@@ -173,8 +173,33 @@ fn init_logging(verbose: u8, color: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("appreg={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || LogWriter { color })
         .with_ansi(color)
         .with_target(false)
         .try_init();
+}
+
+/// stderr for log events, which quote paths, names and answers from Graph: each event (one write)
+/// is escaped line by line, or, when appreg colors its logs itself, only guarded against runner
+/// commands so the colors survive.
+struct LogWriter {
+    color: bool,
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let safe = if self.color {
+            crate::output::untrusted::guard_lines(&text)
+        } else {
+            // A trailing line break is the event's own; an empty last line stays empty.
+            crate::output::untrusted::escape_lines(&text)
+        };
+        std::io::stderr().lock().write_all(safe.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().lock().flush()
+    }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::GlobalArgs;
 use crate::manifest::{self, Loaded};
+use crate::output::untrusted::{escape_lines, guard_lines};
 
 /// Loads and validates; on failure prints the diagnostics and returns None. Warnings are printed
 /// and do not stop the run.
@@ -41,14 +42,19 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
-/// Prints an error for the user and returns the error exit code.
+/// Prints an error for the user and returns the error exit code. Errors quote text from outside
+/// (Graph's messages, names from the manifest or the tenant), so every line is escaped here, the
+/// one place every command's errors pass.
 pub fn fail(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", escape_lines(&message.to_string()));
     super::EXIT_ERROR
 }
 
-/// Writes `text` to stdout; a closed pipe is not an error.
+/// Writes `text` to stdout; a closed pipe is not an error. Values in `text` are escaped where it
+/// was composed; the guard here keeps any line from reading as a CI runner command.
 pub fn print_stdout(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(guard_lines(text).as_bytes());
 }
