@@ -148,6 +148,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.color.for_stderr());
+    run::set_stdout_color(cli.global.color.for_stdout());
     let code = match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => schema::run(&args),
@@ -180,8 +181,8 @@ fn init_logging(verbose: u8, color: bool) {
 }
 
 /// stderr for log events, which quote paths, names and answers from Graph: each event (one write)
-/// is escaped line by line, or, when appreg colors its logs itself, only guarded against runner
-/// commands so the colors survive.
+/// is guarded line by line (no runner command, no control character unless appreg colors its
+/// logs itself).
 struct LogWriter {
     color: bool,
 }
@@ -189,12 +190,7 @@ struct LogWriter {
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        let safe = if self.color {
-            crate::output::untrusted::guard_lines(&text)
-        } else {
-            // A trailing line break is the event's own; an empty last line stays empty.
-            crate::output::untrusted::escape_lines(&text)
-        };
+        let safe = crate::output::untrusted::guard_lines(&text, self.color);
         std::io::stderr().lock().write_all(safe.as_bytes())?;
         Ok(buf.len())
     }

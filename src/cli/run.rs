@@ -50,11 +50,18 @@ pub fn fail(message: impl std::fmt::Display) -> u8 {
     super::EXIT_ERROR
 }
 
+/// Whether appreg colors what it writes to stdout, set once by `cli::main`.
+static STDOUT_COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn set_stdout_color(color: bool) {
+    let _ = STDOUT_COLOR.set(color);
+}
+
 /// Writes `text` to stdout; a closed pipe is not an error. Values in `text` are escaped where it
-/// was composed; the guard here keeps any line from reading as a CI runner command.
+/// was composed; this is the second line of defence: no line reads as a CI runner command, and
+/// without colors of appreg's own no control character but the line break gets through.
 pub fn print_stdout(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout()
-        .lock()
-        .write_all(guard_lines(text).as_bytes());
+    let safe = guard_lines(text, STDOUT_COLOR.get().copied().unwrap_or(false));
+    let _ = std::io::stdout().lock().write_all(safe.as_bytes());
 }

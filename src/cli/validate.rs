@@ -44,7 +44,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
         Format::Json => {
             let report = diagnostics::json_report(&diagnostics, !failed);
             let text = serde_json::to_string_pretty(&report).expect("diagnostics serialize");
-            let _ = writeln!(std::io::stdout().lock(), "{}", guard_lines(&text));
+            let _ = writeln!(std::io::stdout().lock(), "{}", guard_lines(&text, false));
         }
         Format::Human => print_human(&diagnostics, global.color.for_stderr(), failed, apps, files),
     }
@@ -63,7 +63,7 @@ pub(super) fn print_human(
         let _ = write!(
             err,
             "{}",
-            guard_lines(&diagnostics::render(diagnostic, color))
+            guard_lines(&diagnostics::render(diagnostic, color), color)
         );
     }
     if diagnostics.len() > MAX_SHOWN {

@@ -59,15 +59,31 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
     Cow::Owned(lines.join("\n"))
 }
 
-/// Whole output as appreg composed it (colors included): only the command prefixes are defused,
-/// at the start of every line, so a value that slipped past [`escape`] still cannot become a
-/// workflow command. `::add-mask::` lines are appreg's own and pass.
-pub fn guard_lines(text: &str) -> Cow<'_, str> {
-    if !text.split('\n').any(|line| matches!(defuse(line, true), Cow::Owned(_))) {
+/// Whole output as appreg composed it: the command prefixes are defused at the start of every
+/// line, so a value that slipped past [`escape`] still cannot become a workflow command, and
+/// `::add-mask::` lines (appreg's own) pass. Without `colors`, every control character but the
+/// line break and the tab is written `\u00XX`: readable text, and in JSON output (where such a
+/// character can only sit inside a string) the same character, still valid JSON. With `colors`,
+/// control characters are left alone so appreg's own colors survive.
+pub fn guard_lines(text: &str, colors: bool) -> Cow<'_, str> {
+    let stray = |c: char| !colors && c.is_control() && c != '\n' && c != '\t';
+    if !text.contains(stray) && !text.split('\n').any(|line| matches!(defuse(line, true), Cow::Owned(_))) {
         return Cow::Borrowed(text);
     }
-    let lines: Vec<Cow<'_, str>> = text.split('\n').map(|line| defuse(line, true)).collect();
-    Cow::Owned(lines.join("\n"))
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for c in defuse(line, true).chars() {
+            if stray(c) {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn needs_escape(text: &str) -> bool {
@@ -169,9 +185,23 @@ mod tests {
     fn the_guard_keeps_colors_and_add_mask() {
         let text = "\x1b[32m+ app.a\x1b[0m\n::add-mask::v\n ::notice::x\nend ##vso[y]";
         assert_eq!(
-            guard_lines(text),
+            guard_lines(text, true),
             "\x1b[32m+ app.a\x1b[0m\n::add-mask::v\n \\u{3a}:notice::x\nend ##vso\\u{5b}y]"
         );
-        assert!(matches!(guard_lines("a\nb"), Cow::Borrowed(_)));
+        assert_eq!(
+            guard_lines(text, false),
+            "\\u001b[32m+ app.a\\u001b[0m\n::add-mask::v\n \\u{3a}:notice::x\nend ##vso\\u{5b}y]"
+        );
+        assert!(matches!(guard_lines("a\n\tb", false), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_guard_keeps_json_valid() {
+        let value = serde_json::json!({"name": "a\u{85}b\u{7f}\u{1b}c\n::warning::x"});
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        let guarded = guard_lines(&text, false);
+        assert!(!guarded.contains('\u{85}') && !guarded.contains('\u{7f}'));
+        let back: serde_json::Value = serde_json::from_str(&guarded).unwrap();
+        assert_eq!(back, value, "the same characters, escaped the JSON way");
     }
 }
