@@ -22,6 +22,10 @@ fn workdir(name: &str) -> PathBuf {
     dir
 }
 
+/// How long one run may take; a run that serves or waits past it (what a refusal that does not
+/// happen looks like, e.g. `sandbox serve` accepting 0.0.0.0) is killed and reported as exit -1.
+const DEADLINE: Duration = Duration::from_secs(60);
+
 /// The binary with nothing from this process's environment but PATH, and `env`: no tenant
 /// flags, so what it targets is its own choice.
 fn bare(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -32,16 +36,35 @@ fn bare(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
     }
-    let out = command.output().expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut child = command.spawn().expect("the binary runs");
+    let drain = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = from.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, out.join().unwrap(), err.join().unwrap())
 }
 
 /// One app whose secret goes to a file sink, and that file already holding the real secret of
