@@ -66,7 +66,7 @@ async fn request_log_over_http_and_rust() {
 #[tokio::test]
 async fn request_log_answers_only_the_admin_app() {
     let env = Env::start().await;
-    let app = env.app("other").await;
+    let (app, _) = env.app_with_sp("other").await;
     let secret = env.add_password(app["id"].as_str().unwrap()).await["secretText"]
         .as_str()
         .unwrap()
