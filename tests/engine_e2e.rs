@@ -710,7 +710,12 @@ async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
     )
     .await;
     sb2.clear_log();
-    let (code, _, err) = run_cli(&sb2, work.path(), &["apply", "empty.json", "--auto-approve"]).await;
+    let (code, _, err) = run_cli(
+        &sb2,
+        work.path(),
+        &["apply", "empty.json", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("plan is stale"), "{err}");
     assert_eq!(writes(&sb2), Vec::<String>::new());

@@ -152,7 +152,9 @@ fn plain_http_is_refused_for_every_remote_endpoint() {
 /// A loopback listener that answers every request at once with a token endpoint's refusal
 /// (400 `invalid_client`, which is not retried), and counts the requests it answered. Binding
 /// `addr` may fail (no IPv6 on the machine): then None.
-fn refusing_listener(addr: &str) -> Option<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+fn refusing_listener(
+    addr: &str,
+) -> Option<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
     use std::io::{Read, Write};
     use std::sync::atomic::Ordering;
     let listener = std::net::TcpListener::bind(addr).ok()?;

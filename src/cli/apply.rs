@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use super::plan::{ViewArgs, manifest_paths, show};
 use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
-use crate::output::untrusted::{Untrusted, escape_lines};
 use crate::engine::{
     self, AppOutputs, PlanOptions,
     plan::{Action, Plan},
 };
+use crate::output::untrusted::{Untrusted, escape_lines};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -336,20 +336,14 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
             Untrusted(&out.tenant_id)
         ));
         if let Some(sp) = &out.service_principal_id {
-            text.push_str(&format!(
-                "    servicePrincipalId: {}\n",
-                Untrusted(sp)
-            ));
+            text.push_str(&format!("    servicePrincipalId: {}\n", Untrusted(sp)));
         }
         text.push_str(&format!(
             "    adminConsentUrl: {}\n",
             Untrusted(&out.admin_consent_url)
         ));
         if let Some(url) = &out.user_consent_url {
-            text.push_str(&format!(
-                "    userConsentUrl: {}\n",
-                Untrusted(url)
-            ));
+            text.push_str(&format!("    userConsentUrl: {}\n", Untrusted(url)));
         }
         for credential in &out.credentials {
             let expires = credential

@@ -301,7 +301,11 @@ mod tests {
             ("0.0.0.0:8080", false, "every interface"),
             ("[::]:8080", false, "every IPv6 interface"),
             ("192.168.1.10:8080", false, "a LAN address"),
-            ("[::ffff:127.0.0.1]:8080", false, "IPv4-mapped, served on an IPv6 socket"),
+            (
+                "[::ffff:127.0.0.1]:8080",
+                false,
+                "IPv4-mapped, served on an IPv6 socket",
+            ),
         ];
         for (address, accepted, why) in cases {
             let result = loopback_only(address.parse().unwrap());

@@ -368,7 +368,12 @@ mod tests {
         // Each case: environment, refused, names the message must contain, why.
         type Case<'a> = (&'a [(&'a str, &'a str)], bool, &'a [&'a str], &'a str);
         let cases: &[Case] = &[
-            (&[], false, &[], "a developer machine: the README's first command"),
+            (
+                &[],
+                false,
+                &[],
+                "a developer machine: the README's first command",
+            ),
             (
                 &[("CI", "false"), ("GITHUB_ACTIONS", "0")],
                 false,
@@ -391,10 +396,30 @@ mod tests {
                 &["AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set but no tenant is"],
                 "credentials without a tenant",
             ),
-            (&[("CI", "true")], true, &["CI"], "what .ci/run and most services set"),
-            (&[("GITHUB_ACTIONS", "true")], true, &["GITHUB_ACTIONS"], "GitHub Actions"),
-            (&[("TF_BUILD", "True")], true, &["TF_BUILD"], "Azure Pipelines"),
-            (&[("JENKINS_URL", "https://ci")], true, &["JENKINS_URL"], "Jenkins sets no CI"),
+            (
+                &[("CI", "true")],
+                true,
+                &["CI"],
+                "what .ci/run and most services set",
+            ),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                true,
+                &["GITHUB_ACTIONS"],
+                "GitHub Actions",
+            ),
+            (
+                &[("TF_BUILD", "True")],
+                true,
+                &["TF_BUILD"],
+                "Azure Pipelines",
+            ),
+            (
+                &[("JENKINS_URL", "https://ci")],
+                true,
+                &["JENKINS_URL"],
+                "Jenkins sets no CI",
+            ),
         ];
         for (env, refused, names, why) in cases {
             let map: std::collections::HashMap<String, String> = env

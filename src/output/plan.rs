@@ -6,8 +6,8 @@ use std::fmt::Write;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use crate::engine::plan::{Action, Change, FieldChange, Plan};
 use super::untrusted::{Untrusted, escape};
+use crate::engine::plan::{Action, Change, FieldChange, Plan};
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]

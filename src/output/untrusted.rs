@@ -67,7 +67,11 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
 /// control characters are left alone so appreg's own colors survive.
 pub fn guard_lines(text: &str, colors: bool) -> Cow<'_, str> {
     let stray = |c: char| !colors && c.is_control() && c != '\n' && c != '\t';
-    if !text.contains(stray) && !text.split('\n').any(|line| matches!(defuse(line, true), Cow::Owned(_))) {
+    if !text.contains(stray)
+        && !text
+            .split('\n')
+            .any(|line| matches!(defuse(line, true), Cow::Owned(_)))
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -142,17 +146,37 @@ mod tests {
                 "x\\u{a}::warning::pwned",
                 "a line break would start a new line",
             ),
-            ("::error::boom", "\\u{3a}:error::boom", "a value printed at the start of a line"),
-            ("  ::error::boom", "  \\u{3a}:error::boom", "the runner trims leading spaces"),
+            (
+                "::error::boom",
+                "\\u{3a}:error::boom",
+                "a value printed at the start of a line",
+            ),
+            (
+                "  ::error::boom",
+                "  \\u{3a}:error::boom",
+                "the runner trims leading spaces",
+            ),
             ("\t::error::x", "\\u{9}::error::x", "a tab is spelled out"),
-            ("\x1b[31mred", "\\u{1b}[31mred", "ANSI escapes never reach a terminal"),
-            ("a\r::error::x", "a\\u{d}::error::x", "a carriage return rewrites the line"),
+            (
+                "\x1b[31mred",
+                "\\u{1b}[31mred",
+                "ANSI escapes never reach a terminal",
+            ),
+            (
+                "a\r::error::x",
+                "a\\u{d}::error::x",
+                "a carriage return rewrites the line",
+            ),
             (
                 "##vso[task.setvariable variable=x]1",
                 "##vso\\u{5b}task.setvariable variable=x]1",
                 "Azure Pipelines logging commands",
             ),
-            ("see ##[error]x", "see ##\\u{5b}error]x", "Azure Pipelines formatting anywhere"),
+            (
+                "see ##[error]x",
+                "see ##\\u{5b}error]x",
+                "Azure Pipelines formatting anywhere",
+            ),
             ("a\u{202e}b", "a\\u{202e}b", "bidirectional override"),
             ("ok: a::b", "ok: a::b", "`::` inside a value is harmless"),
             (

@@ -71,19 +71,37 @@ async fn request_log_answers_only_the_admin_app() {
         .as_str()
         .unwrap()
         .to_string();
-    let other = env
-        .token_for(app["appId"].as_str().unwrap(), &secret)
-        .await;
+    let other = env.token_for(app["appId"].as_str().unwrap(), &secret).await;
     let url = format!("{}/_sandbox/requests", env.sandbox.authority_url());
     let seen = env.sandbox.request_log().requests.len();
     assert!(seen > 0);
     // Each case: method, token, expected status, why.
     let cases: [(reqwest::Method, Option<&str>, u16, &str); 5] = [
         (reqwest::Method::GET, None, 401, "no token"),
-        (reqwest::Method::GET, Some("not-a-token"), 401, "a made-up token"),
-        (reqwest::Method::GET, Some(&other), 403, "another app of the tenant"),
-        (reqwest::Method::DELETE, None, 401, "clearing without a token"),
-        (reqwest::Method::DELETE, Some(&other), 403, "clearing as another app"),
+        (
+            reqwest::Method::GET,
+            Some("not-a-token"),
+            401,
+            "a made-up token",
+        ),
+        (
+            reqwest::Method::GET,
+            Some(&other),
+            403,
+            "another app of the tenant",
+        ),
+        (
+            reqwest::Method::DELETE,
+            None,
+            401,
+            "clearing without a token",
+        ),
+        (
+            reqwest::Method::DELETE,
+            Some(&other),
+            403,
+            "clearing as another app",
+        ),
     ];
     for (method, token, status, why) in cases {
         let mut request = env.http.request(method, &url);
@@ -92,7 +110,11 @@ async fn request_log_answers_only_the_admin_app() {
         }
         let answer = into_answer(request.send().await.unwrap()).await;
         assert_eq!(answer.status, status, "{why}: {}", answer.text);
-        assert!(!answer.text.contains("\"requests\""), "{why}: {}", answer.text);
+        assert!(
+            !answer.text.contains("\"requests\""),
+            "{why}: {}",
+            answer.text
+        );
     }
     assert_eq!(
         env.sandbox.request_log().requests.len(),

@@ -16,8 +16,10 @@ use super::tenant::*;
 mod fake;
 
 fn workdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("trust-cli-{name}-{}", uuid::Uuid::new_v4().simple()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "trust-cli-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -144,7 +146,10 @@ fn missing_ci_secrets_never_fall_back_to_the_sandbox() {
                 real,
                 "{context}"
             );
-            assert!(!dir.join(".appreg").exists(), "no sandbox started: {context}");
+            assert!(
+                !dir.join(".appreg").exists(),
+                "no sandbox started: {context}"
+            );
         }
     }
 }
@@ -159,7 +164,11 @@ fn the_sandbox_is_an_explicit_choice_in_ci_and_the_default_elsewhere() {
             &["--sandbox"][..],
             "CI with --sandbox",
         ),
-        (&[][..], &[][..], "a developer machine, the README's command"),
+        (
+            &[][..],
+            &[][..],
+            "a developer machine, the README's command",
+        ),
     ] {
         let dir = workdir("explicit");
         std::fs::write(
@@ -175,8 +184,8 @@ fn the_sandbox_is_an_explicit_choice_in_ci_and_the_default_elsewhere() {
     }
 }
 
-/// Starts `appreg sandbox serve` with `listen`; returns the child and its first stdout line, or
-/// None when it exited first (within `patience`), with its exit code and stderr.
+/// Starts `appreg sandbox serve` with `listen`; returns the child and its first stdout line, or,
+/// when it exited without printing one, its exit code, (empty) stdout and stderr.
 fn serve(dir: &Path, listen: &str) -> Result<(std::process::Child, String), (i32, String, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_appreg"))
         .args(["sandbox", "serve", "--listen", listen, "--state"])
@@ -195,7 +204,9 @@ fn serve(dir: &Path, listen: &str) -> Result<(std::process::Child, String), (i32
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = send.send(line);
     });
-    let line = receive.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    let line = receive
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_default();
     if !line.is_empty() {
         return Ok((child, line));
     }
@@ -209,6 +220,7 @@ fn serve(dir: &Path, listen: &str) -> Result<(std::process::Child, String), (i32
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("sandbox serve --listen {listen} neither served nor exited");
 }
 
@@ -225,6 +237,7 @@ async fn the_standalone_sandbox_is_loopback_only_and_its_log_needs_the_admin_tok
         match refused {
             Ok((mut child, line)) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("{listen} was served: {}", line.len());
             }
             Err((code, out, err)) => {
@@ -297,9 +310,8 @@ async fn the_standalone_sandbox_is_loopback_only_and_its_log_needs_the_admin_tok
 }
 
 fn two_apps(dir: &Path, keep_second: bool) {
-    let mut text = String::from(
-        "version: 1\nname: trust-plans\napps:\n  plan-keep:\n    displayName: Keep\n",
-    );
+    let mut text =
+        String::from("version: 1\nname: trust-plans\napps:\n  plan-keep:\n    displayName: Keep\n");
     if keep_second {
         text.push_str("  plan-gone:\n    displayName: Gone\n");
     }
@@ -346,12 +358,20 @@ async fn a_saved_plan_deletes_only_with_prune_restated() {
         assert!(err.contains(names), "{file}: {err}");
         assert!(err.contains("--prune"), "{file}: {err}");
         assert_eq!(writes(&sb), Vec::<String>::new(), "{file}: nothing written");
-        assert_eq!(sb.request_log().requests.len(), 0, "{file}: refused before any request");
+        assert_eq!(
+            sb.request_log().requests.len(),
+            0,
+            "{file}: refused before any request"
+        );
     }
     assert_eq!(raw.app("plan-gone").await["displayName"], "Gone");
 
-    let (code, _, err) =
-        run_cli(&sb, &dir, &["apply", "prune.json", "--auto-approve", "--prune"]).await;
+    let (code, _, err) = run_cli(
+        &sb,
+        &dir,
+        &["apply", "prune.json", "--auto-approve", "--prune"],
+    )
+    .await;
     assert_eq!(code, 0, "restated, the plan applies: {err}");
     let (status, _) = raw
         .call(
@@ -388,7 +408,8 @@ async fn a_saved_plan_without_a_terminal_needs_auto_approve() {
 // ---------------------------------------------------------------------------------------------
 
 /// What a hostile tenant, server or manifest puts in every string it controls.
-const HOSTILE: &str = "x\n::warning::pwned\n  ::error::pwned \x1b[31mred\x1b]0;title\x07 ##vso[task.complete]";
+const HOSTILE: &str =
+    "x\n::warning::pwned\n  ::error::pwned \x1b[31mred\x1b]0;title\x07 ##vso[task.complete]";
 
 /// Lines of `text` a CI runner would obey (after trimming leading spaces, as GitHub's does), or
 /// that carry a raw escape or control character. appreg's own `::add-mask::` lines pass.
@@ -706,7 +727,14 @@ async fn run_row(row: &Row, sb: &RunningSandbox, graph: &str) -> (i32, String, S
             let mut args: Vec<String> = Vec::new();
             let mut env: Vec<(&str, &str)> = row.env.to_vec();
             if matches!(row.target, Target::HostileGraph) {
-                for a in ["--graph-url", graph, "--authority-url", graph, "--auth", "secret"] {
+                for a in [
+                    "--graph-url",
+                    graph,
+                    "--authority-url",
+                    graph,
+                    "--auth",
+                    "secret",
+                ] {
                     args.push(a.to_string());
                 }
                 env.extend(graph_env());
@@ -736,7 +764,10 @@ async fn canary_no_secret_token_or_runner_command_in_any_refusal() {
         let (code, out, err) = run_row(&row, &sb, &graph.url).await;
         let everything = format!("{out}\n{err}");
         if code != row.code {
-            problems.push(format!("{}: exit {code}, not {}\n{err}", row.name, row.code));
+            problems.push(format!(
+                "{}: exit {code}, not {}\n{err}",
+                row.name, row.code
+            ));
         }
         for (what, secret) in [
             ("the client secret", CANARY_SECRET),
