@@ -221,6 +221,11 @@ impl SandboxRefusal {
         if !self.ci.is_empty() {
             why.push(format!("this is a CI job ({} set)", self.ci.join(", ")));
         }
+        if !self.empty.contains(&"AZURE_TENANT_ID") {
+            why.push(
+                "AZURE_TENANT_ID is not set (nor --tenant, nor `tenant:` in the manifest)".into(),
+            );
+        }
         format!(
             "no tenant is configured, and appreg will not fall back to the local sandbox tenant on its own here: {}\n\
              help: to reach your tenant, set AZURE_TENANT_ID (or --tenant, or `tenant:` in the manifest) and the \
@@ -399,7 +404,7 @@ mod tests {
             (
                 &[("CI", "true")],
                 true,
-                &["CI"],
+                &["CI set", "AZURE_TENANT_ID is not set"],
                 "what .ci/run and most services set",
             ),
             (
