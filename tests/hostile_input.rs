@@ -861,7 +861,8 @@ fn cases() -> Vec<Case> {
                 plan["prune"] = true.into();
                 plan["changes"] = serde_json::json!([]);
             },
-            Expect::Refused("plan is stale"),
+            // Flipping prune on is refused before anything is sent: apply must restate --prune.
+            Expect::Refused("was made with --prune"),
         ),
         tampered(
             "plan_file_pointing_at_etc_passwd",

@@ -149,24 +149,68 @@ fn plain_http_is_refused_for_every_remote_endpoint() {
     }
 }
 
+/// A loopback listener that answers every request at once with a token endpoint's refusal
+/// (400 `invalid_client`, which is not retried), and counts the requests it answered. Binding
+/// `addr` may fail (no IPv6 on the machine): then None.
+fn refusing_listener(
+    addr: &str,
+) -> Option<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind(addr).ok()?;
+    let port = listener.local_addr().ok()?.port();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = answered.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            // Read the request head (and whatever body came with it) before answering.
+            let mut buf = [0u8; 8192];
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let _ = stream.read(&mut buf);
+            let body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Some((port.to_string(), answered))
+}
+
 #[test]
 fn loopback_http_is_accepted() {
-    // Why: the refusal above must not be a refusal of everything. Nothing listens on port 9 of
-    // 127.0.0.1, so the run fails later, on the connection, not on the URL.
+    // Why: the refusal above must not be a refusal of everything. A listener of this test on
+    // loopback refuses the credentials at once, so the run fails later, on the token request it
+    // sent over plain http, not on the URL (and without waiting out retries of a dead port).
     let dir = workdir("loopback");
     std::fs::write(
         dir.join("app.yaml"),
         "version: 1\nname: sec\napps:\n  a:\n    displayName: A\n",
     )
     .unwrap();
-    for url in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
+    let v4 = refusing_listener("127.0.0.1:0").expect("loopback is available");
+    let mut cases = vec![
+        (format!("http://127.0.0.1:{}", v4.0), v4.1.clone()),
+        (format!("http://localhost:{}", v4.0), v4.1.clone()),
+    ];
+    match refusing_listener("[::1]:0") {
+        Some((port, answered)) => cases.push((format!("http://[::1]:{port}"), answered)),
+        None => eprintln!("no IPv6 loopback on this machine: [::1] not tried"),
+    }
+    for (url, answered) in cases {
+        let before = answered.load(std::sync::atomic::Ordering::SeqCst);
+        let started = std::time::Instant::now();
         let (code, stderr) = appreg(
             &dir,
             &[
                 "--graph-url",
-                url,
+                &url,
                 "--authority-url",
-                url,
+                &url,
+                "--auth",
+                "secret",
                 "plan",
                 "app.yaml",
             ],
@@ -174,6 +218,14 @@ fn loopback_http_is_accepted() {
         );
         assert_eq!(code, 1, "{url}: {stderr}");
         assert!(!stderr.contains("is refused"), "{url}: {stderr}");
+        assert!(
+            answered.load(std::sync::atomic::Ordering::SeqCst) > before,
+            "{url}: the request went out over plain http: {stderr}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{url}: a refusal is not retried"
+        );
     }
 }
 

@@ -1,5 +1,11 @@
 //! `appreg apply`: plan, confirm, apply, summarise, and print each app's outputs. Given a saved plan
 //! file, it re-observes and applies exactly that plan, refusing when the world moved.
+//!
+//! A saved plan is a file anyone with write access to the job's workspace can edit, and a plan
+//! made by a read-only `plan --prune --out` lists deletions nobody asked to apply. So a saved plan
+//! that deletes anything is applied only when `--prune` is given to `apply` as well (the
+//! destructive choice is restated by whoever runs apply), and without a terminal only with
+//! `--auto-approve`, like any other apply.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -12,16 +18,18 @@ use crate::engine::{
     self, AppOutputs, PlanOptions,
     plan::{Action, Plan},
 };
+use crate::output::untrusted::{Untrusted, escape_lines};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
     /// Manifest files or directories, or one plan file saved by `appreg plan --out`.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
-    /// Apply without asking; required when stdin is not a terminal.
+    /// Apply without asking; required when stdin is not a terminal (saved plans included).
     #[arg(long)]
     pub auto_approve: bool,
-    /// Also delete apps of this set that left the manifest.
+    /// Also delete apps of this set that left the manifest. With a saved plan: required when the
+    /// plan deletes anything.
     #[arg(long)]
     pub prune: bool,
     /// Write each app's outputs (ids, consent URLs) to FILE as JSON.
@@ -37,6 +45,11 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         Ok(saved) => saved,
         Err(e) => return fail(e),
     };
+    if let Some(plan) = &saved
+        && let Some(refusal) = saved_plan_refusal(plan, args, std::io::stdin().is_terminal())
+    {
+        return fail(refusal);
+    }
     let paths: Vec<PathBuf> = match &saved {
         Some(plan) => plan.manifest_paths.iter().map(PathBuf::from).collect(),
         None => args.paths.clone(),
@@ -83,6 +96,55 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         connection.close().await;
         code
     })
+}
+
+/// Longest list of deletions a refusal names; the plan itself lists them all.
+const NAMED_DELETIONS: usize = 20;
+
+/// Why a saved plan is not applied as `args` ask, before anything is sent: it deletes (or was
+/// made with `--prune`) and `--prune` is not restated, or nobody can confirm it.
+fn saved_plan_refusal(plan: &Plan, args: &ApplyArgs, terminal: bool) -> Option<String> {
+    let deletions: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.address.as_str())
+        .collect();
+    if !args.prune && (plan.prune || !deletions.is_empty()) {
+        let mut named: Vec<String> = deletions
+            .iter()
+            .take(NAMED_DELETIONS)
+            .map(|a| format!("  - {}", Untrusted(a)))
+            .collect();
+        if deletions.len() > NAMED_DELETIONS {
+            named.push(format!(
+                "  ... and {} more",
+                deletions.len() - NAMED_DELETIONS
+            ));
+        }
+        let what = if deletions.is_empty() {
+            "was made with --prune (it may delete apps that leave the set)".to_string()
+        } else {
+            format!(
+                "deletes {} object{}:\n{}",
+                deletions.len(),
+                if deletions.len() == 1 { "" } else { "s" },
+                named.join("\n")
+            )
+        };
+        return Some(format!(
+            "this saved plan {what}\n\
+             a saved plan that deletes anything is applied only when apply is told so too\n\
+             help: review the plan, then run `appreg apply <PLANFILE> --prune`"
+        ));
+    }
+    if !args.auto_approve && !terminal {
+        return Some(
+            "applying a saved plan needs confirmation, and stdin is not a terminal; pass --auto-approve to apply it without asking"
+                .to_string(),
+        );
+    }
+    None
 }
 
 /// A single `.json` argument is a saved plan.
@@ -143,6 +205,20 @@ async fn apply(
             if let Some(reason) = engine::stale_reason(saved, &planned.plan) {
                 return fail(format!("plan is stale: {reason}; run `appreg plan` again"));
             }
+            // At a terminal without --auto-approve, the person sees what they confirm.
+            if !args.auto_approve && planned.plan.has_changes() {
+                show(
+                    global,
+                    &ViewArgs {
+                        json: false,
+                        markdown: false,
+                    },
+                    &planned.plan,
+                );
+                if !confirmed(false) {
+                    return EXIT_ERROR;
+                }
+            }
         }
         None => {
             show(
@@ -197,7 +273,9 @@ async fn apply(
             count(Action::Delete)
         );
         for (address, why) in &report.failed {
-            let _ = writeln!(err, "  failed: {address}: {why}");
+            // Graph's message is outside text; appreg's own hint lines stay lines.
+            let why = escape_lines(why).replace('\n', "\n    ");
+            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(address));
         }
     }
     drop(err);
@@ -271,16 +349,23 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
     }
     let mut text = String::from("\nOutputs:\n");
     for (key, out) in outputs {
+        // Ids and URLs are built from the tenant's answers: escaped like any outside text.
         text.push_str(&format!(
-            "  {key}:\n    appId: {}\n    objectId: {}\n    tenantId: {}\n",
-            out.app_id, out.object_id, out.tenant_id
+            "  {}:\n    appId: {}\n    objectId: {}\n    tenantId: {}\n",
+            Untrusted(key),
+            Untrusted(&out.app_id),
+            Untrusted(&out.object_id),
+            Untrusted(&out.tenant_id)
         ));
         if let Some(sp) = &out.service_principal_id {
-            text.push_str(&format!("    servicePrincipalId: {sp}\n"));
+            text.push_str(&format!("    servicePrincipalId: {}\n", Untrusted(sp)));
         }
-        text.push_str(&format!("    adminConsentUrl: {}\n", out.admin_consent_url));
+        text.push_str(&format!(
+            "    adminConsentUrl: {}\n",
+            Untrusted(&out.admin_consent_url)
+        ));
         if let Some(url) = &out.user_consent_url {
-            text.push_str(&format!("    userConsentUrl: {url}\n"));
+            text.push_str(&format!("    userConsentUrl: {}\n", Untrusted(url)));
         }
         for credential in &out.credentials {
             let expires = credential
@@ -288,7 +373,8 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
                 .map_or_else(|| "-".to_string(), |e| e.format("%Y-%m-%d").to_string());
             text.push_str(&format!(
                 "    {} {}: expires {expires}\n",
-                credential.kind, credential.name
+                Untrusted(&credential.kind),
+                Untrusted(&credential.name)
             ));
         }
     }

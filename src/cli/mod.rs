@@ -174,6 +174,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.verbose, cli.global.color.for_stderr());
+    run::set_stdout_color(cli.global.color.for_stdout());
     let code = match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args),
         Command::Schema(args) => schema::run(&args),
@@ -199,8 +200,28 @@ fn init_logging(verbose: u8, color: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("appreg={level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || LogWriter { color })
         .with_ansi(color)
         .with_target(false)
         .try_init();
+}
+
+/// stderr for log events, which quote paths, names and answers from Graph: each event (one write)
+/// is guarded line by line (no runner command, no control character unless appreg colors its
+/// logs itself).
+struct LogWriter {
+    color: bool,
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let safe = crate::output::untrusted::guard_lines(&text, self.color);
+        std::io::stderr().lock().write_all(safe.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().lock().flush()
+    }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::GlobalArgs;
 use crate::manifest::{self, Loaded};
+use crate::output::untrusted::{escape_lines, guard_lines};
 
 /// Loads and validates; on failure prints the diagnostics and returns None. Warnings are printed
 /// and do not stop the run.
@@ -52,14 +53,26 @@ pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         .block_on(future)
 }
 
-/// Prints an error for the user and returns the error exit code.
+/// Prints an error for the user and returns the error exit code. Errors quote text from outside
+/// (Graph's messages, names from the manifest or the tenant), so every line is escaped here, the
+/// one place every command's errors pass.
 pub fn fail(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", escape_lines(&message.to_string()));
     super::EXIT_ERROR
 }
 
-/// Writes `text` to stdout; a closed pipe is not an error.
+/// Whether appreg colors what it writes to stdout, set once by `cli::main`.
+static STDOUT_COLOR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn set_stdout_color(color: bool) {
+    let _ = STDOUT_COLOR.set(color);
+}
+
+/// Writes `text` to stdout; a closed pipe is not an error. Values in `text` are escaped where it
+/// was composed; this is the second line of defence: no line reads as a CI runner command, and
+/// without colors of appreg's own no control character but the line break gets through.
 pub fn print_stdout(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let safe = guard_lines(text, STDOUT_COLOR.get().copied().unwrap_or(false));
+    let _ = std::io::stdout().lock().write_all(safe.as_bytes());
 }

@@ -28,7 +28,7 @@ pub enum SandboxCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
+    /// Loopback address to listen on (port 0 picks a free port); other addresses are refused.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Sandbox state file (created when missing).
@@ -180,7 +180,28 @@ pub fn run(args: &SandboxArgs) -> u8 {
     }
 }
 
+/// The sandbox hands out tokens to anyone holding its admin secret, and prints that secret; it
+/// serves this machine only.
+fn loopback_only(listen: SocketAddr) -> Result<(), String> {
+    if listen.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the sandbox listens on loopback addresses only, not {}: it issues tokens for its admin app \
+             and serves a request log, which must not be reachable from other machines\n\
+             help: use --listen 127.0.0.1:{} (or [::1]:{})",
+            listen.ip(),
+            listen.port(),
+            listen.port()
+        ))
+    }
+}
+
 fn serve(args: &ServeArgs) -> u8 {
+    if let Err(message) = loopback_only(args.listen) {
+        eprintln!("error: {message}");
+        return super::EXIT_ERROR;
+    }
     let faults = match faults(args) {
         Ok(faults) => faults,
         Err(message) => {
@@ -268,5 +289,27 @@ mod tests {
         assert_eq!(parse_duration("PT1H30M"), Ok(Duration::from_secs(5_400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("10x").is_err());
+    }
+
+    #[test]
+    fn only_loopback_addresses_are_served() {
+        // Each case: address, accepted, why.
+        let cases = [
+            ("127.0.0.1:0", true, "the default"),
+            ("127.0.0.2:8080", true, "all of 127/8 is loopback"),
+            ("[::1]:0", true, "IPv6 loopback"),
+            ("0.0.0.0:8080", false, "every interface"),
+            ("[::]:8080", false, "every IPv6 interface"),
+            ("192.168.1.10:8080", false, "a LAN address"),
+            (
+                "[::ffff:127.0.0.1]:8080",
+                false,
+                "IPv4-mapped, served on an IPv6 socket",
+            ),
+        ];
+        for (address, accepted, why) in cases {
+            let result = loopback_only(address.parse().unwrap());
+            assert_eq!(result.is_ok(), accepted, "{why}: {result:?}");
+        }
     }
 }

@@ -126,6 +126,115 @@ impl GraphSettings {
     }
 }
 
+/// Variables whose presence says a run meant to reach a real tenant. Set but empty is how a CI
+/// secret that does not exist in the repository (a fork, a renamed secret) reaches the process.
+const TENANT_VARIABLES: [&str; 5] = [
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE",
+];
+
+/// Variables CI services set in every job: `CI` (GitHub Actions, GitLab, CircleCI, Buildkite,
+/// Travis and most others), and the services' own markers for those that do not set `CI`
+/// (`TF_BUILD` is Azure Pipelines, `JENKINS_URL` Jenkins, `TEAMCITY_VERSION` TeamCity).
+const CI_MARKERS: [&str; 7] = [
+    "CI",
+    "GITHUB_ACTIONS",
+    "TF_BUILD",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "JENKINS_URL",
+    "TEAMCITY_VERSION",
+];
+
+/// Why a run with no tenant configured must not fall back to the sandbox tenant on its own.
+///
+/// The fallback is for a developer trying appreg out. In CI, or with Azure variables present but
+/// empty, it would hide a missing secret: apply "succeeds" against a throwaway tenant and the
+/// file sinks receive dead credentials. Only variable names are ever shown, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct SandboxRefusal {
+    /// Azure variables that are set but empty.
+    pub empty: Vec<&'static str>,
+    /// Azure credential variables that are set while no tenant is.
+    pub without_tenant: Vec<&'static str>,
+    /// CI markers found.
+    pub ci: Vec<&'static str>,
+}
+
+impl SandboxRefusal {
+    /// The refusal for this environment (`lookup` reads a variable as it is, empty included), or
+    /// None when falling back to the sandbox is what the user expects.
+    pub fn check(lookup: &dyn Fn(&str) -> Option<String>) -> Option<SandboxRefusal> {
+        let present = |name: &&str| lookup(name).is_some();
+        let filled = |name: &&str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+        let empty: Vec<&'static str> = TENANT_VARIABLES
+            .into_iter()
+            .filter(|n| present(n) && !filled(n))
+            .collect();
+        let without_tenant: Vec<&'static str> = TENANT_VARIABLES[1..]
+            .iter()
+            .copied()
+            .filter(|n| filled(n))
+            .collect();
+        let ci: Vec<&'static str> = CI_MARKERS
+            .into_iter()
+            .filter(|n| {
+                lookup(n).is_some_and(|v| {
+                    let v = v.trim().to_ascii_lowercase();
+                    !v.is_empty() && v != "false" && v != "0"
+                })
+            })
+            .collect();
+        (!empty.is_empty() || !without_tenant.is_empty() || !ci.is_empty()).then_some(
+            SandboxRefusal {
+                empty,
+                without_tenant,
+                ci,
+            },
+        )
+    }
+
+    fn message(&self) -> String {
+        let mut why = Vec::new();
+        if !self.empty.is_empty() {
+            why.push(format!(
+                "{} {} set but empty (how a CI secret that does not exist arrives)",
+                self.empty.join(", "),
+                if self.empty.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        if !self.without_tenant.is_empty() {
+            why.push(format!(
+                "{} {} set but no tenant is",
+                self.without_tenant.join(", "),
+                if self.without_tenant.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            ));
+        }
+        if !self.ci.is_empty() {
+            why.push(format!("this is a CI job ({} set)", self.ci.join(", ")));
+        }
+        if !self.empty.contains(&"AZURE_TENANT_ID") {
+            why.push(
+                "AZURE_TENANT_ID is not set (nor --tenant, nor `tenant:` in the manifest)".into(),
+            );
+        }
+        format!(
+            "no tenant is configured, and appreg will not fall back to the local sandbox tenant on its own here: {}\n\
+             help: to reach your tenant, set AZURE_TENANT_ID (or --tenant, or `tenant:` in the manifest) and the \
+             identity's credentials (see Authentication in the README); to use the sandbox tenant on purpose, pass --sandbox",
+            why.join("; ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -256,6 +365,81 @@ mod tests {
                     .method,
                 Some(method)
             );
+        }
+    }
+
+    #[test]
+    fn sandbox_fallback_only_where_nothing_says_a_tenant_was_meant() {
+        // Each case: environment, refused, names the message must contain, why.
+        type Case<'a> = (&'a [(&'a str, &'a str)], bool, &'a [&'a str], &'a str);
+        let cases: &[Case] = &[
+            (
+                &[],
+                false,
+                &[],
+                "a developer machine: the README's first command",
+            ),
+            (
+                &[("CI", "false"), ("GITHUB_ACTIONS", "0")],
+                false,
+                &[],
+                "markers switched off",
+            ),
+            (
+                &[
+                    ("AZURE_TENANT_ID", ""),
+                    ("AZURE_CLIENT_ID", ""),
+                    ("AZURE_CLIENT_SECRET", " "),
+                ],
+                true,
+                &["AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set but empty"],
+                "missing CI secrets arrive as empty variables",
+            ),
+            (
+                &[("AZURE_CLIENT_ID", "c"), ("AZURE_CLIENT_SECRET", "s")],
+                true,
+                &["AZURE_CLIENT_ID, AZURE_CLIENT_SECRET are set but no tenant is"],
+                "credentials without a tenant",
+            ),
+            (
+                &[("CI", "true")],
+                true,
+                &["CI set", "AZURE_TENANT_ID is not set"],
+                "what .ci/run and most services set",
+            ),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                true,
+                &["GITHUB_ACTIONS"],
+                "GitHub Actions",
+            ),
+            (
+                &[("TF_BUILD", "True")],
+                true,
+                &["TF_BUILD"],
+                "Azure Pipelines",
+            ),
+            (
+                &[("JENKINS_URL", "https://ci")],
+                true,
+                &["JENKINS_URL"],
+                "Jenkins sets no CI",
+            ),
+        ];
+        for (env, refused, names, why) in cases {
+            let map: std::collections::HashMap<String, String> = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let refusal = SandboxRefusal::check(&|name| map.get(name).cloned());
+            assert_eq!(refusal.is_some(), *refused, "{why}");
+            if let Some(refusal) = refusal {
+                let text = refusal.to_string();
+                assert!(text.contains("--sandbox"), "{why}: {text}");
+                for name in *names {
+                    assert!(text.contains(name), "{why}: {text}");
+                }
+            }
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Which tenant a run talks to, and the Graph client for it.
 //!
 //! With a tenant from `--tenant`, `AZURE_TENANT_ID` or the manifest, appreg uses the credential
-//! chain against that tenant's cloud. With none (or with `--sandbox`) it starts the sandbox tenant
-//! in-process on a loopback port, its state in .appreg/sandbox.json, and says so in one line on
-//! stderr.
+//! chain against that tenant's cloud. With `--sandbox` it starts the sandbox tenant in-process on
+//! a loopback port, its state in .appreg/sandbox.json, and says so in one line on stderr. With no
+//! tenant at all it does the same, unless the environment says a real tenant was meant (a CI job,
+//! Azure variables set but empty: [`SandboxRefusal`]); then it refuses, so that a missing secret
+//! never turns into a successful run against a throwaway tenant.
 
 use std::sync::Arc;
 
 use super::GlobalArgs;
-use super::settings::GraphSettings;
+use super::settings::{GraphSettings, SandboxRefusal};
 use crate::credentials::{KeyVaultClient, Sinks};
 use crate::emulator::{DEFAULT_STATE_FILE, RunningSandbox, Sandbox, SandboxConfig};
 use crate::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
@@ -79,7 +81,13 @@ pub async fn connect(
                 sandbox: None,
             })
         }
-        _ => sandbox(global).await,
+        _ if global.sandbox => sandbox(global).await,
+        _ => match SandboxRefusal::check(&|name| {
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        }) {
+            Some(refusal) => Err(refusal.to_string()),
+            None => sandbox(global).await,
+        },
     }
 }
 

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::manifest::{self, diagnostic::Diagnostic};
 use crate::output::diagnostics;
+use crate::output::untrusted::guard_lines;
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -44,7 +45,7 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
         Format::Json => {
             let report = diagnostics::json_report(&diagnostics, !failed);
             let text = serde_json::to_string_pretty(&report).expect("diagnostics serialize");
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            let _ = writeln!(std::io::stdout().lock(), "{}", guard_lines(&text, false));
         }
         Format::Human => print_human(&diagnostics, global.color.for_stderr(), failed, apps, files),
     }
@@ -60,7 +61,11 @@ pub(super) fn print_human(
 ) {
     let mut err = std::io::stderr().lock();
     for diagnostic in diagnostics.iter().take(MAX_SHOWN) {
-        let _ = write!(err, "{}", diagnostics::render(diagnostic, color));
+        let _ = write!(
+            err,
+            "{}",
+            guard_lines(&diagnostics::render(diagnostic, color), color)
+        );
     }
     if diagnostics.len() > MAX_SHOWN {
         let hidden = diagnostics.len() - MAX_SHOWN;

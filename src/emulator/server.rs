@@ -433,13 +433,46 @@ async fn token(
     response
 }
 
-async fn read_log(State(shared): State<Arc<Shared>>) -> Response {
+/// The `/_sandbox/*` control endpoints answer only the sandbox's own admin app: its Graph token
+/// is the one credential a test or tool holding the admin secret already has, and nobody else on
+/// the machine should read what the tenant was asked or wipe the evidence.
+fn control_refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let request_id = Uuid::new_v4().to_string();
+    let refuse = |error: GraphError| {
+        let outcome = error_outcome(&error, &request_id, &request_id);
+        into_response(outcome, &request_id, &request_id)
+    };
+    let caller = match auth::authenticate(
+        &shared.token_key,
+        &shared.tenant_id,
+        header_text(headers, "authorization"),
+        now_ms(),
+    ) {
+        Ok(caller) => caller,
+        Err(error) => return Some(refuse(error)),
+    };
+    (caller.app_id != lock(&shared.store).admin.app_id.to_string()).then(|| {
+        refuse(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "The sandbox's control endpoints answer only its admin application.",
+        ))
+    })
+}
+
+async fn read_log(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = control_refusal(&shared, &headers) {
+        return refused;
+    }
     axum::Json(lock(&shared.log).clone()).into_response()
 }
 
-async fn clear_log(State(shared): State<Arc<Shared>>) -> StatusCode {
+async fn clear_log(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = control_refusal(&shared, &headers) {
+        return refused;
+    }
     lock(&shared.log).clear();
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn unknown_version(uri: Uri) -> Response {

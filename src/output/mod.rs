@@ -1,3 +1,5 @@
-//! Renderers for what users read: diagnostics now, plans later.
+//! Renderers for what users read: diagnostics, plans, and the escaping of text from outside
+//! appreg that every command prints through.
 pub mod diagnostics;
 pub mod plan;
+pub mod untrusted;

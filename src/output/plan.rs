@@ -6,8 +6,8 @@ use std::fmt::Write;
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use super::untrusted::{Untrusted, escape};
 use crate::engine::plan::{Action, Change, FieldChange, Plan};
-use crate::manifest::diagnostic::escape_hidden;
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -58,19 +58,16 @@ pub fn human(plan: &Plan, style: Style) -> String {
     let _ = writeln!(
         out,
         "appreg will perform these actions in set `{}` (tenant {}):\n",
-        plan.set_name, plan.tenant_id
+        Untrusted(&plan.set_name),
+        Untrusted(&plan.tenant_id)
     );
     for change in changed {
-        let head = format!(
-            "{} {}",
-            change.action.symbol(),
-            escape_hidden(&change.address)
-        );
+        let head = format!("{} {}", change.action.symbol(), Untrusted(&change.address));
         let _ = writeln!(
             out,
             "  {}  {}",
             style.paint(change.action, &head),
-            style.dim(&format!("({})", change.reason))
+            style.dim(&format!("({})", Untrusted(&change.reason)))
         );
         for field in &change.fields {
             render_field(&mut out, field, change.action, style);
@@ -90,8 +87,8 @@ fn human_notices(out: &mut String, plan: &Plan) {
         let _ = writeln!(
             out,
             "  ! {}: {}",
-            escape_hidden(&notice.address),
-            escape_hidden(&notice.message)
+            Untrusted(&notice.address),
+            Untrusted(&notice.message)
         );
     }
 }
@@ -121,7 +118,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                 out,
                 "      {} {}:",
                 style.paint(Action::Update, "~"),
-                field.field
+                Untrusted(&field.field)
             );
             for line in TextDiff::from_lines(a.as_str(), b.as_str()).iter_all_changes() {
                 let (sign, action) = match line.tag() {
@@ -130,10 +127,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                     ChangeTag::Equal => (" ", Action::NoOp),
                 };
                 // Multi-line values print as text; hidden characters print escaped.
-                let text = format!(
-                    "{sign} {}",
-                    escape_hidden(line.value().trim_end_matches('\n'))
-                );
+                let text = format!("{sign} {}", Untrusted(line.value().trim_end_matches('\n')));
                 let _ = writeln!(out, "          {}", style.paint(action, &text));
             }
         }
@@ -142,7 +136,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                 out,
                 "      {} {}: {}",
                 style.paint(Action::Create, "+"),
-                field.field,
+                Untrusted(&field.field),
                 compact(after)
             );
         }
@@ -151,7 +145,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                 out,
                 "      {} {}: {}",
                 style.paint(Action::Delete, "-"),
-                field.field,
+                Untrusted(&field.field),
                 compact(before)
             );
         }
@@ -165,7 +159,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
                 out,
                 "      {} {}: {} -> {}",
                 style.paint(symbol, symbol.symbol()),
-                field.field,
+                Untrusted(&field.field),
                 compact(before),
                 compact(after)
             );
@@ -177,7 +171,7 @@ fn render_field(out: &mut String, field: &FieldChange, action: Action, style: St
 /// One-line JSON for a field value; lists of strings stay readable.
 fn compact(value: &Value) -> String {
     // JSON escapes control characters; bidirectional overrides and invisible ones are escaped too.
-    escape_hidden(&serde_json::to_string(value).unwrap_or_default()).into_owned()
+    escape(&serde_json::to_string(value).unwrap_or_default()).into_owned()
 }
 
 /// "Plan: 2 to create, 1 to update, 0 to delete, 1 to rotate."
@@ -201,7 +195,7 @@ pub fn summary_line(plan: &Plan) -> String {
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let s = plan.summary();
-    let _ = writeln!(out, "### appreg plan: `{}`\n", plan.set_name);
+    let _ = writeln!(out, "### appreg plan: `{}`\n", escape_cell(&plan.set_name));
     if !plan.has_changes() {
         let _ = writeln!(
             out,
@@ -247,22 +241,26 @@ pub fn markdown(plan: &Plan) -> String {
                 (Some(Value::String(a)), Some(Value::String(b)))
                     if a.contains('\n') || b.contains('\n') =>
                 {
-                    let _ = writeln!(out, "  {}:", field.field);
+                    let _ = writeln!(out, "  {}:", Untrusted(&field.field));
                     for line in TextDiff::from_lines(a.as_str(), b.as_str()).iter_all_changes() {
                         let sign = match line.tag() {
                             ChangeTag::Delete => "-",
                             ChangeTag::Insert => "+",
                             ChangeTag::Equal => " ",
                         };
-                        let _ = writeln!(out, "{sign}   {}", line.value().trim_end_matches('\n'));
+                        let _ = writeln!(
+                            out,
+                            "{sign}   {}",
+                            Untrusted(line.value().trim_end_matches('\n'))
+                        );
                     }
                 }
                 (before, after) => {
                     if let Some(b) = before {
-                        let _ = writeln!(out, "- {}: {}", field.field, compact(b));
+                        let _ = writeln!(out, "- {}: {}", Untrusted(&field.field), compact(b));
                     }
                     if let Some(a) = after {
-                        let _ = writeln!(out, "+ {}: {}", field.field, compact(a));
+                        let _ = writeln!(out, "+ {}: {}", Untrusted(&field.field), compact(a));
                     }
                 }
             }
@@ -274,12 +272,14 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
+/// A Markdown table cell: [`escape`]d, and `|` would end the cell.
 fn escape_cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    escape(text).replace('|', "\\|")
 }
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
+    escape(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }

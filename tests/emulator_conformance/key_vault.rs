@@ -616,6 +616,7 @@ async fn key_vault_requests_are_logged_apart_and_faults_apply() {
     let over_http = env
         .http
         .get(format!("{}/_sandbox/requests", env.sandbox.authority_url()))
+        .bearer_auth(&env.token)
         .send()
         .await
         .unwrap()
