@@ -144,6 +144,7 @@ fn item_answer(id: &str, outcome: Outcome) -> Value {
 pub fn handle(
     shared: &Shared,
     caller: &Caller,
+    graph_url: &str,
     body: &[u8],
     batch_seq: u64,
     request_id: &str,
@@ -237,6 +238,7 @@ pub fn handle(
                 body: body.as_bytes(),
                 request_id: &item_request_id,
                 client_request_id,
+                graph_url,
             };
             execute(shared, caller, &input)
         };
