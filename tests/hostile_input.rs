@@ -869,6 +869,15 @@ fn cases() -> Vec<Case> {
             |plan| plan["manifest_paths"] = serde_json::json!(["/etc/passwd"]),
             invalid("wrong-type", Some("/etc/passwd:1:1")),
         ),
+        case(
+            "identifier_uri_on_an_unverified_domain",
+            "an https identifierUri whose host the tenant has not verified is reported where it is written, before any write (Graph would refuse it with HostNameNotOnVerifiedDomain)",
+            |d| corpus(d, "trust-emulator-unverified-identifier-uri.yaml"),
+            invalid(
+                "unverified-identifier-uri-domain",
+                Some("trust-emulator-unverified-identifier-uri.yaml:8:9"),
+            ),
+        ),
     ]
 }
 

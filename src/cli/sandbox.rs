@@ -21,7 +21,7 @@ pub struct SandboxArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCommand {
     /// Serve the sandbox tenant's Graph, token and Key Vault endpoints until interrupted.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Empty a saved sandbox (a freshly seeded tenant with a new admin secret).
     Reset(ResetArgs),
 }

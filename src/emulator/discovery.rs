@@ -30,20 +30,21 @@ use super::server::{Shared, lock};
 /// Tenant names a metadata request may use besides the tenant's id and domains.
 const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
 
-/// The tenant id a path segment names, `Err` with Entra's answer when it names none.
-fn tenant_of(shared: &Shared, segment: &str) -> Result<String, Response> {
+/// The tenant id a path segment names, `None` when it names none.
+fn tenant_of(shared: &Shared, segment: &str) -> Option<String> {
     let store = lock(&shared.store);
     let id = store.tenant_id.to_string();
-    if segment.eq_ignore_ascii_case(&id)
-        || segment.eq_ignore_ascii_case(&store.domain)
+    let named = segment.eq_ignore_ascii_case(&id)
         || store
             .verified_domains()
             .iter()
             .any(|d| d.eq_ignore_ascii_case(segment))
-        || MULTI_TENANT.iter().any(|m| m.eq_ignore_ascii_case(segment))
-    {
-        return Ok(id);
-    }
+        || MULTI_TENANT.iter().any(|m| m.eq_ignore_ascii_case(segment));
+    named.then_some(id)
+}
+
+/// Entra's answer for a tenant it does not know.
+fn unknown_tenant(segment: &str) -> Response {
     let body = json!({
         "error": "invalid_tenant",
         "error_description": format!(
@@ -51,7 +52,7 @@ fn tenant_of(shared: &Shared, segment: &str) -> Result<String, Response> {
         ),
         "error_codes": [90002],
     });
-    Err((StatusCode::BAD_REQUEST, Json(body)).into_response())
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 fn cached(body: Value) -> Response {
@@ -73,9 +74,8 @@ pub async fn openid_v2(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let tid = match tenant_of(&shared, &tenant) {
-        Ok(tid) => tid,
-        Err(response) => return response,
+    let Some(tid) = tenant_of(&shared, &tenant) else {
+        return unknown_tenant(&tenant);
     };
     let base = origin::base(&headers, listener(&shared));
     let at = format!("{base}/{tenant}");
@@ -112,9 +112,8 @@ pub async fn openid_v1(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let tid = match tenant_of(&shared, &tenant) {
-        Ok(tid) => tid,
-        Err(response) => return response,
+    let Some(tid) = tenant_of(&shared, &tenant) else {
+        return unknown_tenant(&tenant);
     };
     let base = origin::base(&headers, listener(&shared));
     let at = format!("{base}/{tenant}");
@@ -148,8 +147,8 @@ pub async fn openid_v1(
 
 /// `GET /{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`: the key set.
 pub async fn keys(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
-    if let Err(response) = tenant_of(&shared, &tenant) {
-        return response;
+    if tenant_of(&shared, &tenant).is_none() {
+        return unknown_tenant(&tenant);
     }
     cached(json!({ "keys": [shared.signer.jwk()] }))
 }

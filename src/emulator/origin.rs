@@ -55,7 +55,9 @@ mod tests {
     #[test]
     fn links_follow_the_address_the_client_called() {
         let listener = "http://127.0.0.1:8080";
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        // (headers, expected base, why)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[], "http://127.0.0.1:8080", "no header: the listener"),
             (
                 &[("host", "localhost:8080")],

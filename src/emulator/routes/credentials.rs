@@ -88,7 +88,13 @@ pub fn add_password(ctx: &mut Ctx, call: &Call, kind: Kind, id: Uuid) -> GraphRe
             "PasswordCredential",
         ));
     }
-    if let Some(max) = ctx.faults.max_secret_lifetime {
+    // The policy the sandbox serves restricts applications only (its servicePrincipalRestrictions
+    // are empty).
+    if let Some(max) = ctx
+        .faults
+        .max_secret_lifetime
+        .filter(|_| kind == Kind::Application)
+    {
         let lifetime = (end - start).to_std().unwrap_or_default();
         if lifetime > max {
             return Err(GraphError::new(
@@ -588,8 +594,12 @@ pub fn federated(ctx: &mut Ctx, call: &Call, app: Uuid, rest: &[Seg]) -> GraphRe
                     Ok(Reply::NoContent)
                 }
                 (Method::PATCH, None) => match key {
-                    // UNCONFIRMED: upsert by name creates without needing `Prefer: create-if-missing`.
-                    Seg::Key { property, value } if property == "name" => {
+                    // Creating by name needs `Prefer: create-if-missing`; without it the PATCH is
+                    // an update of a credential that does not exist.
+                    // <https://learn.microsoft.com/en-us/graph/api/federatedidentitycredential-upsert>
+                    Seg::Key { property, value }
+                        if property == "name" && call.prefer_create_if_missing =>
+                    {
                         let fic = new_fic(ctx, &call.object()?, Some(value))?;
                         create_fic(ctx, app, fic)
                     }
