@@ -232,7 +232,10 @@ pub fn issue_token(
 ) -> Result<Value, TokenError> {
     let tenant = store.tenant_id.to_string();
     if !request.tenant.eq_ignore_ascii_case(&tenant)
-        && !request.tenant.eq_ignore_ascii_case(&store.domain)
+        && !store
+            .verified_domains()
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(request.tenant))
     {
         return Err(TokenError::new(
             StatusCode::BAD_REQUEST,

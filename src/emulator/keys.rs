@@ -83,7 +83,7 @@ impl Signer {
 
     /// A compact RS256 JWS of `claims`, its header naming this key.
     pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid, "x5t": self.kid});
+        let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
