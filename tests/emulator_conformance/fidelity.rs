@@ -242,6 +242,25 @@ async fn organization_and_domains_list_verified_domains() {
     assert_eq!(one.status, 200);
     assert_eq!(one.body["isVerified"], json!(true));
     assert_eq!(env.get("/domains/unverified.example").await.status, 404);
+
+    // Reading domains takes Domain.Read.All (or Directory.Read.All).
+    // <https://learn.microsoft.com/en-us/graph/api/domain-list#permissions>
+    let app = env.app("no roles").await;
+    let secret = env.add_password(app["id"].as_str().unwrap()).await["secretText"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        env.post("/servicePrincipals", json!({"appId": app["appId"]}))
+            .await
+            .status,
+        201
+    );
+    let token = env.token_for(app["appId"].as_str().unwrap(), &secret).await;
+    let denied = env
+        .call_as(&token, Method::GET, "/domains", None, &[])
+        .await;
+    assert_eq!(denied.status, 403, "{}", denied.text);
 }
 
 async fn create(env: &Env, body: Value) -> crate::support::Answer {
