@@ -945,6 +945,15 @@ fn cases() -> Vec<Case> {
                 Some("trust-credentials-personal-two-secrets.yaml:9:7"),
             ),
         ),
+        case(
+            "identifier_uri_on_an_unverified_domain",
+            "an https identifierUri whose host the tenant has not verified is reported where it is written, before any write (Graph would refuse it with HostNameNotOnVerifiedDomain)",
+            |d| corpus(d, "trust-emulator-unverified-identifier-uri.yaml"),
+            invalid(
+                "unverified-identifier-uri-domain",
+                Some("trust-emulator-unverified-identifier-uri.yaml:8:9"),
+            ),
+        ),
     ]
 }
 

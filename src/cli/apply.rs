@@ -82,6 +82,10 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        if !run::check_verified_domains(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return EXIT_ERROR;
+        }
         let code = apply(
             global,
             args,

@@ -100,6 +100,10 @@ pub fn make_plan(
                 return None;
             }
         };
+        if !run::check_verified_domains(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return None;
+        }
         let result = engine::plan(
             &connection.client,
             &connection.sinks,

@@ -44,6 +44,37 @@ pub fn load_strict(global: &GlobalArgs, paths: &[PathBuf], strict: bool) -> Opti
     }
 }
 
+/// Checks the manifest's http(s) identifierUris against the tenant's verified domains (read only
+/// when there is such a URI), before anything is planned or written. On a problem prints it at
+/// its file:line:column and answers false. A tenant that will not show its domains (the identity
+/// lacks Domain.Read.All) is a warning: Graph still refuses a wrong host when it is written.
+pub async fn check_verified_domains(
+    global: &GlobalArgs,
+    client: &crate::graph::GraphClient,
+    loaded: &Loaded,
+) -> bool {
+    use crate::manifest::domains;
+    if !domains::needs_verified_domains(&loaded.identifier_uris) {
+        return true;
+    }
+    let verified = match crate::engine::domains::verified_domains(client).await {
+        Ok(verified) => verified,
+        Err(error) => {
+            eprintln!(
+                "warning: could not read the tenant's verified domains ({error}); identifierUris are not checked against them before writing"
+            );
+            return true;
+        }
+    };
+    let problems = domains::check_identifier_uri_hosts(&loaded.identifier_uris, &verified);
+    if problems.is_empty() {
+        return true;
+    }
+    super::validate::print_human(&problems, global.color.for_stderr(), true, 0, 0);
+    eprintln!("error: the manifest does not fit the tenant; nothing was sent to the tenant");
+    false
+}
+
 /// Runs a command's async body on a runtime of its own.
 pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_multi_thread()

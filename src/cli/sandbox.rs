@@ -21,7 +21,7 @@ pub struct SandboxArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCommand {
     /// Serve the sandbox tenant's Graph, token and Key Vault endpoints until interrupted.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Empty a saved sandbox (a freshly seeded tenant with a new admin secret).
     Reset(ResetArgs),
 }
@@ -75,6 +75,14 @@ pub struct ServeArgs {
     pub slow_rate: f64,
     #[arg(long, value_parser = parse_duration, default_value = "0ms")]
     pub slow_delay: Duration,
+    /// Serve https with a certificate signed by a sandbox CA made beside the state file (its path
+    /// is `caCertPath` in the printed line; trust it with REQUESTS_CA_BUNDLE or SSL_CERT_FILE).
+    #[arg(long)]
+    pub tls: bool,
+    /// A domain verified in the sandbox tenant (repeatable), besides contoso.onmicrosoft.com and
+    /// contoso.com: https identifierUris must use one of them as host.
+    #[arg(long = "verified-domain", value_name = "DOMAIN")]
+    pub verified_domains: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -217,6 +225,8 @@ fn serve(args: &ServeArgs) -> u8 {
         seed: args.seed,
         token_lifetime: args.token_lifetime,
         faults,
+        tls: args.tls,
+        verified_domains: args.verified_domains.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -2,14 +2,14 @@
 //! certificate-signed client assertion) and the bearer check in front of every Graph and Key Vault
 //! request.
 //!
-//! Access tokens are HS256 JWTs signed with the sandbox's own key: clients can decode them like
-//! real Entra tokens (aud, tid, appid, oid, roles, exp), and only tokens this sandbox issued pass.
+//! Access tokens are RS256 JWTs signed with the tenant's own key ([`super::keys`]), whose public
+//! half the discovery endpoints publish: clients decode and verify them like real Entra tokens
+//! (aud, iss, tid, appid, azp, oid, roles, exp), and only tokens this sandbox issued pass.
 //! The scope a client asks for picks the audience, and each service accepts only its own: a Graph
 //! token is refused by Key Vault and the other way round.
 
 use std::collections::HashMap;
 
-use aws_lc_rs::hmac;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::cert;
 use super::error::GraphError;
+use super::keys::Signer;
 use super::routes::Caller;
 use super::routes::secret_hash;
 use super::store::{Kind, Record, Store, replicated};
@@ -99,40 +100,109 @@ pub struct TokenRequest<'a> {
 }
 
 /// The service a token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resource {
     Graph,
     KeyVault,
+    /// Another service principal of the tenant (an API registered there, or a first-party one the
+    /// sandbox seeds): its object id and the identifier the client named it by.
+    Other {
+        sp_id: String,
+        identifier: String,
+    },
 }
 
 impl Resource {
-    pub fn audience(self) -> &'static str {
+    pub fn audience(&self) -> &str {
         match self {
             Resource::Graph => GRAPH_AUDIENCE,
             Resource::KeyVault => KEY_VAULT_AUDIENCE,
+            Resource::Other { identifier, .. } => identifier,
         }
     }
+}
 
-    /// The resource a client-credentials scope (`{resource}/.default`) names. The sandbox's own
-    /// loopback URLs count as their service, so a client pointed at the sandbox may use them.
-    fn of_scope(scope: &str, key_vault_url: &str) -> Option<Resource> {
-        if scope.contains(' ') {
-            return None;
-        }
-        let resource = scope.strip_suffix("/.default")?;
-        let key_vault_url = key_vault_url.trim_end_matches('/');
-        if resource == KEY_VAULT_AUDIENCE
-            || resource == KEY_VAULT_APP_ID
-            || (!key_vault_url.is_empty() && resource.trim_end_matches('/') == key_vault_url)
-        {
-            return Some(Resource::KeyVault);
-        }
-        (resource == GRAPH_AUDIENCE
-            || resource == GRAPH_APP_ID
-            || resource.ends_with("/v1.0")
-            || resource.starts_with("http://127.0.0.1")
-            || resource.starts_with("http://localhost"))
-        .then_some(Resource::Graph)
+/// The resource part of a client-credentials scope (`{resource}/.default`), as Entra reads it:
+/// trailing slashes do not matter, so `https://graph.microsoft.com//.default` (what the Azure CLI
+/// sends) names Graph. `None` when the scope is not a single `/.default` scope.
+fn scope_resource(scope: &str) -> Option<&str> {
+    if scope.contains(' ') {
+        return None;
+    }
+    let resource = scope.strip_suffix("/.default")?.trim_end_matches('/');
+    (!resource.is_empty()).then_some(resource)
+}
+
+/// Finds the resource a client-credentials scope names. The sandbox's own loopback URLs count as
+/// their service, so a client pointed at the sandbox may use them.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/scopes-oidc#the-default-scope>
+fn resolve_resource(
+    store: &Store,
+    scope: &str,
+    key_vault_url: &str,
+) -> Result<Resource, TokenError> {
+    let Some(resource) = scope_resource(scope) else {
+        return Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    let key_vault_url = key_vault_url.trim_end_matches('/');
+    let same = |a: &str, b: &str| a.trim_end_matches('/').eq_ignore_ascii_case(b);
+    if same(resource, KEY_VAULT_AUDIENCE)
+        || same(resource, KEY_VAULT_APP_ID)
+        || (!key_vault_url.is_empty() && same(resource, key_vault_url))
+    {
+        return Ok(Resource::KeyVault);
+    }
+    if same(resource, GRAPH_AUDIENCE)
+        || same(resource, GRAPH_APP_ID)
+        || resource.ends_with("/v1.0")
+        || [
+            "http://127.0.0.1",
+            "http://localhost",
+            "https://127.0.0.1",
+            "https://localhost",
+        ]
+        .iter()
+        .any(|prefix| resource.starts_with(prefix))
+    {
+        return Ok(Resource::Graph);
+    }
+    let found = store
+        .objects
+        .values()
+        .filter(|r| r.kind == Kind::ServicePrincipal)
+        .find(|r| {
+            r.str("appId").is_some_and(|id| same(id, resource))
+                || r.body
+                    .get("servicePrincipalNames")
+                    .and_then(Value::as_array)
+                    .is_some_and(|names| {
+                        names
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .any(|name| same(name, resource))
+                    })
+        });
+    match found {
+        Some(sp) => Ok(Resource::Other {
+            sp_id: sp.str("id").unwrap_or_default().to_string(),
+            identifier: resource.to_string(),
+        }),
+        None => Err(TokenError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+                store.domain
+            ),
+        )),
     }
 }
 
@@ -154,7 +224,7 @@ pub fn basic_credentials(header: &str) -> Option<(String, String)> {
 /// Handles a client-credentials token request; answers the JSON body of a successful response.
 pub fn issue_token(
     store: &Store,
-    key: &[u8],
+    signer: &Signer,
     lifetime_secs: i64,
     now_ms: i64,
     lag_ms: i64,
@@ -162,7 +232,10 @@ pub fn issue_token(
 ) -> Result<Value, TokenError> {
     let tenant = store.tenant_id.to_string();
     if !request.tenant.eq_ignore_ascii_case(&tenant)
-        && !request.tenant.eq_ignore_ascii_case(&store.domain)
+        && !store
+            .verified_domains()
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(request.tenant))
     {
         return Err(TokenError::new(
             StatusCode::BAD_REQUEST,
@@ -203,16 +276,7 @@ pub fn issue_token(
         .or_else(|| request.basic.as_ref().map(|b| b.0.clone()))
         .ok_or_else(|| missing("client_id"))?;
     let scope = field("scope").ok_or_else(|| missing("scope"))?;
-    let Some(resource) = Resource::of_scope(scope, &request.key_vault_url) else {
-        return Err(TokenError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            1002012,
-            format!(
-                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
-            ),
-        ));
-    };
+    let resource = resolve_resource(store, scope, &request.key_vault_url)?;
     let app = store
         .app_by_app_id(&client_id)
         .and_then(|id| store.get(Kind::Application, id))
@@ -297,14 +361,21 @@ pub fn issue_token(
         "ver": "1.0",
     });
     // Key Vault defines no app roles, so its tokens carry none; its access is the vault's business.
-    if resource == Resource::Graph {
-        claims["roles"] = json!(graph_roles(store, &sp_id));
+    let roles = match &resource {
+        Resource::Graph => store
+            .sp_by_app_id(GRAPH_APP_ID)
+            .map(|id| assigned_roles(store, &sp_id, &id.to_string())),
+        Resource::Other { sp_id: api, .. } => Some(assigned_roles(store, &sp_id, api)),
+        Resource::KeyVault => None,
+    };
+    if let Some(roles) = roles.filter(|r| !r.is_empty() || resource == Resource::Graph) {
+        claims["roles"] = json!(roles);
     }
     Ok(json!({
         "token_type": "Bearer",
         "expires_in": lifetime_secs,
         "ext_expires_in": lifetime_secs,
-        "access_token": sign(key, &claims),
+        "access_token": signer.sign(&claims),
     }))
 }
 
@@ -348,16 +419,15 @@ fn secret_matches(app: &Record, secret: &str, now_ms: i64, lag_ms: i64) -> Resul
     Err(expired)
 }
 
-/// Names of the Microsoft Graph app roles assigned to a service principal.
-fn graph_roles(store: &Store, sp_id: &str) -> Vec<String> {
-    let Some(graph) = store
-        .sp_by_app_id(GRAPH_APP_ID)
+/// Values of the app roles of the resource `resource_id` assigned to the service principal `sp_id`.
+fn assigned_roles(store: &Store, sp_id: &str, resource_id: &str) -> Vec<String> {
+    let Some(resource) = Uuid::parse_str(resource_id)
+        .ok()
         .and_then(|id| store.get(Kind::ServicePrincipal, id))
     else {
         return Vec::new();
     };
-    let graph_id = graph.str("id").unwrap_or_default();
-    let roles = graph
+    let roles = resource
         .body
         .get("appRoles")
         .and_then(Value::as_array)
@@ -366,7 +436,7 @@ fn graph_roles(store: &Store, sp_id: &str) -> Vec<String> {
     let mut names: Vec<String> = store
         .assignments
         .values()
-        .filter(|a| a.str("principalId") == Some(sp_id) && a.str("resourceId") == Some(graph_id))
+        .filter(|a| a.str("principalId") == Some(sp_id) && a.str("resourceId") == Some(resource_id))
         .filter_map(|a| {
             let role = a.str("appRoleId")?;
             roles
@@ -379,14 +449,6 @@ fn graph_roles(store: &Store, sp_id: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn sign(key: &[u8], claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let input = format!("{header}.{payload}");
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
 }
 
 fn decode_part(part: &str) -> Option<Value> {
@@ -508,7 +570,7 @@ pub enum TokenProblem {
 /// Checks a bearer token from an Authorization header for `audience` and this tenant; answers its
 /// claims.
 pub fn verify_bearer(
-    key: &[u8],
+    signer: &Signer,
     tenant: &str,
     header: Option<&str>,
     audience: &str,
@@ -522,20 +584,10 @@ pub fn verify_bearer(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(TokenProblem::Missing)?;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header_part, payload, signature] = parts[..] else {
+    if token.split('.').count() != 3 {
         return Err(TokenProblem::Malformed);
-    };
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| TokenProblem::Signature)?;
-    let input = format!("{header_part}.{payload}");
-    hmac::verify(
-        &hmac::Key::new(hmac::HMAC_SHA256, key),
-        input.as_bytes(),
-        &signature,
-    )
-    .map_err(|_| TokenProblem::Signature)?;
+    }
+    let (_, payload) = signer.verify(token).map_err(|_| TokenProblem::Signature)?;
     let claims = decode_part(payload).ok_or(TokenProblem::Signature)?;
     let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
     if claim("aud") != audience {
@@ -582,22 +634,23 @@ pub fn caller(claims: &Value) -> Caller {
 
 /// Checks a Graph bearer token; answers the caller or Graph's 401.
 pub fn authenticate(
-    key: &[u8],
+    signer: &Signer,
     tenant: &str,
     header: Option<&str>,
     now_ms: i64,
 ) -> Result<Caller, GraphError> {
     let challenge = r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000""#;
-    let claims = verify_bearer(key, tenant, header, GRAPH_AUDIENCE, now_ms).map_err(|problem| {
-        let message = match problem {
-            TokenProblem::Missing => "Access token is empty.",
-            TokenProblem::Malformed => "CompactToken parsing failed with error code: 80049217",
-            TokenProblem::Signature => "Access token validation failure.",
-            TokenProblem::Audience(_) => "Access token validation failure. Invalid audience.",
-            TokenProblem::Issuer(_) => "Access token validation failure. Invalid issuer.",
-            TokenProblem::Expired => "Lifetime validation failed, the token is expired.",
-        };
-        GraphError::unauthenticated(message).with_header("WWW-Authenticate", challenge)
-    })?;
+    let claims =
+        verify_bearer(signer, tenant, header, GRAPH_AUDIENCE, now_ms).map_err(|problem| {
+            let message = match problem {
+                TokenProblem::Missing => "Access token is empty.",
+                TokenProblem::Malformed => "CompactToken parsing failed with error code: 80049217",
+                TokenProblem::Signature => "Access token validation failure.",
+                TokenProblem::Audience(_) => "Access token validation failure. Invalid audience.",
+                TokenProblem::Issuer(_) => "Access token validation failure. Invalid issuer.",
+                TokenProblem::Expired => "Lifetime validation failed, the token is expired.",
+            };
+            GraphError::unauthenticated(message).with_header("WWW-Authenticate", challenge)
+        })?;
     Ok(caller(&claims))
 }

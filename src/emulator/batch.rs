@@ -42,7 +42,9 @@ fn parse_item(value: &Value, seen: &[String]) -> Result<Item, String> {
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err("Invalid batch payload format: every request needs an id.".into()),
     };
-    if seen.contains(&id) {
+    // Ids are compared case-insensitively and must be unique, or the whole batch is refused.
+    // <https://learn.microsoft.com/en-us/graph/json-batching#creating-a-batch-request>
+    if seen.iter().any(|s| s.eq_ignore_ascii_case(&id)) {
         return Err(format!(
             "Invalid batch payload format: the request id '{id}' is used more than once."
         ));
@@ -59,6 +61,12 @@ fn parse_item(value: &Value, seen: &[String]) -> Result<Item, String> {
         .and_then(Value::as_str)
         .ok_or_else(|| format!("Invalid batch payload format: request '{id}' has no url."))?
         .to_string();
+    // Item urls are relative to the batch's own version (`/users`, not https://graph...).
+    if url.contains("://") {
+        return Err(format!(
+            "Invalid batch payload format: request '{id}' has an absolute url; batch items take a url relative to the version, such as /applications."
+        ));
+    }
     let mut headers = HeaderMap::new();
     for (name, value) in object
         .get("headers")
@@ -89,7 +97,10 @@ fn parse_item(value: &Value, seen: &[String]) -> Result<Item, String> {
             ));
         }
     };
-    if let Some(unknown) = depends_on.iter().find(|d| !seen.contains(d)) {
+    if let Some(unknown) = depends_on
+        .iter()
+        .find(|d| !seen.iter().any(|s| s.eq_ignore_ascii_case(d)))
+    {
         return Err(format!(
             "Invalid batch payload format: request '{id}' depends on '{unknown}', which is not an earlier request of the batch."
         ));
@@ -144,6 +155,7 @@ fn item_answer(id: &str, outcome: Outcome) -> Value {
 pub fn handle(
     shared: &Shared,
     caller: &Caller,
+    graph_url: &str,
     body: &[u8],
     batch_seq: u64,
     request_id: &str,
@@ -190,10 +202,11 @@ pub fn handle(
         let started = Instant::now();
         let item_request_id = Uuid::new_v4().to_string();
         let (path, query) = relative(&item.url);
-        let failed_dependency = item
-            .depends_on
-            .iter()
-            .any(|d| statuses.get(d).is_none_or(|s| s.as_u16() >= 400));
+        let failed_dependency = item.depends_on.iter().any(|d| {
+            statuses
+                .get(&d.to_lowercase())
+                .is_none_or(|s| s.as_u16() >= 400)
+        });
         let outcome = if failed_dependency {
             let error = GraphError::new(
                 StatusCode::FAILED_DEPENDENCY,
@@ -237,10 +250,11 @@ pub fn handle(
                 body: body.as_bytes(),
                 request_id: &item_request_id,
                 client_request_id,
+                graph_url,
             };
             execute(shared, caller, &input)
         };
-        statuses.insert(item.id.clone(), outcome.status);
+        statuses.insert(item.id.to_lowercase(), outcome.status);
         lock(&shared.log).record(LogEntry {
             seq: 0,
             timestamp: chrono::Utc::now(),
@@ -282,10 +296,6 @@ mod tests {
             relative("applications"),
             ("/applications".into(), String::new())
         );
-        assert_eq!(
-            relative("https://graph.microsoft.com/v1.0/users/x"),
-            ("/users/x".into(), String::new())
-        );
     }
 
     #[test]
@@ -294,5 +304,14 @@ mod tests {
         assert!(parse_item(&item, &["1".into()]).is_err());
         let item = json!({"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]});
         assert!(parse_item(&item, &["1".into()]).is_ok());
+    }
+
+    #[test]
+    fn ids_are_unique_whatever_their_case_and_urls_relative() {
+        let item = json!({"id": "A", "method": "GET", "url": "/users"});
+        assert!(parse_item(&item, &["a".into()]).is_err());
+        let item =
+            json!({"id": "b", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"});
+        assert!(parse_item(&item, &[]).is_err());
     }
 }

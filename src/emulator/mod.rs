@@ -9,18 +9,22 @@
 mod auth;
 mod batch;
 mod cert;
+mod discovery;
 mod error;
 mod faults;
 mod freeze;
 mod ids;
 mod key_vault;
+mod keys;
 mod log;
 mod odata;
+mod origin;
 mod persist;
 mod routes;
 mod seed;
 mod server;
 mod store;
+mod tls;
 mod wire;
 
 use std::net::SocketAddr;
@@ -40,6 +44,7 @@ pub use log::{Counters, EntryKind, LogEntry, RequestLog};
 
 use faults::FaultState;
 use freeze::Freeze;
+use keys::Signer;
 use server::{ConnectionHandle, ResettableListener, Shared, lock};
 
 /// Default location of a saved sandbox, relative to the working directory.
@@ -59,6 +64,11 @@ pub struct SandboxConfig {
     /// Lifetime of the access tokens the sandbox issues.
     pub token_lifetime: Duration,
     pub faults: Faults,
+    /// Domains to verify in the tenant besides its initial one (kept in the state file).
+    pub verified_domains: Vec<String>,
+    /// Serve https with a certificate signed by the sandbox CA (written beside the state file, or
+    /// kept in memory without one) instead of plain http.
+    pub tls: bool,
 }
 
 impl Default for SandboxConfig {
@@ -70,6 +80,8 @@ impl Default for SandboxConfig {
             seed: 0x5eed,
             token_lifetime: Duration::from_secs(3599),
             faults: Faults::default(),
+            tls: false,
+            verified_domains: Vec::new(),
         }
     }
 }
@@ -92,6 +104,10 @@ pub enum SandboxError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("could not make the sandbox's token-signing key")]
+    SigningKey,
 }
 
 /// What a client needs to reach a running sandbox: the line `appreg sandbox serve` prints.
@@ -107,6 +123,10 @@ pub struct ConnectionInfo {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The sandbox CA's certificate file when it serves https: the one file a client must trust
+    /// (`REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_path: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectionInfo {
@@ -118,6 +138,7 @@ impl std::fmt::Debug for ConnectionInfo {
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
+            .field("ca_cert_path", &self.ca_cert_path)
             .finish()
     }
 }
@@ -151,22 +172,55 @@ impl Sandbox {
             }
             None => seed::tenant(config.seed, now),
         };
+        let mut store = store;
+        let before = store.custom_domains.len();
+        for domain in &config.verified_domains {
+            store.verify_domain(domain);
+        }
+        let mut new_key = store.custom_domains.len() != before;
+        let signer = match Signer::from_pkcs8(
+            &base64::engine::general_purpose::STANDARD
+                .decode(&store.token_key)
+                .unwrap_or_default(),
+        ) {
+            Some(signer) => signer,
+            // A fresh tenant, or one saved when tokens were HMAC-signed: a new key (tokens issued
+            // before no longer verify, as after a key rollover).
+            None => {
+                let (signer, pkcs8) = Signer::generate().ok_or(SandboxError::SigningKey)?;
+                store.token_key = base64::engine::general_purpose::STANDARD.encode(pkcs8);
+                new_key = true;
+                signer
+            }
+        };
+        let authority = match (config.tls, &config.state_file) {
+            (false, _) => None,
+            (true, Some(path)) => Some(tls::Authority::beside(path)?),
+            (true, None) => Some(tls::Authority::ephemeral()?),
+        };
+        let acceptor = authority
+            .as_ref()
+            .map(tls::Authority::acceptor)
+            .transpose()?;
+        let scheme = if authority.is_some() { "https" } else { "http" };
         let listener = bind(config.listen).await?;
         let key_vault_listener = bind(config.key_vault_listen).await?;
         let addr = local_addr(&listener, config.listen)?;
         let key_vault_addr = local_addr(&key_vault_listener, config.key_vault_listen)?;
-        let authority_url = format!("http://{addr}");
+        let authority_url = format!("{scheme}://{addr}");
         let info = ConnectionInfo {
             graph_url: format!("{authority_url}/v1.0"),
             authority_url: authority_url.clone(),
-            key_vault_url: format!("http://{key_vault_addr}"),
+            key_vault_url: format!("{scheme}://{key_vault_addr}"),
             tenant_id: store.tenant_id.to_string(),
             client_id: store.admin.app_id.to_string(),
             client_secret: store.admin.client_secret.clone(),
+            ca_cert_path: authority
+                .as_ref()
+                .and_then(|a| a.cert_path.as_ref())
+                .map(|p| p.display().to_string()),
         };
-        let token_key = base64::engine::general_purpose::STANDARD
-            .decode(&store.token_key)
-            .unwrap_or_default();
+        let ca_cert_pem = authority.map(|a| a.cert_pem);
         let shared = Arc::new(Shared {
             faults: Mutex::new(FaultState::new(config.faults.clone(), config.seed)),
             log: Mutex::new(RequestLog::default()),
@@ -174,11 +228,12 @@ impl Sandbox {
             authority_url,
             key_vault_url: info.key_vault_url.clone(),
             tenant_id: info.tenant_id.clone(),
-            token_key,
+            signer,
             token_lifetime: config.token_lifetime,
             persister: config.state_file.clone().map(persist::Persister::new),
             store: Mutex::new(store),
-            dirty: AtomicBool::new(false),
+            // A key made just now must reach the state file even if nothing else is written.
+            dirty: AtomicBool::new(new_key),
             saver: Notify::new(),
             freeze: Freeze::default(),
         });
@@ -188,9 +243,13 @@ impl Sandbox {
             .is_some()
             .then(|| tokio::spawn(server::saver(shared.clone())));
         let servers = vec![
-            serve(listener, server::router(shared.clone()), "graph"),
             serve(
-                key_vault_listener,
+                ResettableListener::new(listener, acceptor.clone()),
+                server::router(shared.clone()),
+                "graph",
+            ),
+            serve(
+                ResettableListener::new(key_vault_listener, acceptor),
                 key_vault::router(shared.clone()),
                 "key vault",
             ),
@@ -198,6 +257,7 @@ impl Sandbox {
         tracing::info!(graph_url = %info.graph_url, key_vault_url = %info.key_vault_url, tenant = %info.tenant_id, "sandbox listening");
         Ok(RunningSandbox {
             info,
+            ca_cert_pem,
             addr,
             shared,
             servers,
@@ -227,11 +287,11 @@ struct Server {
     task: Option<JoinHandle<()>>,
 }
 
-fn serve(listener: TcpListener, router: axum::Router, name: &'static str) -> Server {
+fn serve(listener: ResettableListener, router: axum::Router, name: &'static str) -> Server {
     let app = router.into_make_service_with_connect_info::<ConnectionHandle>();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let serve = axum::serve(ResettableListener(listener), app).with_graceful_shutdown(async {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
         if let Err(error) = serve.await {
@@ -247,6 +307,7 @@ fn serve(listener: TcpListener, router: axum::Router, name: &'static str) -> Ser
 /// A sandbox serving on a loopback port.
 pub struct RunningSandbox {
     info: ConnectionInfo,
+    ca_cert_pem: Option<String>,
     addr: SocketAddr,
     shared: Arc<Shared>,
     servers: Vec<Server>,
@@ -299,6 +360,11 @@ impl RunningSandbox {
             "{}/{}/oauth2/v2.0/token",
             self.info.authority_url, self.info.tenant_id
         )
+    }
+
+    /// The sandbox CA certificate (PEM) when it serves https: what a client must trust.
+    pub fn ca_cert_pem(&self) -> Option<&str> {
+        self.ca_cert_pem.as_deref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -96,9 +96,12 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
         client_secret: random_secret(),
     };
     let mut store = Store::new(tenant_id, DOMAIN.to_string(), ids, admin.clone(), policy_id);
-    let mut key = [0u8; 32];
-    rand::rng().fill(&mut key);
-    store.token_key = STANDARD.encode(key);
+    // The seeded users sign in as @contoso.com, so the tenant has verified it.
+    store.verify_domain(USER_DOMAIN);
+    // Without a key here, the sandbox makes one when it starts (and saves it with the tenant).
+    if let Some(pkcs8) = super::keys::seed_key() {
+        store.token_key = STANDARD.encode(pkcs8);
+    }
 
     for resource in catalogue::well_known() {
         let id = store.new_id();

@@ -25,15 +25,21 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use uuid::Uuid;
 
 use super::auth::{self, TokenRequest};
 use super::batch;
+use super::discovery;
 use super::error::GraphError;
 use super::faults::{self, FaultState, Transport};
 use super::freeze::{Admission, Freeze};
+use super::keys::Signer;
 use super::log::{EntryKind, LogEntry, RequestLog};
 use super::odata;
+use super::origin;
 use super::persist::{self, Persister};
 use super::routes::{self, Call, Caller, Ctx, Reply};
 use super::store::Store;
@@ -50,7 +56,8 @@ pub struct Shared {
     /// Base URL of the Key Vault listener (`http://127.0.0.1:PORT`).
     pub key_vault_url: String,
     pub tenant_id: String,
-    pub token_key: Vec<u8>,
+    /// Signs the access tokens the token endpoint issues and verifies the bearer tokens sent back.
+    pub signer: Signer,
     pub token_lifetime: Duration,
     pub persister: Option<Persister>,
     /// Set by writes, cleared by [`Shared::flush`]; the saver task waits on `saver` for it.
@@ -133,6 +140,8 @@ pub struct Input<'a> {
     pub body: &'a [u8],
     pub request_id: &'a str,
     pub client_request_id: &'a str,
+    /// Graph's base URL as the client called it (absolute links are built from it).
+    pub graph_url: &'a str,
 }
 
 fn error_outcome(error: &GraphError, request_id: &str, client_request_id: &str) -> Outcome {
@@ -201,7 +210,7 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
             store: &mut store,
             now_ms: now_ms(),
             lag_ms: fault_config.replication_lag.as_millis() as i64,
-            graph_url: &shared.graph_url,
+            graph_url: input.graph_url,
             faults: &fault_config,
         };
         let result = routes::dispatch(&mut ctx, &call);
@@ -311,8 +320,10 @@ async fn graph(
         .map(|p| p.to_string())
         .unwrap_or_default();
     let is_batch = path == "/$batch" || path == "/%24batch";
+    let listener = shared.graph_url.trim_end_matches("/v1.0");
+    let graph_url = format!("{}/v1.0", origin::base(&headers, listener));
     let caller = match auth::authenticate(
-        &shared.token_key,
+        &shared.signer,
         &shared.tenant_id,
         header_text(&headers, "authorization"),
         now_ms(),
@@ -341,6 +352,7 @@ async fn graph(
         let outcome = batch::handle(
             &shared,
             &caller,
+            &graph_url,
             &body,
             batch_seq,
             &request_id,
@@ -366,6 +378,7 @@ async fn graph(
             body: &body,
             request_id: &request_id,
             client_request_id: &client_request_id,
+            graph_url: &graph_url,
         };
         let outcome = execute(&shared, &caller, &input);
         lock(&shared.log).record(log_entry(
@@ -401,7 +414,7 @@ async fn token(
     let lifetime = shared.token_lifetime.as_secs().max(1) as i64;
     let result = auth::issue_token(
         &lock(&shared.store),
-        &shared.token_key,
+        &shared.signer,
         lifetime,
         now_ms(),
         lag_ms,
@@ -443,7 +456,7 @@ fn control_refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         into_response(outcome, &request_id, &request_id)
     };
     let caller = match auth::authenticate(
-        &shared.token_key,
+        &shared.signer,
         &shared.tenant_id,
         header_text(headers, "authorization"),
         now_ms(),
@@ -576,6 +589,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_sandbox/requests", get(read_log).delete(clear_log))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_v1),
+        )
+        .route("/{tenant}/discovery/instance", get(discovery::instance))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route("/{tenant}/discovery/keys", get(discovery::keys))
         .route("/v1.0/{*path}", any(graph))
         .fallback(unknown_version)
         .layer(middleware::from_fn_with_state(shared.clone(), transport))
@@ -599,19 +623,55 @@ impl Connected<IncomingStream<'_, ResettableListener>> for ConnectionHandle {
     }
 }
 
-/// TCP listener whose connections can be reset by the connection-reset fault.
-pub struct ResettableListener(pub TcpListener);
+/// TCP listener whose connections can be reset by the connection-reset fault; with a TLS acceptor
+/// it serves https, handshaking each connection in its own task so a silent client holds up no
+/// other.
+pub struct ResettableListener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handshakes: JoinSet<Option<TlsStream<TcpStream>>>,
+}
 
-/// A TCP stream with a reset switch.
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ResettableListener {
+    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Self {
+        ResettableListener {
+            tcp,
+            tls,
+            handshakes: JoinSet::new(),
+        }
+    }
+}
+
+/// The bytes of one connection: plain TCP or TLS over it.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A TCP (or TLS) stream with a reset switch.
 pub struct ResettableStream {
-    inner: TcpStream,
+    inner: Io,
     killed: Arc<AtomicBool>,
 }
 
 impl ResettableStream {
+    fn new(inner: Io) -> Self {
+        ResettableStream {
+            inner,
+            killed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     fn check(&self) -> io::Result<()> {
         if self.killed.load(Ordering::SeqCst) {
-            let _ = self.inner.set_zero_linger();
+            let tcp = match &self.inner {
+                Io::Plain(tcp) => tcp,
+                Io::Tls(tls) => tls.get_ref().0,
+            };
+            let _ = tcp.set_zero_linger();
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
                 "sandbox fault: connection reset",
@@ -627,24 +687,38 @@ impl Listener for ResettableListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        ResettableStream {
-                            inner: stream,
-                            killed: Arc::new(AtomicBool::new(false)),
-                        },
-                        addr,
-                    );
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let _ = stream.set_nodelay(true);
+                        let Some(tls) = self.tls.clone() else {
+                            return (ResettableStream::new(Io::Plain(stream)), addr);
+                        };
+                        self.handshakes.spawn(async move {
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream))
+                                .await
+                                .ok()?
+                                .ok()
+                        });
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Ok(Some(stream)) = done {
+                        let addr = stream
+                            .get_ref()
+                            .0
+                            .peer_addr()
+                            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+                        return (ResettableStream::new(Io::Tls(Box::new(stream))), addr);
+                    }
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.tcp.local_addr()
     }
 }
 
@@ -656,7 +730,10 @@ impl AsyncRead for ResettableStream {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check()?;
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        match &mut this.inner {
+            Io::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
@@ -668,18 +745,27 @@ impl AsyncWrite for ResettableStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check()?;
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        match &mut this.inner {
+            Io::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check()?;
-        Pin::new(&mut this.inner).poll_flush(cx)
+        match &mut this.inner {
+            Io::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check()?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+        match &mut this.inner {
+            Io::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
     }
 }

@@ -166,9 +166,14 @@ pub struct Store {
     pub deleted: BTreeMap<Uuid, Record>,
     pub assignments: BTreeMap<String, Link>,
     pub grants: BTreeMap<String, Link>,
-    /// Key (base64) the sandbox signs its access tokens with; persisted so tokens survive restarts.
+    /// RSA key (PKCS#8, base64) the sandbox signs its access tokens with; persisted so tokens
+    /// survive restarts.
     #[serde(default)]
     pub token_key: String,
+    /// Domains verified in the tenant besides its initial `domain` (`--verified-domain`): the hosts
+    /// https identifierUris may use, listed by `/domains` and `/organization`.
+    #[serde(default)]
+    pub custom_domains: Vec<String>,
     /// Bumped on every write; persistence skips snapshots older than the last one written.
     #[serde(default)]
     pub version: u64,
@@ -200,10 +205,31 @@ impl Store {
             assignments: BTreeMap::new(),
             grants: BTreeMap::new(),
             token_key: String::new(),
+            custom_domains: Vec::new(),
             version: 0,
             key_vaults: KeyVaults::default(),
             apps_by_app_id: HashMap::new(),
             sps_by_app_id: HashMap::new(),
+        }
+    }
+
+    /// Every verified domain, the initial one first.
+    pub fn verified_domains(&self) -> Vec<String> {
+        let mut domains = vec![self.domain.clone()];
+        domains.extend(self.custom_domains.iter().cloned());
+        domains
+    }
+
+    /// Verifies a domain (no-op when it already is).
+    pub fn verify_domain(&mut self, domain: &str) {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !domain.is_empty()
+            && !self
+                .verified_domains()
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(&domain))
+        {
+            self.custom_domains.push(domain);
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod application;
 pub mod apply;
+pub mod domains;
 pub mod fields;
 pub mod inventory;
 pub mod kinds;

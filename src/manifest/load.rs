@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::diagnostic::{self, Diagnostic};
+use super::domains::IdentifierUriSite;
 use super::interpolate::{EnvLookup, interpolate};
 use super::source::{Location, SourceFile};
 use super::structure::{Checker, to_json};
@@ -27,6 +28,8 @@ pub struct Loaded {
     pub state: DesiredState,
     pub warnings: Vec<Diagnostic>,
     pub files: Vec<PathBuf>,
+    /// Every identifierUri with where it is written, for the checks that need the tenant.
+    pub identifier_uris: Vec<IdentifierUriSite>,
 }
 
 /// Why loading failed: every problem, errors and warnings, sorted by position.
@@ -166,10 +169,39 @@ fn check(
                 state: lower::desired_state(settings, &apps),
                 warnings: diagnostics,
                 files,
+                identifier_uris: identifier_uri_sites(&sources),
             })
         }
         _ => Err(Invalid { diagnostics }),
     }
+}
+
+fn identifier_uri_sites(sources: &[AppSource]) -> Vec<IdentifierUriSite> {
+    sources
+        .iter()
+        .flat_map(|source| {
+            source
+                .app
+                .identifier_uris
+                .iter()
+                .enumerate()
+                .map(move |(i, uri)| {
+                    let path = [Step::Key("identifierUris".into()), Step::Index(i)];
+                    let span = source
+                        .node
+                        .at(&path)
+                        .map_or_else(|| source.key_span.clone(), |n| n.span.clone());
+                    IdentifierUriSite {
+                        app: source.key.to_string(),
+                        uri: uri.clone(),
+                        location: Location {
+                            file: source.file.clone(),
+                            span,
+                        },
+                    }
+                })
+        })
+        .collect()
 }
 
 fn documents_all_decoded(documents: &[(Arc<SourceFile>, Node)], decoded: &[Document]) -> bool {

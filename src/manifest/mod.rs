@@ -21,6 +21,7 @@ pub fn schema_json() -> String {
 }
 
 pub mod diagnostic;
+pub mod domains;
 mod interpolate;
 mod load;
 mod lower;

@@ -232,8 +232,18 @@ async fn federated_identity_credentials_crud_and_limits() {
     two_audiences["name"] = json!("x");
     two_audiences["audiences"] = json!(["a", "b"]);
     assert_eq!(env.post(&base, two_audiences).await.status, 400);
+    let k8s = json!({"issuer": "https://oidc.example.com", "subject": "system:serviceaccount:erp:sync", "audiences": ["api://AzureADTokenExchange"]});
+    // Without `Prefer: create-if-missing` a PATCH by name is an update of nothing.
+    // <https://learn.microsoft.com/en-us/graph/api/federatedidentitycredential-upsert>
+    let update = env.patch(&format!("{base}(name='k8s')"), k8s.clone()).await;
+    assert_eq!(update.status, 404, "{}", update.text);
     let upserted = env
-        .patch(&format!("{base}(name='k8s')"), json!({"issuer": "https://oidc.example.com", "subject": "system:serviceaccount:erp:sync", "audiences": ["api://AzureADTokenExchange"]}))
+        .call(
+            Method::PATCH,
+            &format!("{base}(name='k8s')"),
+            Some(k8s),
+            &[("Prefer", "create-if-missing")],
+        )
         .await;
     assert_eq!(upserted.status, 201, "{}", upserted.text);
     for i in 0..18 {

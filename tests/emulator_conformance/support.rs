@@ -72,10 +72,12 @@ impl Env {
 
     pub async fn with(config: SandboxConfig) -> Env {
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(20));
+        // A sandbox serving https: trust its CA and nothing else.
+        if let Some(ca) = sandbox.ca_cert_pem() {
+            http = http.tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()]);
+        }
+        let http = http.build().unwrap();
         let mut env = Env {
             sandbox,
             http,

@@ -1,9 +1,12 @@
-"""Official Microsoft Graph Python SDK (msgraph-sdk) against the appreg sandbox.
+"""Official Microsoft Graph Python SDK (msgraph-sdk) against the appreg sandbox, authenticated by
+azure-identity's ClientSecretCredential with the sandbox as its authority.
 
-Reads the JSON line printed by `appreg sandbox serve` from the SANDBOX_INFO environment variable
-(or the first argument), obtains a token from the sandbox's token endpoint over plain HTTP, and
-drives the SDK through a static bearer-token provider (azure-identity insists on https
-authorities). Exits non-zero on the first deviation.
+Reads the JSON line printed by `appreg sandbox serve --tls` from the SANDBOX_INFO environment
+variable (or the first argument). The clients run unchanged: the only help they get is the sandbox
+CA in REQUESTS_CA_BUNDLE/SSL_CERT_FILE (run.sh sets both). azure-identity fetches the sandbox's
+OpenID configuration and token endpoint itself; its instance discovery is switched off because
+azure-identity can only send it to login.microsoftonline.com (msal_token.py covers instance
+discovery against the sandbox). Exits non-zero on the first deviation.
 """
 
 import asyncio
@@ -11,12 +14,10 @@ import json
 import os
 import sys
 import urllib.parse
-import urllib.request
 
-from kiota_abstractions.authentication import (
-    AccessTokenProvider,
-    AllowedHostsValidator,
-    BaseBearerTokenAuthenticationProvider,
+from azure.identity.aio import ClientSecretCredential
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
 )
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphRequestAdapter, GraphServiceClient
@@ -24,7 +25,14 @@ from msgraph.generated.applications.applications_request_builder import Applicat
 from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
     AddPasswordPostRequestBody,
 )
+from msgraph.generated.service_principals.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody as SpAddPasswordPostRequestBody,
+)
+from msgraph.generated.service_principals.item.remove_password.remove_password_post_request_body import (
+    RemovePasswordPostRequestBody as SpRemovePasswordPostRequestBody,
+)
 from msgraph.generated.models.application import Application
+from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.models.service_principal import ServicePrincipal
@@ -32,34 +40,18 @@ from msgraph.generated.models.service_principal import ServicePrincipal
 TAG = "sdk:scenario"
 PAGE_SIZE = 2
 LISTED_APPS = 5
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
-class StaticTokenProvider(AccessTokenProvider):
-    """Hands the SDK a token obtained beforehand, for the sandbox host only."""
-
-    def __init__(self, token: str, host: str) -> None:
-        self._token = token
-        self._hosts = AllowedHostsValidator([host])
-
-    async def get_authorization_token(self, uri, additional_authentication_context=None) -> str:
-        return self._token
-
-    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
-        return self._hosts
-
-
-def token(info: dict, client_id: str, secret: str) -> str:
-    url = f"{info['authorityUrl']}/{info['tenantId']}/oauth2/v2.0/token"
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-            "scope": "https://graph.microsoft.com/.default",
-        }
-    ).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=form)) as answer:
-        return json.load(answer)["access_token"]
+def sandbox_credential(info: dict, client_id: str, secret: str) -> ClientSecretCredential:
+    """A credential whose authority is the sandbox: discovery, token endpoint and all."""
+    return ClientSecretCredential(
+        info["tenantId"],
+        client_id,
+        secret,
+        authority=info["authorityUrl"],
+        disable_instance_discovery=True,
+    )
 
 
 def check(condition: bool, what: str) -> None:
@@ -70,9 +62,8 @@ def check(condition: bool, what: str) -> None:
 
 async def scenario(info: dict) -> None:
     host = urllib.parse.urlparse(info["graphUrl"]).hostname
-    provider = BaseBearerTokenAuthenticationProvider(
-        StaticTokenProvider(token(info, info["clientId"], info["clientSecret"]), host)
-    )
+    admin = sandbox_credential(info, info["clientId"], info["clientSecret"])
+    provider = AzureIdentityAuthenticationProvider(admin, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
     adapter = GraphRequestAdapter(provider)
     adapter.base_url = info["graphUrl"]
     client = GraphServiceClient(request_adapter=adapter)
@@ -90,8 +81,34 @@ async def scenario(info: dict) -> None:
 
     principal = await client.service_principals.post(ServicePrincipal(app_id=created.app_id))
     check(principal.app_id == created.app_id and principal.account_enabled, "create its service principal")
-    token(info, created.app_id, credential.secret_text)
-    check(True, "the new secret obtains a token")
+    async with sandbox_credential(info, created.app_id, credential.secret_text) as fresh:
+        token = await fresh.get_token(GRAPH_SCOPE)
+    check(bool(token.token) and token.expires_on > 0, "the new secret obtains a token through azure-identity")
+
+    sp = client.service_principals.by_service_principal_id(principal.id)
+    sp_secret = await sp.add_password.post(
+        SpAddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="sp secret"))
+    )
+    check(bool(sp_secret.secret_text) and sp_secret.key_id is not None, "add a password to the service principal")
+    await sp.remove_password.post(SpRemovePasswordPostRequestBody(key_id=sp_secret.key_id))
+    after = await sp.get()
+    check(all(c.key_id != sp_secret.key_id for c in after.password_credentials or []), "remove it again")
+
+    app = client.applications.by_application_id(created.id)
+    await app.federated_identity_credentials.post(
+        FederatedIdentityCredential(
+            name="sdk-deploy",
+            issuer="https://token.actions.githubusercontent.com",
+            subject="repo:contoso/app:environment:prod",
+            audiences=["api://AzureADTokenExchange"],
+        )
+    )
+    by_name = await app.federated_identity_credentials_with_name("sdk-deploy").get()
+    check(by_name.subject == "repo:contoso/app:environment:prod", "read a federated credential by name")
+    await app.federated_identity_credentials_with_name("sdk-deploy").delete()
+
+    domains = await client.domains.get()
+    check(any(d.is_initial for d in domains.value), "list the tenant's domains")
 
     ids = [created.id]
     for i in range(LISTED_APPS - 1):
@@ -116,6 +133,9 @@ async def scenario(info: dict) -> None:
         check(False, "a deleted application is gone")
     except ODataError as error:
         check(error.response_status_code == 404 and error.error.code == "Request_ResourceNotFound", "delete")
+    deleted = await client.directory.deleted_items.graph_application.get()
+    check(created.id in [item.id for item in deleted.value], "list deleted applications (graph.application cast)")
+    await admin.close()
 
 
 def main() -> int:

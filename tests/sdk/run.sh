@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Runs the official Microsoft Graph Python SDK against `appreg sandbox serve`.
+# Runs Microsoft's own Python clients, unchanged, against `appreg sandbox serve --tls`: the Graph
+# SDK (msgraph-sdk) authenticated by azure-identity with the sandbox as authority, and an MSAL
+# confidential client. The only help they get is the sandbox CA in REQUESTS_CA_BUNDLE and
+# SSL_CERT_FILE. Every other https address is sent to a dead loopback proxy, so a client that
+# tried to reach the real login.microsoftonline.com fails instead of leaving the machine.
 #
-# Needs a Python with the SDK installed; this script installs nothing. The exact install line:
+# Needs a Python with the clients installed; this script installs nothing. The exact install line:
 #
-#     python3 -m pip install msgraph-sdk        # tested with msgraph-sdk 1.65.0
+#     python3 -m pip install msgraph-sdk azure-identity msal
+#     # tested with msgraph-sdk 1.65.0, azure-identity 1.27.0, msal 1.39.0
 #
 # Usage: tests/sdk/run.sh            (PYTHON=/path/to/venv/bin/python to pick the interpreter)
 set -euo pipefail
@@ -22,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --quiet --bin appreg
-target/debug/appreg sandbox serve --listen 127.0.0.1:0 --state "$work/sandbox.json" \
+target/debug/appreg sandbox serve --tls --listen 127.0.0.1:0 --state "$work/sandbox.json" \
     >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 
@@ -41,4 +46,8 @@ if [[ -z "$info" ]]; then
     exit 1
 fi
 
-SANDBOX_INFO="$info" "$python" tests/sdk/msgraph_scenario.py
+ca="$("$python" -c 'import json, sys; print(json.loads(sys.argv[1])["caCertPath"])' "$info")"
+export SANDBOX_INFO="$info" REQUESTS_CA_BUNDLE="$ca" SSL_CERT_FILE="$ca"
+export HTTPS_PROXY="http://127.0.0.1:9" HTTP_PROXY="http://127.0.0.1:9" NO_PROXY="127.0.0.1,localhost"
+"$python" tests/sdk/msgraph_scenario.py
+"$python" tests/sdk/msal_token.py

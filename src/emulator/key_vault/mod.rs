@@ -188,7 +188,7 @@ fn answer(
     host: &str,
 ) -> (Result<Answer, VaultError>, Option<String>) {
     match auth::verify_bearer(
-        &shared.token_key,
+        &shared.signer,
         &shared.tenant_id,
         header_text(headers, "authorization"),
         KEY_VAULT_AUDIENCE,

@@ -51,8 +51,12 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
         _ => {
             let id = ctx.resolve(Kind::Application, &rest[0])?;
             match name(1) {
-                Some("addPassword") => credentials::add_password(ctx, call, id),
-                Some("removePassword") => credentials::remove_password(ctx, call, id),
+                Some("addPassword") => credentials::add_password(ctx, call, Kind::Application, id),
+                Some("removePassword") => {
+                    credentials::remove_password(ctx, call, Kind::Application, id)
+                }
+                Some("addKey") => credentials::add_key(ctx, call, Kind::Application, id),
+                Some("removeKey") => credentials::remove_key(ctx, call, Kind::Application, id),
                 Some("federatedIdentityCredentials") => {
                     credentials::federated(ctx, call, id, &rest[2..])
                 }

@@ -223,13 +223,13 @@ pub fn organization(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Rep
         "deletedDateTime": null,
         "displayName": "appreg sandbox",
         "tenantType": "AAD",
-        "verifiedDomains": [{
+        "verifiedDomains": ctx.store.verified_domains().iter().map(|name| json!({
             "capabilities": "Email, OfficeCommunicationsOnlineService",
-            "isDefault": true,
-            "isInitial": true,
-            "name": ctx.store.domain,
+            "isDefault": *name == ctx.store.domain,
+            "isInitial": *name == ctx.store.domain,
+            "name": name,
             "type": "Managed"
-        }]
+        })).collect::<Vec<_>>()
     });
     match rest {
         [] => Ok(Reply::ok(json!({
@@ -244,6 +244,52 @@ pub fn organization(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Rep
             )))
         }
         [Seg::Name(id), ..] => Err(GraphError::not_found(id)),
+        _ => Err(GraphError::gateway_bad_request("Invalid request URL.")),
+    }
+}
+
+/// A verified domain as `/domains` shows it.
+fn domain(ctx: &Ctx, name: &str) -> Value {
+    let initial = name.eq_ignore_ascii_case(&ctx.store.domain);
+    json!({
+        "authenticationType": "Managed",
+        "availabilityStatus": null,
+        "id": name,
+        "isAdminManaged": true,
+        "isDefault": initial,
+        "isInitial": initial,
+        "isRoot": true,
+        "isVerified": true,
+        "passwordNotificationWindowInDays": 14,
+        "passwordValidityPeriodInDays": 2147483647,
+        "supportedServices": ["Email", "OfficeCommunicationsOnlineService"],
+        "state": null
+    })
+}
+
+/// `GET /domains` and `/domains/{name}`: the tenant's verified domains (the initial
+/// `*.onmicrosoft.com` one and those given by `--verified-domain`).
+/// <https://learn.microsoft.com/en-us/graph/api/domain-list>
+pub fn domains(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
+    require_method(call, &[Method::GET])?;
+    let names = ctx.store.verified_domains();
+    match rest {
+        [] => Ok(Reply::ok(json!({
+            "@odata.context": wire::context(ctx.graph_url, "domains"),
+            "value": names.iter().map(|n| domain(ctx, n)).collect::<Vec<_>>()
+        }))),
+        [Seg::Name(name)] | [Seg::Key { value: name, .. }] => {
+            let found = names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(name))
+                .ok_or_else(|| GraphError::not_found(name))?;
+            Ok(Reply::ok(entity(
+                ctx,
+                "domains/$entity",
+                domain(ctx, found).as_object().cloned().unwrap_or_default(),
+            )))
+        }
+        [_, Seg::Name(other), ..] => Err(GraphError::unknown_segment(other)),
         _ => Err(GraphError::gateway_bad_request("Invalid request URL.")),
     }
 }

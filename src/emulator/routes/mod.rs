@@ -107,13 +107,28 @@ fn parse_key(inner: &str) -> Option<(String, String)> {
     Some((property.trim().to_string(), body.replace("''", "'")))
 }
 
-/// Splits a path into segments, decoding percent-escapes and `name(key='value')` segments.
+/// Graph's schema declares `graph` as the alias of its namespace `microsoft.graph`, so a type cast
+/// may use either (`/directory/deletedItems/graph.application`, what the Python SDK sends).
+/// <https://learn.microsoft.com/en-us/graph/traverse-the-graph#microsoft-graph-api-metadata>
+fn unalias(segment: String) -> String {
+    match segment.get(..6) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("graph.") => {
+            format!("microsoft.graph.{}", &segment[6..])
+        }
+        _ => segment,
+    }
+}
+
+/// Splits a path into segments, decoding percent-escapes and `name(key='value')` segments; type
+/// casts in the `graph.` alias are read as `microsoft.graph.`.
 pub fn parse_path(path: &str) -> GraphResult<Vec<Seg>> {
     let mut segments = Vec::new();
     for raw in path.split('/').filter(|s| !s.is_empty()) {
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8_lossy()
-            .to_string();
+        let decoded = unalias(
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8_lossy()
+                .to_string(),
+        );
         match decoded.find('(') {
             Some(open) if decoded.ends_with(')') => {
                 let inner = &decoded[open + 1..decoded.len() - 1];
@@ -147,6 +162,7 @@ pub fn dispatch(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
         }
         Some("directoryObjects") => directory::route_directory_objects(ctx, call, &segments[1..]),
         Some("organization") => directory::organization(ctx, call, &segments[1..]),
+        Some("domains") => directory::domains(ctx, call, &segments[1..]),
         Some("policies") => policies::route(ctx, call, &segments[1..]),
         Some(other) => Err(GraphError::unknown_segment(other)),
         None => Err(GraphError::gateway_bad_request("Invalid request URL.")),
@@ -396,17 +412,20 @@ pub fn page<'a>(
     if let Some(filter) = &query.filter {
         listing.support.check(filter, advanced)?;
     }
-    if query.count && !query.eventual {
-        return Err(GraphError::bad_request(
-            "$count is not currently supported.",
-        ));
-    }
+    // Without ConsistencyLevel: eventual, Graph ignores `$count=true` and answers the page alone.
+    let count = query.count && query.eventual;
     if query.search.is_some() && !query.eventual {
         return Err(GraphError::unsupported_query(
             "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
         ));
     }
     check_expand(call, listing.expand_owners)?;
+    // <https://learn.microsoft.com/en-us/graph/aad-advanced-queries#query-scenarios-that-require-advanced-query-capabilities>
+    if !query.expand.is_empty() && (count || query.search.is_some() || query.eventual) {
+        return Err(GraphError::unsupported_query(
+            "$expand is not supported together with advanced query parameters ($count, $search, ConsistencyLevel: eventual).",
+        ));
+    }
     if let Some((property, _)) = &query.orderby
         && (property != "displayName" || !(advanced || listing.support.plain_orderby))
     {
@@ -483,7 +502,7 @@ pub fn page<'a>(
             &format!("{}{}", listing.context, select_suffix(query)),
         )),
     );
-    if query.count {
+    if count {
         body.insert("@odata.count".into(), json!(total));
     }
     if end < total {

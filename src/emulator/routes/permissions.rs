@@ -52,6 +52,14 @@ const READ_GROUPS: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
+/// <https://learn.microsoft.com/en-us/graph/api/domain-list#permissions>
+const READ_DOMAINS: &[&str] = &[
+    "Domain.Read.All",
+    "Domain.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
 /// What a request needs.
 enum Need {
     Nothing,
@@ -101,6 +109,7 @@ fn need(call: &Call, segments: &[Seg]) -> Need {
         (Some("users"), _) => Need::AnyOf(READ_USERS),
         (Some("policies"), _) => Need::AnyOf(READ_POLICIES),
         (Some("groups"), _) => Need::AnyOf(READ_GROUPS),
+        (Some("domains"), _) => Need::AnyOf(READ_DOMAINS),
         (Some("directory"), _) if read => Need::AnyOf(READ_APPS),
         (Some("directory"), _) => Need::AnyOf(WRITE_APPS),
         (Some("directoryObjects"), _) => Need::AnyOf(&[

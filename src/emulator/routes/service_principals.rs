@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    Call, Ctx, Listing, Reply, Seg, applications, assignments, entity, expand_owners, grants, page,
-    project, require_method, select_suffix, validate,
+    Call, Ctx, Listing, Reply, Seg, applications, assignments, credentials, entity, expand_owners,
+    grants, page, project, require_method, select_suffix, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -67,6 +67,18 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
                 Some("appRoleAssignedTo") => assignments::assigned_to(ctx, call, id, &rest[2..]),
                 Some("appRoleAssignments") => {
                     assignments::of_principal(ctx, call, Kind::ServicePrincipal, id, &rest[2..])
+                }
+                Some("addPassword") if rest.len() == 2 => {
+                    credentials::add_password(ctx, call, Kind::ServicePrincipal, id)
+                }
+                Some("removePassword") if rest.len() == 2 => {
+                    credentials::remove_password(ctx, call, Kind::ServicePrincipal, id)
+                }
+                Some("addKey") if rest.len() == 2 => {
+                    credentials::add_key(ctx, call, Kind::ServicePrincipal, id)
+                }
+                Some("removeKey") if rest.len() == 2 => {
+                    credentials::remove_key(ctx, call, Kind::ServicePrincipal, id)
                 }
                 Some("oauth2PermissionGrants") if rest.len() == 2 => {
                     grants::of_client(ctx, call, id)

@@ -228,14 +228,43 @@ pub fn application(
             return invalid(property);
         }
     }
-    if app
-        .get("requiredResourceAccess")
+    let personal = allows_personal_accounts(app);
+    if personal {
+        // Apps that sign in personal accounts: no wildcard or query string in redirect URIs, and no
+        // app roles. <https://learn.microsoft.com/en-us/entra/identity-platform/reply-url>,
+        // <https://learn.microsoft.com/en-us/entra/identity-platform/supported-accounts-validation>
+        for (pointer, property) in [
+            ("/web/redirectUris", "web.redirectUris"),
+            ("/spa/redirectUris", "spa.redirectUris"),
+            ("/publicClient/redirectUris", "publicClient.redirectUris"),
+        ] {
+            if strings(wire::pointer(app, pointer))
+                .iter()
+                .any(|u| u.contains('*') || u.contains('?'))
+            {
+                return invalid(property);
+            }
+        }
+        if app
+            .get("appRoles")
+            .and_then(Value::as_array)
+            .is_some_and(|roles| !roles.is_empty())
+        {
+            return invalid("appRoles");
+        }
+    }
+    required_resource_access(app, personal)?;
+    if wire::pointer(app, "/api/oauth2PermissionScopes")
         .and_then(Value::as_array)
-        .is_some_and(|r| r.len() > 50)
+        .into_iter()
+        .flatten()
+        .filter_map(|scope| scope.get("value").and_then(Value::as_str))
+        .any(|value| value.chars().count() > MAX_SCOPE_VALUE)
     {
-        return invalid("requiredResourceAccess");
+        return invalid("api.oauth2PermissionScopes");
     }
     let uris = strings(app.get("identifierUris"));
+    identifier_uris(store, &uris, personal)?;
     let unique = app.get("uniqueName").and_then(Value::as_str);
     if !uris.is_empty() || unique.is_some() {
         let others = store
@@ -275,6 +304,87 @@ pub fn application(
     Ok(())
 }
 
+/// Longest scope value. <https://learn.microsoft.com/en-us/entra/identity-platform/supported-accounts-validation>
+const MAX_SCOPE_VALUE: usize = 120;
+
+/// Limits on requiredResourceAccess: at most 50 resources, and 400 permissions in all (200, and 30
+/// per resource, for apps that sign in personal accounts).
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/supported-accounts-validation>
+fn required_resource_access(app: &Map<String, Value>, personal: bool) -> GraphResult<()> {
+    let resources = app
+        .get("requiredResourceAccess")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let per_resource: Vec<usize> = resources
+        .iter()
+        .map(|r| {
+            r.get("resourceAccess")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    let total: usize = per_resource.iter().sum();
+    let (max_total, max_each) = if personal {
+        (200, 30)
+    } else {
+        (400, usize::MAX)
+    };
+    if resources.len() > 50 || total > max_total || per_resource.iter().any(|n| *n > max_each) {
+        return Err(GraphError::invalid_value(
+            "requiredResourceAccess",
+            "Application",
+        ));
+    }
+    Ok(())
+}
+
+/// The directory's rules for identifierUris: no wildcards, at most 255 characters (120, no `urn:`
+/// scheme, no query or fragment, and at most 50 URIs for apps that sign in personal accounts),
+/// and an http(s) URI's host must be a verified domain of the tenant or a subdomain of one.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/supported-accounts-validation>,
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/identifier-uri-restrictions>
+fn identifier_uris(store: &Store, uris: &[&str], personal: bool) -> GraphResult<()> {
+    let invalid = || GraphError::invalid_value("identifierUris", "Application");
+    let max_len = if personal { 120 } else { 255 };
+    if personal && uris.len() > 50 {
+        return Err(invalid());
+    }
+    let domains = store.verified_domains();
+    for uri in uris {
+        if uri.chars().count() > max_len || uri.contains('*') {
+            return Err(invalid());
+        }
+        let lower = uri.to_ascii_lowercase();
+        if personal && (lower.starts_with("urn:") || uri.contains('?') || uri.contains('#')) {
+            return Err(invalid());
+        }
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+            continue;
+        }
+        let host = url::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        let verified = domains.iter().any(|domain| {
+            let domain = domain.to_ascii_lowercase();
+            host == domain || host.ends_with(&format!(".{domain}"))
+        });
+        if !verified {
+            let message = format!(
+                "Values of identifierUris property must use a verified domain of the organization or its subdomain: '{uri}'"
+            );
+            return Err(GraphError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "HostNameNotOnVerifiedDomain",
+                message.clone(),
+            )
+            .with_detail("HostNameNotOnVerifiedDomain", message, "identifierUris"));
+        }
+    }
+    Ok(())
+}
+
 /// An enabled app role or scope must be disabled in one PATCH before it is removed or changed.
 fn entitlements_disabled_first(old: Option<&Value>, new: Option<&Value>) -> GraphResult<()> {
     let empty = Vec::new();
@@ -300,7 +410,10 @@ fn entitlements_disabled_first(old: Option<&Value>, new: Option<&Value>) -> Grap
             }
         };
         if changed {
-            return Err(GraphError::bad_request(
+            // The code is the top-level one, as Graph answers it (not only in the details).
+            return Err(GraphError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "CannotDeleteOrUpdateEnabledEntitlement",
                 "Permission (scope or role) cannot be deleted or updated unless disabled first.",
             )
             .with_detail(
