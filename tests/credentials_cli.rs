@@ -175,7 +175,8 @@ async fn credentials_lists_expiry_and_drift_reports_secrets_due_for_rotation() {
 
     let (code, json, _) = run_cli(&sb, &dir, &["credentials", path, "--json"]).await;
     assert_eq!(code, 0);
-    let rows: Vec<Value> = serde_json::from_str(&json).unwrap();
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let rows = report["credentials"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{json}");
     assert!(
         rows.iter()

@@ -533,7 +533,7 @@ mod contract {
     use serde_json::Value;
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
     pub struct Plan {
         pub format_version: u32,
         pub set_name: String,
@@ -546,7 +546,7 @@ mod contract {
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
     pub struct Change {
         pub address: String,
         pub resource: Resource,
@@ -625,7 +625,7 @@ async fn plan_json_reads_back_with_independent_types_and_matches_the_schema() {
         assert!(problems.is_empty(), "stage {stage}: {problems:#?}");
         let plan: contract::Plan = serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("stage {stage}: the plan does not read back: {e}\n{out}"));
-        assert_eq!(plan.format_version, 1);
+        assert_eq!(plan.format_version, 2);
         assert_eq!(plan.set_name, "integrations");
         assert_eq!(plan.tenant_id, sb.tenant_id());
         assert_eq!(plan.manifest_digest.len(), 64);

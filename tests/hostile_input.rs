@@ -778,7 +778,7 @@ fn cases() -> Vec<Case> {
                 vec![write(
                     d,
                     "plan.json",
-                    "{\"format_version\": 1, \"set_name\": \"x\", \"changes\": [",
+                    "{\"formatVersion\": 2, \"setName\": \"x\", \"changes\": [",
                 )]
             },
             Expect::Refused("is not an appreg plan"),
@@ -790,10 +790,10 @@ fn cases() -> Vec<Case> {
                 vec![write(
                     d,
                     "plan.json",
-                    "{\"format_version\": 99, \"whatever\": true}",
+                    "{\"formatVersion\": 99, \"whatever\": true}",
                 )]
             },
-            Expect::Refused("has plan format 99, this appreg reads 1"),
+            Expect::Refused("has plan format 99, this appreg reads 2"),
         ),
         plan_case(
             "plan_file_version_as_string",
@@ -802,7 +802,7 @@ fn cases() -> Vec<Case> {
                 vec![write(
                     d,
                     "plan.json",
-                    "{\"format_version\": \"1\\u001b[2J\"}",
+                    "{\"formatVersion\": \"2\\u001b[2J\"}",
                 )]
             },
             Expect::Refused("has plan format"),
@@ -840,7 +840,7 @@ fn cases() -> Vec<Case> {
                     d,
                     "plan.json",
                     format!(
-                        "{{\"format_version\": 1, \"x\": {}{}}}",
+                        "{{\"formatVersion\": 2, \"x\": {}{}}}",
                         "[".repeat(100_000),
                         "]".repeat(100_000)
                     ),
@@ -851,7 +851,7 @@ fn cases() -> Vec<Case> {
         tampered(
             "plan_file_tampered_digest",
             "a real plan whose manifest digest was edited",
-            |plan| plan["manifest_digest"] = "0".repeat(64).into(),
+            |plan| plan["manifestDigest"] = "0".repeat(64).into(),
             Expect::Refused("plan is stale"),
         ),
         tampered(
@@ -867,7 +867,7 @@ fn cases() -> Vec<Case> {
         tampered(
             "plan_file_pointing_at_etc_passwd",
             "a plan whose manifest path was edited to a system file",
-            |plan| plan["manifest_paths"] = serde_json::json!(["/etc/passwd"]),
+            |plan| plan["manifestPaths"] = serde_json::json!(["/etc/passwd"]),
             invalid("wrong-type", Some("/etc/passwd:1:1")),
         ),
         // ------------------------------------------------------------------ adopt (engine room)

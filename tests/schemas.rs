@@ -25,6 +25,19 @@ fn checked_in_plan_schema_matches_the_generated_one() {
     );
 }
 
+#[test]
+fn checked_in_json_output_schemas_match_the_generated_ones() {
+    for document in appreg::output::machine::Document::ALL {
+        let name = document.name();
+        let path = root().join(format!("schemas/{name}.schema.json"));
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == document.schema_json(),
+            "schemas/{name}.schema.json is stale: run `cargo run -- schema {name} > schemas/{name}.schema.json`"
+        );
+    }
+}
+
 fn example_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![root().join("examples")];

@@ -138,7 +138,7 @@ fn check(dir: &Path, path: &str, env: &[(&str, &str)], expected_exit: i32) -> St
                     line >= 1 && column >= 1,
                     "{path}: diagnostic {i} at {line}:{column}"
                 );
-                let end_line = diagnostic["end_line"].as_u64().expect("an end line");
+                let end_line = diagnostic["endLine"].as_u64().expect("an end line");
                 assert!(
                     end_line >= line,
                     "{path}: diagnostic {i} ends before it starts"

@@ -32,9 +32,13 @@ pub struct ApplyArgs {
     /// plan deletes anything.
     #[arg(long)]
     pub prune: bool,
-    /// Write each app's outputs (ids, consent URLs) to FILE as JSON.
+    /// Write each app's outputs (ids, consent URLs) to FILE as JSON (format: `appreg schema output`).
     #[arg(long, value_name = "FILE")]
     pub outputs: Option<PathBuf>,
+    /// Print a JSON report on stdout (format: `appreg schema apply`): what changed, what failed,
+    /// and each app's outputs. The plan shown for confirmation goes to stderr instead.
+    #[arg(long)]
+    pub json: bool,
     /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
     #[arg(long)]
     pub strict: bool,
@@ -211,28 +215,14 @@ async fn apply(
             }
             // At a terminal without --auto-approve, the person sees what they confirm.
             if !args.auto_approve && planned.plan.has_changes() {
-                show(
-                    global,
-                    &ViewArgs {
-                        json: false,
-                        markdown: false,
-                    },
-                    &planned.plan,
-                );
+                show_plan(global, args, &planned.plan);
                 if !confirmed(false) {
                     return EXIT_ERROR;
                 }
             }
         }
         None => {
-            show(
-                global,
-                &ViewArgs {
-                    json: false,
-                    markdown: false,
-                },
-                &planned.plan,
-            );
+            show_plan(global, args, &planned.plan);
             if planned.plan.has_changes() && !confirmed(args.auto_approve) {
                 return EXIT_ERROR;
             }
@@ -285,7 +275,18 @@ async fn apply(
     drop(err);
     let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
     let outputs = outputs(state, &report.ids, connection, &rows, &report.delivered);
-    print_outputs(&outputs);
+    if args.json {
+        let document = crate::output::machine::ApplyReport::new(
+            &planned.plan.set_name,
+            &planned.plan.tenant_id,
+            &report.done,
+            &report.failed,
+            &outputs,
+        );
+        run::print_stdout(&crate::output::machine::to_json(&document));
+    } else {
+        print_outputs(&outputs);
+    }
     if let Some(path) = &args.outputs
         && let Err(e) = write_outputs(path, &outputs)
     {
@@ -296,6 +297,20 @@ async fn apply(
     } else {
         eprintln!("error: some changes failed; fix the cause and run apply again (it converges)");
         EXIT_ERROR
+    }
+}
+
+/// The plan before confirmation: on stdout, or on stderr when stdout carries the JSON report.
+fn show_plan(global: &GlobalArgs, args: &ApplyArgs, plan: &Plan) {
+    let view = ViewArgs {
+        json: false,
+        markdown: false,
+    };
+    if args.json {
+        let color = global.color.for_stderr();
+        run::print_stderr(&super::plan::render(global, &view, plan, color), color);
+    } else {
+        show(global, &view, plan);
     }
 }
 
@@ -386,6 +401,7 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
 }
 
 pub fn write_outputs(path: &Path, outputs: &BTreeMap<String, AppOutputs>) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(outputs).expect("outputs serialize") + "\n";
+    let text =
+        crate::output::machine::to_json(&crate::output::machine::OutputsReport::new(outputs));
     std::fs::write(path, text)
 }

@@ -11,14 +11,15 @@ use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine;
 use crate::engine::inventory::{CredentialKind, CredentialRow, Standing};
-use crate::manifest::diagnostic::{escape_hidden, is_hidden};
+use crate::manifest::diagnostic::escape_hidden;
 
 #[derive(Debug, clap::Args)]
 pub struct CredentialsArgs {
     /// Manifest files or directories. Default: the current directory.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
-    /// Print JSON: an array of {app, kind, name, keyId, expires, daysLeft, standing, due}.
+    /// Print JSON (format: `appreg schema credentials`): {formatVersion, credentials: [{app, kind,
+    /// name, keyId, expires, daysLeft, standing, due}]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -45,8 +46,9 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
                 let rows =
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
                 let text = if args.json {
-                    let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
-                    json_escape_hidden(&json) + "\n"
+                    crate::output::machine::to_json(
+                        &crate::output::machine::CredentialsReport::new(&rows),
+                    )
                 } else {
                     table(&rows)
                 };
@@ -56,21 +58,6 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
             Err(e) => fail(e),
         }
     })
-}
-
-/// `json` with bidirectional and invisible characters written as JSON `\uXXXX` escapes: serde
-/// escapes control characters inside strings but leaves these, which reorder or hide what a
-/// terminal shows. The document means the same; outside strings there are none to escape.
-fn json_escape_hidden(json: &str) -> String {
-    json.chars()
-        .map(|c| {
-            if is_hidden(c) && !c.is_control() {
-                format!("\\u{:04x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// A plain table, columns padded to their widest cell.
@@ -142,25 +129,4 @@ pub fn table(rows: &[CredentialRow]) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_keeps_its_meaning_with_hidden_characters_escaped() {
-        let rows = serde_json::json!([{"name": "evil\u{202e}txt\u{1b}[2J\n::x"}]);
-        let text = json_escape_hidden(&serde_json::to_string_pretty(&rows).unwrap());
-        assert!(
-            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
-            "{text}"
-        );
-        assert!(
-            !text.lines().any(|l| l.trim_start().starts_with("::")),
-            "{text}"
-        );
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, rows);
-    }
 }

@@ -11,7 +11,7 @@ pub struct OutputArgs {
     /// Manifest files or directories. Default: the current directory.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
-    /// Print JSON (the format `apply --outputs` writes).
+    /// Print JSON (format: `appreg schema output`; the file `apply --outputs` writes).
     #[arg(long)]
     pub json: bool,
 }
@@ -43,10 +43,9 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
                 let outputs = super::apply::outputs(&loaded.state, &ids, &connection, &rows, &[]);
                 if args.json {
-                    run::print_stdout(
-                        &(serde_json::to_string_pretty(&outputs).expect("outputs serialize")
-                            + "\n"),
-                    );
+                    run::print_stdout(&crate::output::machine::to_json(
+                        &crate::output::machine::OutputsReport::new(&outputs),
+                    ));
                 } else {
                     super::apply::print_outputs(&outputs);
                 }

@@ -9,7 +9,7 @@ use crate::output::plan::{self as view, Style};
 
 #[derive(Debug, clap::Args)]
 pub struct ViewArgs {
-    /// Print the plan as JSON (format documented by `appreg schema plan`).
+    /// Print the plan as JSON (format: `appreg schema plan`).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
     /// Print the plan as Markdown, for pull-request comments and CI job summaries.
@@ -145,17 +145,16 @@ pub fn manifest_paths(paths: &[PathBuf]) -> Vec<String> {
 }
 
 pub fn show(global: &GlobalArgs, args: &ViewArgs, plan: &Plan) {
-    let text = if args.json {
-        serde_json::to_string_pretty(plan).expect("a plan serializes") + "\n"
+    run::print_stdout(&render(global, args, plan, global.color.for_stdout()));
+}
+
+/// The plan in the view `args` ask for.
+pub fn render(_global: &GlobalArgs, args: &ViewArgs, plan: &Plan, color: bool) -> String {
+    if args.json {
+        crate::output::machine::to_json(plan)
     } else if args.markdown {
         view::markdown(plan)
     } else {
-        view::human(
-            plan,
-            Style {
-                color: global.color.for_stdout(),
-            },
-        )
-    };
-    run::print_stdout(&text);
+        view::human(plan, Style { color })
+    }
 }

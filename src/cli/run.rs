@@ -107,3 +107,10 @@ pub fn print_stdout(text: &str) {
     let safe = guard_lines(text, STDOUT_COLOR.get().copied().unwrap_or(false));
     let _ = std::io::stdout().lock().write_all(safe.as_bytes());
 }
+
+/// Writes `text` to stderr, guarded like [`print_stdout`] (colors as stderr allows).
+pub fn print_stderr(text: &str, color: bool) {
+    use std::io::Write;
+    let safe = guard_lines(text, color);
+    let _ = std::io::stderr().lock().write_all(safe.as_bytes());
+}

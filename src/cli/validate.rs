@@ -18,8 +18,12 @@ pub struct ValidateArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub strict: bool,
-    /// Output format: human-readable reports on stderr, or one JSON document on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    /// Print one JSON document on stdout (format: `appreg schema validate`) instead of the
+    /// human-readable reports on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// The older spelling of `--json` (`--format json`), kept so existing pipelines run.
+    #[arg(long, value_enum, default_value_t = Format::Human, hide = true)]
     pub format: Format,
 }
 
@@ -41,13 +45,12 @@ pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
         Err(invalid) => (invalid.diagnostics, 0, 0),
     };
     let failed = diagnostics.iter().any(|d| d.is_error() || args.strict);
-    match args.format {
-        Format::Json => {
-            let report = diagnostics::json_report(&diagnostics, !failed);
-            let text = serde_json::to_string_pretty(&report).expect("diagnostics serialize");
-            let _ = writeln!(std::io::stdout().lock(), "{}", guard_lines(&text, false));
-        }
-        Format::Human => print_human(&diagnostics, global.color.for_stderr(), failed, apps, files),
+    if args.json || args.format == Format::Json {
+        let report = diagnostics::json_report(&diagnostics, !failed);
+        let text = crate::output::machine::to_json(&report);
+        let _ = write!(std::io::stdout().lock(), "{}", guard_lines(&text, false));
+    } else {
+        print_human(&diagnostics, global.color.for_stderr(), failed, apps, files);
     }
     if failed { EXIT_ERROR } else { EXIT_OK }
 }
@@ -71,7 +74,7 @@ pub(super) fn print_human(
         let hidden = diagnostics.len() - MAX_SHOWN;
         let _ = writeln!(
             err,
-            "... and {hidden} more problems not shown (`--format json` lists them all)"
+            "... and {hidden} more problems not shown (`--json` lists them all)"
         );
     }
     let summary = diagnostics::summary(diagnostics);

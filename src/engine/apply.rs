@@ -456,7 +456,7 @@ fn disable_before_change(ctx: &AppContext, ids: &AppIds) -> Option<Request> {
 }
 
 /// Per-app outputs after apply: what an integration's operator copies to the vendor.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppOutputs {
     pub app_id: String,
@@ -471,7 +471,7 @@ pub struct AppOutputs {
 }
 
 /// A credential's expiry, as outputs report it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialExpiry {
     pub kind: String,

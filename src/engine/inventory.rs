@@ -10,7 +10,7 @@ use super::observed::{Observed, str_of};
 use crate::credentials::{Holding, LiveSecret};
 use crate::model::DesiredState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     Secret,
@@ -19,7 +19,7 @@ pub enum CredentialKind {
 }
 
 /// Where a credential stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// The one the sink holds (or the newest, for write-only sinks), or a declared certificate.
@@ -32,7 +32,7 @@ pub enum Standing {
     Undeclared,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialRow {
     pub app: String,

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Version of the plan JSON format; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub format_version: u32,
     /// Ownership set the plan manages.
@@ -37,7 +37,7 @@ pub struct Plan {
 
 /// Something in the tenant worth knowing that is not a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub struct Notice {
     pub address: String,
     pub message: String,
@@ -45,7 +45,7 @@ pub struct Notice {
 
 /// One object and what apply will do to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Stable address, such as `app.crm-calendar-sync.grant.Microsoft Graph`.
     pub address: String,
@@ -63,7 +63,7 @@ pub struct Change {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub struct FieldChange {
     /// Manifest-style path of the field, such as `web.redirectUris`.
     pub field: String,
@@ -135,6 +135,7 @@ pub enum ResourceType {
 
 /// Counts per action, for summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub create: usize,
     pub update: usize,
@@ -161,8 +162,10 @@ impl Plan {
     /// Reads a plan saved by `plan --out`. The format version is checked first, so a plan of
     /// another version is named as such rather than as a shape error. Pure: no IO.
     pub fn from_json(text: &str) -> Result<Plan, PlanFileError> {
+        // Version 1 spelled its keys in snake_case; its version is found under either spelling.
         #[derive(Deserialize)]
         struct Versioned {
+            #[serde(rename = "formatVersion", alias = "format_version")]
             format_version: Value,
         }
         let versioned: Versioned =

@@ -120,8 +120,9 @@ impl miette::Diagnostic for Report<'_> {
     }
 }
 
-/// Machine-readable diagnostics, `appreg validate --format json`.
-#[derive(Debug, Serialize)]
+/// Machine-readable diagnostics, `appreg validate --json` (schemas/validate.schema.json).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JsonReport<'a> {
     pub format_version: u32,
     pub valid: bool,
@@ -130,7 +131,8 @@ pub struct JsonReport<'a> {
     pub diagnostics: Vec<JsonDiagnostic<'a>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct JsonDiagnostic<'a> {
     pub severity: Severity,
     pub code: &'a str,
@@ -147,7 +149,7 @@ pub struct JsonDiagnostic<'a> {
 pub fn json_report(diagnostics: &[Diagnostic], valid: bool) -> JsonReport<'_> {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     JsonReport {
-        format_version: 1,
+        format_version: super::machine::FORMAT_VERSION,
         valid,
         errors,
         warnings: diagnostics.len() - errors,

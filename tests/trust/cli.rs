@@ -631,9 +631,9 @@ fn one_app(dir: &Path) {
 fn plan_with_deletion(dir: &Path) {
     one_app(dir);
     let plan = json!({
-        "format_version": 1, "set_name": "trust-canary", "tenant_id": "t",
-        "manifest_digest": "0", "created_at": "2026-01-01T00:00:00Z", "prune": false,
-        "manifest_paths": ["app.yaml"],
+        "formatVersion": 2, "setName": "trust-canary", "tenantId": "t",
+        "manifestDigest": "0", "createdAt": "2026-01-01T00:00:00Z", "prune": false,
+        "manifestPaths": ["app.yaml"],
         "changes": [{"address": format!("app.{HOSTILE}"), "resource": "application",
                      "action": "delete", "reason": HOSTILE, "fields": []}]
     });
