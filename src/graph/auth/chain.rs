@@ -1,7 +1,11 @@
 //! The credential chain: which credential kinds the environment configures, in the Azure SDKs'
 //! order, or the single one `--auth` names; the first that yields a token is used for the run.
-//! A configured credential that fails for a reason other than "unavailable here" stops the chain:
-//! falling through to another identity would hide a wrong secret behind a confusing success.
+//! A credential the environment configures on purpose (a secret, a certificate, a federated token)
+//! that fails for a reason other than "unavailable here" stops the chain: falling through to
+//! another identity would hide a wrong secret behind a confusing success. Methods nobody
+//! configured (the VM's metadata endpoint, the Azure CLI) are only probes: whatever stops them is
+//! recorded and the chain moves on, so the final error lists every method and why it did not
+//! apply, naming the missing variables, rather than the last probe's refusal.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -66,7 +70,8 @@ impl fmt::Debug for ChainOptions {
     }
 }
 
-type Candidate = (AuthMethod, TokenCache<Box<dyn TokenSource>>);
+/// A method, its token cache, and whether it is only a probe (nothing in the environment named it).
+type Candidate = (AuthMethod, TokenCache<Box<dyn TokenSource>>, bool);
 
 /// Credentials in order; the first to produce a token is kept for the rest of the run.
 /// Tokens are cached per scope.
@@ -301,11 +306,21 @@ impl CredentialChain {
         let mut skipped = Vec::new();
         for method in methods {
             match context.configure(method)? {
-                Configured::Yes(source) => candidates.push((method, TokenCache::new(source))),
+                Configured::Yes(source) => {
+                    let probe = match method {
+                        AuthMethod::ManagedIdentity => !env.is_set("IDENTITY_ENDPOINT"),
+                        AuthMethod::AzureCli => true,
+                        _ => false,
+                    };
+                    candidates.push((method, TokenCache::new(source), probe));
+                }
                 Configured::No(reason) if options.method.is_some() => {
                     return Err(AuthError::NotConfigured { method, reason });
                 }
-                Configured::No(reason) => skipped.push((method, reason)),
+                Configured::No(reason) => {
+                    tracing::info!(method = %method, %reason, "credential not configured");
+                    skipped.push((method, reason));
+                }
             }
         }
         Ok(CredentialChain {
@@ -318,7 +333,7 @@ impl CredentialChain {
 
     /// The methods that will be tried, in order.
     pub fn methods(&self) -> Vec<AuthMethod> {
-        self.candidates.iter().map(|(m, _)| *m).collect()
+        self.candidates.iter().map(|(m, _, _)| *m).collect()
     }
 
     /// The method that produced a token, once one has.
@@ -333,7 +348,7 @@ impl CredentialChain {
             return self.candidates[i].1.token(scope).await;
         }
         let mut tried = self.skipped.clone();
-        for (i, (method, source)) in self.candidates.iter().enumerate() {
+        for (i, (method, source, probe)) in self.candidates.iter().enumerate() {
             match source.token(scope).await {
                 Ok(token) => {
                     tracing::info!(method = %method, "authenticated");
@@ -341,7 +356,15 @@ impl CredentialChain {
                     return Ok(token);
                 }
                 Err(AuthError::Unavailable { reason, .. }) if !self.explicit => {
-                    tracing::debug!(method = %method, %reason, "credential unavailable");
+                    tracing::info!(method = %method, %reason, "credential unavailable");
+                    tried.push((*method, reason));
+                }
+                Err(e) if *probe && !self.explicit => {
+                    // The message names the method first; the list names it already.
+                    let text = e.to_string();
+                    let prefix = format!("{method}: ");
+                    let reason = text.strip_prefix(&prefix).unwrap_or(&text).to_string();
+                    tracing::info!(method = %method, %reason, "credential probe failed");
                     tried.push((*method, reason));
                 }
                 Err(e) => return Err(e),
