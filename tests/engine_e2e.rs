@@ -64,7 +64,12 @@ async fn converge_from_empty(
         assert_eq!(out.object_id, live["id"].as_str().unwrap());
         assert_eq!(out.service_principal_id.as_deref(), sp["id"].as_str());
         assert_eq!(out.tenant_id, sb.tenant_id());
-        assert!(out.admin_consent_url.contains(&out.app_id));
+        assert!(
+            out.admin_consent_url
+                .as_ref()
+                .unwrap()
+                .contains(&out.app_id)
+        );
         let tags: Vec<&str> = live["tags"]
             .as_array()
             .unwrap()

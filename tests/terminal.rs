@@ -4,6 +4,9 @@
 //! Everything here talks to loopback only: the one "network" these tests offer is a listener on
 //! 127.0.0.1 that refuses every request, standing in for a metadata endpoint that answers 403.
 
+#[path = "support/tenant.rs"]
+mod tenant;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -164,4 +167,222 @@ fn auth_errors_name_what_is_missing_for_each_method() {
         "{err}"
     );
     assert!(err.contains("credential probe failed"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help, drift, consent URLs, assignments
+// ---------------------------------------------------------------------------------------------
+
+fn appreg(args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_appreg"));
+    command
+        .args(args)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    output(command)
+}
+
+/// Issue 14: tenant options appear, under their own heading, only in the help of commands that
+/// reach a tenant; they stay accepted everywhere (a pipeline passes one set of flags).
+#[test]
+fn tenant_options_are_shown_only_where_a_tenant_is_reached() {
+    for command in ["plan", "apply", "drift", "output", "credentials"] {
+        let (code, help, _) = appreg(&[command, "--help"]);
+        assert_eq!(code, 0);
+        let heading = help
+            .find("Tenant options:")
+            .unwrap_or_else(|| panic!("{command}: {help}"));
+        for flag in ["--tenant", "--auth", "--graph-url", "--cloud", "--parallel"] {
+            let at = help
+                .find(flag)
+                .unwrap_or_else(|| panic!("{command} lacks {flag}"));
+            assert!(at > heading, "{command}: {flag} is not under the heading");
+        }
+    }
+    for command in ["validate", "schema", "sandbox"] {
+        let (code, help, _) = appreg(&[command, "--help"]);
+        assert_eq!(code, 0);
+        for hidden in [
+            "Tenant options",
+            "--tenant",
+            "--auth",
+            "--graph-url",
+            "--parallel",
+        ] {
+            assert!(!help.contains(hidden), "{command} shows {hidden}:\n{help}");
+        }
+        assert!(help.contains("--verbose"), "{command}: {help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.yaml"), MANIFEST).unwrap();
+    let path = dir.path().join("m.yaml");
+    let (code, _, err) = appreg(&["--tenant", TENANT, "validate", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = appreg(&["validate", "--cloud", "china", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Issue 14: a space-separated permission string gets a list of separate items as its fix, not
+/// `[A B]` (one item holding a space, refused in turn).
+#[test]
+fn the_list_help_for_a_permission_string_splits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nname: s\napps:\n  a:\n    displayName: A\n    permissions:\n      Microsoft Graph:\n        delegated: User.Read Mail.Send\n",
+    )
+    .unwrap();
+    let (code, _, err) = appreg(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("[User.Read, Mail.Send]"), "{err}");
+    // The fix it suggests is valid.
+    std::fs::write(
+        &path,
+        "version: 1\nname: s\napps:\n  a:\n    displayName: A\n    permissions:\n      Microsoft Graph:\n        delegated: [User.Read, Mail.Send]\n",
+    )
+    .unwrap();
+    let (code, _, err) = appreg(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Issue 14: drift reads as a report, not as apply's actions, and a credential apply keeps
+/// without `--prune` is not counted "to delete"; an app that left the manifest is a difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_has_its_own_words_and_counts_only_what_apply_does() {
+    use tenant::*;
+    let sb = start(appreg::emulator::Faults::default(), 0x14).await;
+    let examples = examples();
+    let work = examples.parent().unwrap().to_path_buf();
+    let (code, _, err) = run_cli(&sb, &work, &["apply", "--auto-approve", "examples"]).await;
+    assert_eq!(code, 0, "{err}");
+    let raw = Raw::new(&sb).await;
+    let id = raw.app("crm-calendar-sync").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    raw.write(
+        reqwest::Method::POST,
+        &format!("/applications/{id}/addPassword"),
+        Some(serde_json::json!({"passwordCredential": {"displayName": "added-by-hand"}})),
+    )
+    .await;
+    let (code, out, err) = run_cli(&sb, &work, &["drift", "examples"]).await;
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(!out.contains("will perform"), "{out}");
+    assert!(
+        out.contains("Drift: 0 to create, 0 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(
+        out.contains("added-by-hand") || out.contains("not in the manifest"),
+        "{out}"
+    );
+    let (_, markdown, _) = run_cli(&sb, &work, &["drift", "--markdown", "examples"]).await;
+    assert!(
+        markdown.starts_with("### appreg drift: `integrations`"),
+        "{markdown}"
+    );
+    let (_, plan, _) = run_cli(&sb, &work, &["plan", "examples"]).await;
+    assert!(
+        plan.contains("No changes"),
+        "apply keeps the secret: {plan}"
+    );
+
+    // An app that left the manifest: a difference drift names, which apply keeps.
+    std::fs::remove_file(examples.join("erp-contacts-sync.yaml")).unwrap();
+    let (code, out, err) = run_cli(&sb, &work, &["drift", "examples"]).await;
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.contains("app.erp-contacts-sync: left the manifest"),
+        "{out}"
+    );
+    assert!(out.contains("0 to delete"), "{out}");
+    sb.shutdown().await;
+}
+
+/// Issue 14: consent URLs use the authority the app's audience signs in through; `output` lists
+/// the users and groups assigned to the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_urls_follow_the_audience_and_output_lists_assignments() {
+    use tenant::*;
+    let sb = start(appreg::emulator::Faults::default(), 0x15).await;
+    let examples = examples();
+    let work = examples.parent().unwrap().to_path_buf();
+    let (code, _, err) = run_cli(&sb, &work, &["apply", "--auto-approve", "examples"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run_cli(&sb, &work, &["output", "--json", "examples"]).await;
+    assert_eq!(code, 0, "{err}");
+    let apps: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let apps = &apps["apps"];
+    let tenant = sb.tenant_id();
+    // Single tenant: the tenant's own authority.
+    let crm = &apps["crm-calendar-sync"];
+    assert!(
+        crm["adminConsentUrl"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/{tenant}/adminconsent"))
+    );
+    // Organizations and personal accounts: /organizations for admins, /common for users.
+    let odoo = &apps["odoo-outlook"];
+    assert!(
+        odoo["adminConsentUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/organizations/adminconsent"),
+        "{odoo:#}"
+    );
+    assert!(
+        odoo["userConsentUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/common/oauth2/v2.0/authorize"),
+        "{odoo:#}"
+    );
+    assert!(
+        odoo.get("sandboxOnly").is_none(),
+        "a sandbox that stays up: {odoo:#}"
+    );
+    let assigned: Vec<&str> = odoo["assignments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no assignments: {odoo:#}"))
+        .iter()
+        .map(|a| a["principalType"].as_str().unwrap())
+        .collect();
+    assert_eq!(assigned.len(), 2, "{odoo:#}");
+    assert!(
+        assigned.contains(&"User") && assigned.contains(&"Group"),
+        "{odoo:#}"
+    );
+    let (_, human, _) = run_cli(&sb, &work, &["output", "examples"]).await;
+    assert!(human.contains("assigned: User"), "{human}");
+    sb.shutdown().await;
+}
+
+/// Issue 14: on the sandbox a command starts for itself, consent URLs point at a port that is
+/// gone once the command ends: they are marked sandbox-only.
+#[test]
+fn consent_urls_of_the_embedded_sandbox_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.yaml"), MANIFEST).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_appreg"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        output(command)
+    };
+    let (code, _, err) = run(&["--sandbox", "apply", "--auto-approve", "m.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["--sandbox", "output", "--json", "m.yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["apps"]["a"]["sandboxOnly"], true, "{out}");
+    let (_, human, _) = run(&["--sandbox", "output", "m.yaml"]);
+    assert!(human.contains("sandbox only"), "{human}");
 }

@@ -274,7 +274,14 @@ async fn apply(
     }
     drop(err);
     let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
-    let outputs = outputs(state, &report.ids, connection, &rows, &report.delivered);
+    let outputs = outputs(
+        state,
+        &report.ids,
+        connection,
+        &rows,
+        &report.delivered,
+        None,
+    );
     if args.json {
         let document = crate::output::machine::ApplyReport::new(
             &planned.plan.set_name,
@@ -308,7 +315,8 @@ fn show_plan(global: &GlobalArgs, args: &ApplyArgs, plan: &Plan) {
     };
     if args.json {
         let color = global.color.for_stderr();
-        run::print_stderr(&super::plan::render(global, &view, plan, color), color);
+        let text = super::plan::render(&view, plan, color, crate::output::plan::Report::Plan);
+        run::print_stderr(&text, color);
     } else {
         show(global, &view, plan);
     }
@@ -336,12 +344,15 @@ fn confirmed(auto_approve: bool) -> bool {
     }
 }
 
+/// Each app's outputs. Assignments are listed from `observed` when given (`appreg output`, which
+/// reads the tenant as it is); apply's own observation predates its changes, so it lists none.
 pub fn outputs(
     state: &crate::model::DesiredState,
     ids: &BTreeMap<String, engine::AppIds>,
     connection: &target::Connection,
     credentials: &[engine::inventory::CredentialRow],
     delivered: &[engine::secrets::Delivered],
+    observed: Option<&engine::observed::Observed>,
 ) -> BTreeMap<String, AppOutputs> {
     state
         .apps
@@ -357,7 +368,19 @@ pub fn outputs(
             )?;
             let credentials =
                 engine::apply::CredentialExpiry::current(&app.key, credentials, delivered);
-            Some((app.key.clone(), AppOutputs { credentials, ..out }))
+            let assignments = observed
+                .and_then(|o| o.apps.get(&app.key))
+                .map(engine::apply::AssignmentOutput::from_tenant)
+                .unwrap_or_default();
+            Some((
+                app.key.clone(),
+                AppOutputs {
+                    credentials,
+                    assignments,
+                    sandbox_only: connection.is_embedded_sandbox(),
+                    ..out
+                },
+            ))
         })
         .collect()
 }
@@ -379,12 +402,27 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
         if let Some(sp) = &out.service_principal_id {
             text.push_str(&format!("    servicePrincipalId: {}\n", Untrusted(sp)));
         }
-        text.push_str(&format!(
-            "    adminConsentUrl: {}\n",
-            Untrusted(&out.admin_consent_url)
-        ));
+        if let Some(url) = &out.admin_consent_url {
+            text.push_str(&format!("    adminConsentUrl: {}\n", Untrusted(url)));
+        }
         if let Some(url) = &out.user_consent_url {
             text.push_str(&format!("    userConsentUrl: {}\n", Untrusted(url)));
+        }
+        if out.sandbox_only && (out.admin_consent_url.is_some() || out.user_consent_url.is_some()) {
+            text.push_str(
+                "    (sandbox only: these URLs point at the sandbox this command ran, gone now)\n",
+            );
+        }
+        for assignment in &out.assignments {
+            text.push_str(&format!(
+                "    assigned: {} {} ({})\n",
+                Untrusted(&assignment.principal_type),
+                Untrusted(&assignment.principal_display_name),
+                assignment.role.as_deref().map_or_else(
+                    || "default access".to_string(),
+                    |r| Untrusted(r).to_string()
+                )
+            ));
         }
         for credential in &out.credentials {
             let expires = credential

@@ -41,41 +41,48 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command accepts. Tenant and cloud settings matter to commands that reach a tenant.
+/// Heading of the flags that matter only to commands that reach a tenant.
+pub const TENANT_OPTIONS: &str = "Tenant options";
+
+/// Commands that reach a tenant; every other command's help leaves the tenant options out.
+const TENANT_COMMANDS: [&str; 5] = ["plan", "apply", "drift", "output", "credentials"];
+
+/// Flags every command accepts (before or after the command name, as pipelines write them). Tenant
+/// and cloud settings matter only to commands that reach a tenant, and only those list them.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
     /// Directory (tenant) id or verified domain; overrides AZURE_TENANT_ID and the manifest's `tenant`.
-    #[arg(long, global = true, value_name = "TENANT")]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "TENANT")]
     pub tenant: Option<String>,
     /// Microsoft cloud whose authority and Graph hosts are used.
-    #[arg(long, global = true, value_enum, default_value_t = Cloud::Global)]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_enum, default_value_t = Cloud::Global)]
     pub cloud: Cloud,
     /// Microsoft Graph base URL, overriding the cloud's (http only for loopback addresses).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "URL")]
     pub graph_url: Option<url::Url>,
     /// Login authority URL, overriding the cloud's (http only for loopback addresses).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "URL")]
     pub authority_url: Option<url::Url>,
     /// Send Key Vault requests to this address instead, naming the vault in the Host header (how
     /// tests reach `appreg sandbox serve`'s Key Vault; http only for loopback addresses).
-    #[arg(long, global = true, value_name = "URL", env = "APPREG_KEY_VAULT_URL")]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "URL", env = "APPREG_KEY_VAULT_URL")]
     pub key_vault_url: Option<url::Url>,
     /// Let a `stdout` secret sink print in CI (`CI=true` or `GITHUB_ACTIONS=true`), where it is
     /// refused otherwise because job logs are widely read; GitHub Actions masks the value first.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS)]
     pub allow_stdout_secrets: bool,
     /// How to authenticate to Microsoft Graph; `auto` tries, in order: secret, certificate,
     /// workload-identity, github-oidc, managed-identity, azure-cli, device-code (at a terminal).
-    #[arg(long, global = true, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]
     pub auth: settings::AuthArg,
     /// Target the local sandbox tenant in .appreg/ even when a tenant is configured.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS)]
     pub sandbox: bool,
     /// More detail on stderr; repeat for more (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Graph requests (and `$batch` envelopes) in flight at once.
-    #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
@@ -163,9 +170,39 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
 }
 
+/// The command-line definition as the binary parses it, and as completions and manual pages are
+/// generated from: the tenant options are hidden from the help of commands that never reach a
+/// tenant (they stay accepted there, so one set of flags fits every command of a pipeline).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // A subcommand that defines an argument itself does not receive the global one of that id:
+    // give the quiet commands hidden copies.
+    let tenant_args: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| a.get_help_heading() == Some(TENANT_OPTIONS))
+        .cloned()
+        .collect();
+    let quiet: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|name| !TENANT_COMMANDS.contains(&name.as_str()))
+        .collect();
+    for name in quiet {
+        command = command.mut_subcommand(&name, |sub| {
+            sub.args(tenant_args.iter().map(|a| a.clone().hide(true)))
+        });
+    }
+    command
+}
+
 /// Entry point of the binary: parse, run, map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::FromArgMatches;
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

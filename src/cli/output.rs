@@ -41,7 +41,14 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
                     .collect();
                 let rows =
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
-                let outputs = super::apply::outputs(&loaded.state, &ids, &connection, &rows, &[]);
+                let outputs = super::apply::outputs(
+                    &loaded.state,
+                    &ids,
+                    &connection,
+                    &rows,
+                    &[],
+                    Some(&observed),
+                );
                 if args.json {
                     run::print_stdout(&crate::output::machine::to_json(
                         &crate::output::machine::OutputsReport::new(&outputs),

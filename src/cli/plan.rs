@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::run::{self, block_on, fail};
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine::{self, PlanOptions, plan::Plan};
-use crate::output::plan::{self as view, Style};
+use crate::output::plan::{self as view, Report, Style};
 
 #[derive(Debug, clap::Args)]
 pub struct ViewArgs {
@@ -48,7 +48,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict) else {
+    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict, Report::Plan) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -70,13 +70,15 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
     }
 }
 
-/// Drift is a plan that also counts apps of the set that left the manifest, and whose exit code
-/// says whether anything differs.
+/// Drift is the plan apply would carry out (without `--prune`), plus what apply leaves alone but
+/// differs all the same: credentials and apps of the set that left the manifest (which only
+/// `--prune` deletes), secrets due, certificates near expiry. Its exit code says whether anything
+/// differs. It is worded as a report, not as actions about to happen.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, true, false) else {
+    let Some(plan) = make_plan(global, &args.paths, false, false, Report::Drift) else {
         return EXIT_ERROR;
     };
-    show(global, &args.view, &plan);
+    show_report(global, &args.view, &plan, Report::Drift);
     if plan.has_drift() {
         EXIT_CHANGES
     } else {
@@ -90,6 +92,7 @@ pub fn make_plan(
     paths: &[PathBuf],
     prune: bool,
     strict: bool,
+    report: Report,
 ) -> Option<Plan> {
     let loaded = run::load_strict(global, paths, strict)?;
     block_on(async {
@@ -126,6 +129,9 @@ pub fn make_plan(
                     &observed,
                     global.today(),
                 ));
+                if report == Report::Drift && !plan.prune {
+                    plan.notices.extend(stray_notices(&observed));
+                }
                 Some(plan)
             }
             Err(e) => {
@@ -134,6 +140,31 @@ pub fn make_plan(
             }
         }
     })
+}
+
+/// Apps of the set that left the manifest, which apply keeps unless told `--prune` (the identity
+/// appreg runs as is never pruned, so it is no difference either).
+fn stray_notices(observed: &engine::observed::Observed) -> Vec<engine::plan::Notice> {
+    observed
+        .strays
+        .iter()
+        .filter(|stray| {
+            let app_id = stray["appId"]
+                .as_str()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok());
+            observed.caller.is_none() || app_id != observed.caller
+        })
+        .map(|stray| {
+            let name = ["uniqueName", "displayName"]
+                .iter()
+                .find_map(|field| stray[*field].as_str())
+                .unwrap_or("?");
+            engine::plan::Notice {
+                address: format!("app.{name}"),
+                message: "left the manifest; apply keeps it, `apply --prune` deletes it".into(),
+            }
+        })
+        .collect()
 }
 
 pub fn manifest_paths(paths: &[PathBuf]) -> Vec<String> {
@@ -145,16 +176,20 @@ pub fn manifest_paths(paths: &[PathBuf]) -> Vec<String> {
 }
 
 pub fn show(global: &GlobalArgs, args: &ViewArgs, plan: &Plan) {
-    run::print_stdout(&render(global, args, plan, global.color.for_stdout()));
+    show_report(global, args, plan, Report::Plan);
 }
 
-/// The plan in the view `args` ask for.
-pub fn render(_global: &GlobalArgs, args: &ViewArgs, plan: &Plan, color: bool) -> String {
+fn show_report(global: &GlobalArgs, args: &ViewArgs, plan: &Plan, report: Report) {
+    run::print_stdout(&render(args, plan, global.color.for_stdout(), report));
+}
+
+/// The plan in the view `args` ask for, worded for `report`.
+pub fn render(args: &ViewArgs, plan: &Plan, color: bool, report: Report) -> String {
     if args.json {
         crate::output::machine::to_json(plan)
     } else if args.markdown {
-        view::markdown(plan)
+        view::markdown_report(plan, report)
     } else {
-        view::human(plan, Style { color })
+        view::human_report(plan, Style { color }, report)
     }
 }

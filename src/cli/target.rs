@@ -42,6 +42,12 @@ impl Connection {
             .to_string()
     }
 
+    /// Whether the run talks to a sandbox it started itself, whose address is gone when the
+    /// command ends (so are URLs built on it).
+    pub fn is_embedded_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
     /// Stops the sandbox (saving its state) if the run started one.
     pub async fn close(self) {
         if let Some(sandbox) = self.sandbox {

@@ -463,11 +463,67 @@ pub struct AppOutputs {
     pub object_id: String,
     pub tenant_id: String,
     pub service_principal_id: Option<String>,
-    pub admin_consent_url: String,
+    /// Where an administrator grants tenant-wide consent: the app's own tenant for a single-tenant
+    /// app, `/organizations` for one any organization may use; none for personal accounts only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_consent_url: Option<String>,
+    /// Where a user consents for themselves: on the authority the audience signs in through
+    /// (tenant, `/organizations`, `/common`, `/consumers`).
     pub user_consent_url: Option<String>,
+    /// The consent URLs point at the sandbox run inside this command, which stops answering
+    /// when the command ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox_only: bool,
     /// The current secret of each name and each certificate, with expiry (never a value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialExpiry>,
+    /// Users and groups assigned to the app, as the tenant holds them (`appreg output`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<AssignmentOutput>,
+}
+
+/// A user or group assigned to an app, with the role's value (none: default access).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentOutput {
+    /// `User`, `Group` or `ServicePrincipal`, as Graph names it.
+    pub principal_type: String,
+    pub principal_display_name: String,
+    pub principal_id: String,
+    pub role: Option<String>,
+}
+
+impl AssignmentOutput {
+    /// The assignments granted on an app's service principal (`appRoleAssignedTo`), roles
+    /// named by the application's `appRoles`.
+    pub fn from_tenant(app: &ObservedApp) -> Vec<AssignmentOutput> {
+        let roles: BTreeMap<&str, &str> = app
+            .application
+            .as_ref()
+            .and_then(|a| a["appRoles"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r["id"].as_str()?, r["value"].as_str()?)))
+            .collect();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let mut out: Vec<AssignmentOutput> = app
+            .assigned_to
+            .iter()
+            .map(|a| AssignmentOutput {
+                principal_type: text(&a["principalType"]),
+                principal_display_name: text(&a["principalDisplayName"]),
+                principal_id: text(&a["principalId"]),
+                role: a["appRoleId"]
+                    .as_str()
+                    .and_then(|id| roles.get(id))
+                    .map(|v| v.to_string()),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.principal_display_name, &a.role).cmp(&(&b.principal_display_name, &b.role))
+        });
+        out
+    }
 }
 
 /// A credential's expiry, as outputs report it.
@@ -535,7 +591,17 @@ pub fn outputs(
 ) -> Option<AppOutputs> {
     let app_id = ids.app_id.clone()?;
     let authority = authority.trim_end_matches('/');
-    let admin_consent_url = format!("{authority}/{tenant_id}/adminconsent?client_id={app_id}");
+    // The authority path segment follows who may sign in: a tenant-specific URL would turn away
+    // every user of another organization (multitenant) or with a personal account.
+    use crate::model::SignInAudience as Audience;
+    let (admin_tenant, user_tenant) = match app.sign_in_audience {
+        Audience::MyOrganization => (Some(tenant_id), tenant_id),
+        Audience::MultipleOrganizations => (Some("organizations"), "organizations"),
+        Audience::OrganizationsAndPersonalAccounts => (Some("organizations"), "common"),
+        Audience::PersonalAccounts => (None, "consumers"),
+    };
+    let admin_consent_url =
+        admin_tenant.map(|t| format!("{authority}/{t}/adminconsent?client_id={app_id}"));
     let redirect = app
         .web
         .redirect_uris
@@ -563,7 +629,7 @@ pub fn outputs(
         resources.first().map(|id| format!("{id}/.default"))
     };
     let user_consent_url = redirect.zip(scope).map(|(redirect, scope)| {
-        let mut url = url::Url::parse(&format!("{authority}/{tenant_id}/oauth2/v2.0/authorize"))
+        let mut url = url::Url::parse(&format!("{authority}/{user_tenant}/oauth2/v2.0/authorize"))
             .expect("authority is a URL");
         url.query_pairs_mut()
             .append_pair("client_id", &app_id)
@@ -581,6 +647,8 @@ pub fn outputs(
         service_principal_id: ids.sp_id.clone(),
         admin_consent_url,
         user_consent_url,
+        sandbox_only: false,
         credentials: Vec::new(),
+        assignments: Vec::new(),
     })
 }

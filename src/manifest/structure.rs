@@ -407,9 +407,25 @@ impl<'s> Checker<'s> {
                     s.text
                 ))
             }
-            (Value::Scalar(s), Some("array")) => Some(format!("write a list: [{}]", s.text)),
+            (Value::Scalar(s), Some("array")) => Some(list_help(&s.text)),
             _ => None,
         };
+    }
+}
+
+/// How to write `text` as a list. Words separated by spaces or commas (`User.Read Mail.Send`, as
+/// OAuth scope strings are written) are separate items: `[User.Read Mail.Send]` would be one item
+/// holding a space, which is refused in turn.
+fn list_help(text: &str) -> String {
+    let items: Vec<&str> = text
+        .split_whitespace()
+        .map(|item| item.trim_end_matches(','))
+        .filter(|item| !item.is_empty())
+        .collect();
+    if items.len() > 1 {
+        format!("write a list, one item each: [{}]", items.join(", "))
+    } else {
+        format!("write a list: [{}]", text.trim())
     }
 }
 

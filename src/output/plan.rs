@@ -38,8 +38,21 @@ impl Style {
     }
 }
 
+/// What a plan value is shown as: what apply will do, or how the tenant differs (`drift`). The
+/// changes are the same; the words are not, so a drift report never reads as a pending apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Plan,
+    Drift,
+}
+
 /// The terminal view: changed objects with their field diffs, then one summary line.
 pub fn human(plan: &Plan, style: Style) -> String {
+    human_report(plan, style, Report::Plan)
+}
+
+/// [`human`], worded for `report`.
+pub fn human_report(plan: &Plan, style: Style, report: Report) -> String {
     let mut out = String::new();
     let changed: Vec<&Change> = plan
         .changes
@@ -49,18 +62,34 @@ pub fn human(plan: &Plan, style: Style) -> String {
     if changed.is_empty() {
         let _ = writeln!(
             out,
-            "No changes. The tenant matches the manifest ({} objects checked).",
+            "{}. The tenant matches the manifest ({} objects checked).",
+            match report {
+                Report::Plan => "No changes",
+                Report::Drift if plan.notices.is_empty() => "No drift",
+                Report::Drift => "No drift in what apply manages",
+            },
             plan.changes.len()
         );
-        human_notices(&mut out, plan);
+        human_notices(&mut out, plan, report);
+        if report == Report::Drift && !plan.notices.is_empty() {
+            let _ = writeln!(out, "\n{}", summary_line_for(plan, report));
+        }
         return out;
     }
-    let _ = writeln!(
-        out,
-        "appreg will perform these actions in set `{}` (tenant {}):\n",
-        Untrusted(&plan.set_name),
-        Untrusted(&plan.tenant_id)
-    );
+    let _ = match report {
+        Report::Plan => writeln!(
+            out,
+            "appreg will perform these actions in set `{}` (tenant {}):\n",
+            Untrusted(&plan.set_name),
+            Untrusted(&plan.tenant_id)
+        ),
+        Report::Drift => writeln!(
+            out,
+            "The tenant differs from the manifest in set `{}` (tenant {}); `appreg apply` would:\n",
+            Untrusted(&plan.set_name),
+            Untrusted(&plan.tenant_id)
+        ),
+    };
     for change in changed {
         let head = format!("{} {}", change.action.symbol(), Untrusted(&change.address));
         let _ = writeln!(
@@ -73,16 +102,16 @@ pub fn human(plan: &Plan, style: Style) -> String {
             render_field(&mut out, field, change.action, style);
         }
     }
-    human_notices(&mut out, plan);
-    let _ = writeln!(out, "\n{}", summary_line(plan));
+    human_notices(&mut out, plan, report);
+    let _ = writeln!(out, "\n{}", summary_line_for(plan, report));
     out
 }
 
-fn human_notices(out: &mut String, plan: &Plan) {
+fn human_notices(out: &mut String, plan: &Plan, report: Report) {
     if plan.notices.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nNoticed (apply leaves these alone):");
+    let _ = writeln!(out, "\n{}:", notices_title(report));
     for notice in &plan.notices {
         let _ = writeln!(
             out,
@@ -93,11 +122,24 @@ fn human_notices(out: &mut String, plan: &Plan) {
     }
 }
 
-fn markdown_notices(out: &mut String, plan: &Plan) {
+fn notices_title(report: Report) -> &'static str {
+    match report {
+        Report::Plan => "Noticed (apply leaves these alone)",
+        Report::Drift => "Also differs (apply leaves these alone unless told)",
+    }
+}
+
+fn markdown_notices(out: &mut String, plan: &Plan, report: Report) {
     if plan.notices.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\n**Noticed** (apply leaves these alone):\n");
+    let _ = match report {
+        Report::Plan => writeln!(out, "\n**Noticed** (apply leaves these alone):\n"),
+        Report::Drift => writeln!(
+            out,
+            "\n**Also differs** (apply leaves these alone unless told):\n"
+        ),
+    };
     for notice in &plan.notices {
         let _ = writeln!(
             out,
@@ -176,10 +218,21 @@ fn compact(value: &Value) -> String {
 
 /// "Plan: 2 to create, 1 to update, 0 to delete, 1 to rotate."
 pub fn summary_line(plan: &Plan) -> String {
+    summary_line_for(plan, Report::Plan)
+}
+
+/// [`summary_line`], worded for `report`: drift counts differences, and the notices apart.
+pub fn summary_line_for(plan: &Plan, report: Report) -> String {
     let s = plan.summary();
     let mut line = format!(
-        "Plan: {} to create, {} to update, {} to delete",
-        s.create, s.update, s.delete
+        "{}: {} to create, {} to update, {} to delete",
+        match report {
+            Report::Plan => "Plan",
+            Report::Drift => "Drift",
+        },
+        s.create,
+        s.update,
+        s.delete
     );
     if s.replace > 0 {
         let _ = write!(line, ", {} to replace", s.replace);
@@ -187,23 +240,58 @@ pub fn summary_line(plan: &Plan) -> String {
     if s.rotate > 0 {
         let _ = write!(line, ", {} to rotate", s.rotate);
     }
+    if report == Report::Drift && !plan.notices.is_empty() {
+        let _ = write!(
+            line,
+            "; {} more difference{} apply leaves alone",
+            plan.notices.len(),
+            if plan.notices.len() == 1 { "" } else { "s" }
+        );
+    }
     line.push('.');
     line
 }
 
 /// The Markdown view: a summary table and a collapsible diff per changed object.
 pub fn markdown(plan: &Plan) -> String {
+    markdown_report(plan, Report::Plan)
+}
+
+/// [`markdown`], worded for `report`.
+pub fn markdown_report(plan: &Plan, report: Report) -> String {
     let mut out = String::new();
     let s = plan.summary();
-    let _ = writeln!(out, "### appreg plan: `{}`\n", escape_cell(&plan.set_name));
+    let _ = writeln!(
+        out,
+        "### appreg {}: `{}`\n",
+        match report {
+            Report::Plan => "plan",
+            Report::Drift => "drift",
+        },
+        escape_cell(&plan.set_name)
+    );
     if !plan.has_changes() {
         let _ = writeln!(
             out,
-            "No changes: the tenant matches the manifest ({} objects checked).",
+            "{}: the tenant matches the manifest ({} objects checked).",
+            match report {
+                Report::Plan => "No changes",
+                Report::Drift if plan.notices.is_empty() => "No drift",
+                Report::Drift => "No drift in what apply manages",
+            },
             plan.changes.len()
         );
-        markdown_notices(&mut out, plan);
+        markdown_notices(&mut out, plan, report);
+        if report == Report::Drift && !plan.notices.is_empty() {
+            let _ = writeln!(out, "\n{}", summary_line_for(plan, report));
+        }
         return out;
+    }
+    if report == Report::Drift {
+        let _ = writeln!(
+            out,
+            "The tenant differs from the manifest; `appreg apply` would make these changes.\n"
+        );
     }
     let _ = writeln!(
         out,
@@ -267,8 +355,8 @@ pub fn markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "```\n\n</details>");
     }
-    markdown_notices(&mut out, plan);
-    let _ = writeln!(out, "\n{}", summary_line(plan));
+    markdown_notices(&mut out, plan, report);
+    let _ = writeln!(out, "\n{}", summary_line_for(plan, report));
     out
 }
 
