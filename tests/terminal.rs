@@ -386,3 +386,72 @@ fn consent_urls_of_the_embedded_sandbox_are_marked() {
     let (_, human, _) = run(&["--sandbox", "output", "m.yaml"]);
     assert!(human.contains("sandbox only"), "{human}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Completions and manual pages
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 14: completions for each shell, generated from the command line the binary parses.
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let (code, script, err) = appreg(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        for word in [
+            "plan",
+            "apply",
+            "drift",
+            "credentials",
+            "auto-approve",
+            "markdown",
+        ] {
+            assert!(script.contains(word), "{shell}: lacks {word}");
+        }
+    }
+    // The bash script is valid bash.
+    let (_, script, _) = appreg(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("appreg.bash");
+    std::fs::write(&path, &script).unwrap();
+    let status = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+    assert!(status.success(), "bash -n rejects the completions");
+    let (code, _, err) = appreg(&["completions", "tcsh"]);
+    assert_eq!(code, 1, "an unknown shell is a usage error: {err}");
+}
+
+/// Issue 14: manual pages, one per command, from the same definition.
+#[test]
+fn manual_pages_are_generated_for_every_command() {
+    let (code, page, err) = appreg(&["man"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(page.contains(".TH appreg 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man");
+    let (code, _, err) = appreg(&["man", "--dir", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for name in [
+        "appreg",
+        "appreg-validate",
+        "appreg-plan",
+        "appreg-apply",
+        "appreg-drift",
+        "appreg-output",
+        "appreg-credentials",
+        "appreg-completions",
+        "appreg-sandbox-serve",
+    ] {
+        let text = std::fs::read_to_string(out.join(format!("{name}.1")))
+            .unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert!(text.contains(&format!(".TH {name} 1")), "{name}: {text}");
+    }
+    let plan = std::fs::read_to_string(out.join("appreg-plan.1")).unwrap();
+    assert!(
+        plan.contains("tenant"),
+        "plan's page lists the tenant options"
+    );
+    let validate = std::fs::read_to_string(out.join("appreg-validate.1")).unwrap();
+    assert!(
+        !validate.contains("graph\\-url"),
+        "validate's page hides them: {validate}"
+    );
+}

@@ -4,6 +4,7 @@
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
 mod apply;
+mod completions;
 mod credentials;
 mod output;
 mod plan;
@@ -168,6 +169,10 @@ pub enum Command {
     Credentials(credentials::CredentialsArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
+    /// Print shell completions (bash, zsh, fish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (or write one per command with --dir).
+    Man(completions::ManArgs),
 }
 
 /// The command-line definition as the binary parses it, and as completions and manual pages are
@@ -221,6 +226,8 @@ pub fn main() -> ExitCode {
         Command::Output(args) => output::run(&cli.global, &args),
         Command::Credentials(args) => credentials::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     };
     ExitCode::from(code)
 }
