@@ -45,6 +45,10 @@ fn example_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
+                // examples/pipelines holds CI files to copy, not manifests.
+                if path.file_name().is_some_and(|n| n == "pipelines") {
+                    continue;
+                }
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 files.push(path);
