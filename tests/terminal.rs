@@ -455,3 +455,76 @@ fn manual_pages_are_generated_for_every_command() {
         "validate's page hides them: {validate}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+// ---------------------------------------------------------------------------------------------
+
+/// Runs the binary as [`tenant::cli_command`] sets it up, but inside a pseudo-terminal
+/// (util-linux `script`), so stdin, stdout and stderr are a terminal. Returns what the terminal
+/// received.
+fn in_terminal(command: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', "'\\''"));
+    let mut line = quote(command.get_program());
+    for arg in command.get_args() {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let mut script = Command::new("script");
+    script
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(command.get_current_dir().unwrap())
+        .env_clear()
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    for (k, v) in command.get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().expect("util-linux `script` runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 14: with a slow tenant (40 ms a request), a terminal shows the phase and live counts on
+/// stderr; piped, or with `--progress never`, nothing is drawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_drawn_on_a_terminal_and_never_when_piped() {
+    use tenant::*;
+    let faults = appreg::emulator::Faults {
+        latency: std::time::Duration::from_millis(40),
+        ..Default::default()
+    };
+    let sb = start(faults, 0x16).await;
+    let examples = examples();
+    let work = examples.parent().unwrap().to_path_buf();
+    let terminal = {
+        let command = cli_command(&sb, &work, &["plan", "examples"]);
+        tokio::task::spawn_blocking(move || in_terminal(&command))
+            .await
+            .unwrap()
+    };
+    assert!(
+        terminal.contains("Reading 3 apps from the tenant"),
+        "{terminal}"
+    );
+    assert!(terminal.contains(" reads, "), "{terminal}");
+    assert!(terminal.contains("Plan: "), "the plan follows: {terminal}");
+
+    let quiet = {
+        let command = cli_command(&sb, &work, &["--progress", "never", "plan", "examples"]);
+        tokio::task::spawn_blocking(move || in_terminal(&command))
+            .await
+            .unwrap()
+    };
+    assert!(!quiet.contains("Reading 3 apps"), "{quiet}");
+    assert!(quiet.contains("Plan: "), "{quiet}");
+
+    let (code, out, err) = run_cli(&sb, &work, &["plan", "examples"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("Reading") && !out.contains("Reading"),
+        "piped: {err}"
+    );
+    sb.shutdown().await;
+}

@@ -12,6 +12,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::plan::{ViewArgs, manifest_paths, show};
+use super::progress::{self, Progress};
 use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine::{
@@ -192,7 +193,12 @@ async fn apply(
     prune: bool,
     paths: &[PathBuf],
 ) -> u8 {
-    let (observed, mut planned) = match engine::plan(
+    let progress = Progress::start(
+        global.progress,
+        &connection.client,
+        progress::reading(state.apps.len()),
+    );
+    let planning = engine::plan(
         &connection.client,
         &connection.sinks,
         state,
@@ -202,8 +208,9 @@ async fn apply(
             caller: connection.caller,
         },
     )
-    .await
-    {
+    .await;
+    progress.finish();
+    let (observed, mut planned) = match planning {
         Ok(result) => result,
         Err(e) => return fail(e),
     };
@@ -229,15 +236,30 @@ async fn apply(
         }
     }
     let report = if planned.plan.has_changes() {
-        match engine::apply::apply(
+        let writes = planned
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action.is_write())
+            .count();
+        let progress = Progress::start(
+            global.progress,
+            &connection.client,
+            format!(
+                "Applying {writes} change{}",
+                if writes == 1 { "" } else { "s" }
+            ),
+        );
+        let applied = engine::apply::apply(
             &connection.client,
             &connection.sinks,
             state,
             &observed,
             &planned,
         )
-        .await
-        {
+        .await;
+        progress.finish();
+        match applied {
             Ok(report) => report,
             Err(e) => return fail(e),
         }

@@ -33,6 +33,11 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        let progress = super::progress::Progress::start(
+            global.progress,
+            &connection.client,
+            super::progress::reading(loaded.state.apps.len()),
+        );
         let observed = engine::observe_all(
             &connection.client,
             &connection.sinks,
@@ -40,6 +45,7 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
             &connection.tenant_id,
         )
         .await;
+        progress.finish();
         connection.close().await;
         match observed {
             Ok(observed) => {

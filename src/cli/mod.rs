@@ -8,6 +8,7 @@ mod completions;
 mod credentials;
 mod output;
 mod plan;
+mod progress;
 mod run;
 mod sandbox;
 mod schema;
@@ -85,6 +86,10 @@ pub struct GlobalArgs {
     /// Graph requests (and `$batch` envelopes) in flight at once.
     #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    /// Progress on stderr (phases, counts of Graph reads and writes): `auto` draws it only when
+    /// stderr is a terminal, so pipelines' logs never get it.
+    #[arg(long, global = true, help_heading = TENANT_OPTIONS, value_enum, default_value_t = progress::ProgressChoice::Auto, value_name = "WHEN")]
+    pub progress: progress::ProgressChoice,
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -25,6 +25,11 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        let progress = super::progress::Progress::start(
+            global.progress,
+            &connection.client,
+            super::progress::reading(loaded.state.apps.len()),
+        );
         let observed = engine::observe_all(
             &connection.client,
             &connection.sinks,
@@ -32,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
             &connection.tenant_id,
         )
         .await;
+        progress.finish();
         let code = match observed {
             Ok(observed) => {
                 let ids = observed

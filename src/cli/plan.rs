@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::progress::{self, Progress};
 use super::run::{self, block_on, fail};
 use super::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine::{self, PlanOptions, plan::Plan};
@@ -107,6 +108,11 @@ pub fn make_plan(
             connection.close().await;
             return None;
         }
+        let progress = Progress::start(
+            global.progress,
+            &connection.client,
+            progress::reading(loaded.state.apps.len()),
+        );
         let result = engine::plan(
             &connection.client,
             &connection.sinks,
@@ -118,6 +124,7 @@ pub fn make_plan(
             },
         )
         .await;
+        progress.finish();
         connection.client.log_summary();
         connection.close().await;
         match result {
