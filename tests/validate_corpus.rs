@@ -249,7 +249,7 @@ corpus! {
     broken_49: "tests/broken/49-tab-after-scalar.yaml" => "a tab indenting a key after a plain scalar (the parser places it at the end of the line before)";
     broken_50: "tests/broken/50-tab-inside-value.yaml" => "a tab inside a value is a control character Graph refuses";
     broken_51: "tests/broken/51-mistake-through-merge-key.yaml" => "a mistake inherited through `<<` is checked in the merging app too (reported once at the anchor)";
-    broken_52: "tests/broken/52-space-separated-permissions.yaml" => "a space-separated permission string: the fix lists separate items, not `[A B]`";
+    broken_56: "tests/broken/56-space-separated-permissions.yaml" => "a space-separated permission string: the fix lists separate items, not `[A B]`";
     broken_99: "tests/broken/99-many-mistakes.yaml" => "18 mistakes across four apps, all reported in one run, in file order";
     valid_anchors: "tests/valid/anchors-and-merge-keys.yaml" => "anchors, aliases and `<<` merge keys (single and list) work";
     valid_env: "tests/valid/env-interpolation.yaml", "ODOO_URL" = "https://odoo.example.com" => "a set variable is substituted and `$${` stays literal";
