@@ -42,6 +42,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
+    if let Err(e) = loaded.prune_in_view(prune) {
+        return fail(e);
+    }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,

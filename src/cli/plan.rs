@@ -84,6 +84,10 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
 /// Loads the manifest, connects, observes and plans; errors are printed.
 pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<Plan> {
     let loaded = run::load(global, paths)?;
+    if let Err(e) = loaded.prune_in_view(prune) {
+        fail(e);
+        return None;
+    }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,

@@ -20,6 +20,7 @@ pub fn schema_json() -> String {
     text
 }
 
+mod characters;
 pub mod diagnostic;
 mod interpolate;
 mod load;
@@ -27,7 +28,10 @@ mod lower;
 pub mod source;
 mod structure;
 mod validate;
+mod view;
 mod yaml;
 
+pub use interpolate::VARIABLE_PREFIX;
 pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes};
+pub use view::OutOfView;
 pub use lower::{derived_id, to_wire};
