@@ -1337,7 +1337,10 @@ pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
 fn check_sinks_unique(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
     let mut first: HashMap<(&str, String), Location> = HashMap::new();
     let mut keys = HashSet::new();
-    for source in apps {
+    // In file order, so the error is reported at the later of the two places.
+    let mut in_order: Vec<&AppSource> = apps.iter().collect();
+    in_order.sort_by_key(|s| (&s.file.path, s.key_span.start));
+    for source in in_order {
         // The same key twice is reported as a duplicate app already.
         if !keys.insert(source.key) {
             continue;
