@@ -886,10 +886,7 @@ fn cases() -> Vec<Case> {
             "trust_manifest_uppercase_set_prunes_another",
             "finding 4: `name: FINANCE` with `prune: true` would prune set `finance`",
             |d| corpus(d, "trust-manifest-uppercase-set.yaml"),
-            invalid(
-                "bad-format",
-                Some("trust-manifest-uppercase-set.yaml:2:7"),
-            ),
+            invalid("bad-format", Some("trust-manifest-uppercase-set.yaml:2:7")),
         ),
         case(
             "trust_manifest_two_apps_one_secret_file",
@@ -932,7 +929,11 @@ fn cases() -> Vec<Case> {
                     "m/set.yaml",
                     "version: 1\nname: hostile-subdir\nprune: true\napps: {}\n",
                 );
-                write(d, "m/team/b.yaml", "version: 1\napps:\n  b:\n    displayName: B\n");
+                write(
+                    d,
+                    "m/team/b.yaml",
+                    "version: 1\napps:\n  b:\n    displayName: B\n",
+                );
                 vec!["m".into()]
             },
             Expect::Refused("m/team/b.yaml"),

@@ -145,7 +145,10 @@ mod tests {
         let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
             (
                 "a:\n  secrets:\n    - name: \"x\\ny\"\n",
-                vec![("t.yaml:3:13", "the value of `a.secrets[0].name` contains U+000A, a control character")],
+                vec![(
+                    "t.yaml:3:13",
+                    "the value of `a.secrets[0].name` contains U+000A, a control character",
+                )],
                 "a line break in a secret name, a field no rule lists",
             ),
             (
@@ -155,24 +158,39 @@ mod tests {
             ),
             (
                 "a:\n  notes: \"x\\e[31m\"\n",
-                vec![("t.yaml:2:10", "the value of `a.notes` contains U+001B, a control character")],
+                vec![(
+                    "t.yaml:2:10",
+                    "the value of `a.notes` contains U+001B, a control character",
+                )],
                 "but no escape sequence, even in prose",
             ),
             (
                 "permissions:\n  \"Graph\\u0085x\": {}\n",
-                vec![("t.yaml:2:3", "the key of `permissions.Graph\\u{85}x` contains U+0085, a control character")],
+                vec![(
+                    "t.yaml:2:3",
+                    "the key of `permissions.Graph\\u{85}x` contains U+0085, a control character",
+                )],
                 "a C1 character in a key",
             ),
             (
                 "roles: [ok, \"ab\u{202e}cd\"]\n",
-                vec![("t.yaml:1:16", "the value of `roles[1]` contains U+202E, a bidirectional embedding or override")],
+                vec![(
+                    "t.yaml:1:16",
+                    "the value of `roles[1]` contains U+202E, a bidirectional embedding or override",
+                )],
                 "a raw override is pointed at exactly",
             ),
             (
                 "x: \"a\u{2067}b\"\ny: \"a\u{2028}b\"\n",
                 vec![
-                    ("t.yaml:1:6", "the value of `x` contains U+2067, a bidirectional isolate"),
-                    ("t.yaml:2:6", "the value of `y` contains U+2028, a line or paragraph separator"),
+                    (
+                        "t.yaml:1:6",
+                        "the value of `x` contains U+2067, a bidirectional isolate",
+                    ),
+                    (
+                        "t.yaml:2:6",
+                        "the value of `y` contains U+2028, a line or paragraph separator",
+                    ),
                 ],
                 "isolates and separators",
             ),

@@ -408,7 +408,11 @@ mod tests {
                 expanded("cost ${var:HOST}", &[]),
                 "`$${` escapes a literal `${`",
             ),
-            ("US$ 5", expanded("US$ 5", &[]), "a lone dollar is just text"),
+            (
+                "US$ 5",
+                expanded("US$ 5", &[]),
+                "a lone dollar is just text",
+            ),
             (
                 "${var:MISSING}",
                 Err(vec![Problem::Unset {

@@ -54,7 +54,11 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let default = [PathBuf::from(".")];
-    let given = if paths.is_empty() { &default[..] } else { paths };
+    let given = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let survey = view::survey(given, &files);
     diagnostics.extend(view::warnings(&survey));
     let mut parsed = Vec::new();

@@ -33,5 +33,5 @@ mod yaml;
 
 pub use interpolate::VARIABLE_PREFIX;
 pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes};
-pub use view::OutOfView;
 pub use lower::{derived_id, to_wire};
+pub use view::OutOfView;

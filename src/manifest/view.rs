@@ -125,10 +125,11 @@ fn below(dir: &Path, depth: usize, budget: &mut usize, found: &mut Vec<Unloaded>
     if depth > MAX_DEPTH {
         return false;
     }
-    found.extend(yaml_files(dir, budget).into_iter().map(|path| Unloaded {
-        path,
-        below: true,
-    }));
+    found.extend(
+        yaml_files(dir, budget)
+            .into_iter()
+            .map(|path| Unloaded { path, below: true }),
+    );
     for sub in subdirectories(dir, budget) {
         if !below(&sub, depth + 1, budget, found) {
             return false;
@@ -313,26 +314,60 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Each case: file text, what the peek says, why.
         let cases = [
-            ("version: 1\nname: finance\napps: {}\n", Peeked::Set("finance".into()), "a plain name"),
-            ("name: \"finance\" # quoted\n", Peeked::Set("finance".into()), "quotes and comments are YAML, not part of the name"),
-            ("apps:\n  a: {displayName: A}\n", Peeked::Unknown("declares apps without a `name` of its own".into()), "it joins whichever set it is loaded with"),
-            ("name: \"${var:SET}\"\n", Peeked::Unknown("its `name` cannot be read without loading it".into()), "interpolated"),
-            ("services:\n  web: {image: nginx}\n", Peeked::NotAManifest, "another tool's YAML"),
-            ("name: [unclosed\n", Peeked::Unknown("not valid YAML".into()), "broken YAML may be anything"),
+            (
+                "version: 1\nname: finance\napps: {}\n",
+                Peeked::Set("finance".into()),
+                "a plain name",
+            ),
+            (
+                "name: \"finance\" # quoted\n",
+                Peeked::Set("finance".into()),
+                "quotes and comments are YAML, not part of the name",
+            ),
+            (
+                "apps:\n  a: {displayName: A}\n",
+                Peeked::Unknown("declares apps without a `name` of its own".into()),
+                "it joins whichever set it is loaded with",
+            ),
+            (
+                "name: \"${var:SET}\"\n",
+                Peeked::Unknown("its `name` cannot be read without loading it".into()),
+                "interpolated",
+            ),
+            (
+                "services:\n  web: {image: nginx}\n",
+                Peeked::NotAManifest,
+                "another tool's YAML",
+            ),
+            (
+                "name: [unclosed\n",
+                Peeked::Unknown("not valid YAML".into()),
+                "broken YAML may be anything",
+            ),
         ];
         for (i, (text, expected, why)) in cases.into_iter().enumerate() {
             let path = dir.path().join(format!("{i}.yaml"));
             std::fs::write(&path, text).unwrap();
             assert_eq!(peek(&path), expected, "{why}");
         }
-        assert!(matches!(peek(&dir.path().join("missing.yaml")), Peeked::Unknown(_)));
+        assert!(matches!(
+            peek(&dir.path().join("missing.yaml")),
+            Peeked::Unknown(_)
+        ));
     }
 
     #[test]
     fn finds_what_was_not_loaded() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        for name in ["m/a.yaml", "m/b.YML", "m/notes.txt", "m/sub/c.yaml", "m/sub/deeper/d.Yaml", "m/.hidden/e.yaml"] {
+        for name in [
+            "m/a.yaml",
+            "m/b.YML",
+            "m/notes.txt",
+            "m/sub/c.yaml",
+            "m/sub/deeper/d.Yaml",
+            "m/.hidden/e.yaml",
+        ] {
             let path = d.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "name: x\n").unwrap();
@@ -343,19 +378,38 @@ mod tests {
         let names: Vec<(String, bool)> = s
             .unloaded
             .iter()
-            .map(|u| (u.path.strip_prefix(d).unwrap().display().to_string(), u.below))
+            .map(|u| {
+                (
+                    u.path.strip_prefix(d).unwrap().display().to_string(),
+                    u.below,
+                )
+            })
             .collect();
-        assert_eq!(names, [("m/sub/c.yaml".to_string(), true), ("m/sub/deeper/d.Yaml".to_string(), true)]);
+        assert_eq!(
+            names,
+            [
+                ("m/sub/c.yaml".to_string(), true),
+                ("m/sub/deeper/d.Yaml".to_string(), true)
+            ]
+        );
         assert!(s.unfinished.is_empty());
         // A file: its siblings, the loaded one excluded however it is spelled.
         let s = survey(&[d.join("m/./a.yaml")], &[d.join("m/./a.yaml")]);
         let names: Vec<(String, bool)> = s
             .unloaded
             .iter()
-            .map(|u| (u.path.file_name().unwrap().to_string_lossy().into_owned(), u.below))
+            .map(|u| {
+                (
+                    u.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    u.below,
+                )
+            })
             .collect();
         assert_eq!(names, [("b.YML".to_string(), false)]);
-        assert!(check_prune(&s, "x").is_err(), "the sibling declares the same set");
+        assert!(
+            check_prune(&s, "x").is_err(),
+            "the sibling declares the same set"
+        );
         assert!(check_prune(&s, "y").is_ok(), "another set");
     }
 }
