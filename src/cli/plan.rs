@@ -45,7 +45,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune) else {
+    let Some(plan) = make_plan(global, &args.paths, args.prune, false) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -70,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 /// Drift is a plan that also counts apps of the set that left the manifest, and whose exit code
 /// says whether anything differs.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, true) else {
+    let Some(plan) = make_plan(global, &args.paths, true, true) else {
         return EXIT_ERROR;
     };
     show(global, &args.view, &plan);
@@ -81,12 +81,21 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
     }
 }
 
-/// Loads the manifest, connects, observes and plans; errors are printed.
-pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool) -> Option<Plan> {
+/// Loads the manifest, connects, observes and plans; errors are printed. A plan that prunes is
+/// refused while part of the set is out of view; `drift` (which only reports) is warned instead.
+pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool, drift: bool) -> Option<Plan> {
     let loaded = run::load(global, paths)?;
-    if let Err(e) = loaded.prune_in_view(prune) {
-        fail(e);
-        return None;
+    match loaded.prune_in_view(prune) {
+        Err(e) if drift => eprintln!(
+            "warning: drift counts the apps that these files declare for set `{}` as gone from the manifest; pass the directory that holds the whole set:{}",
+            e.set,
+            e.listing()
+        ),
+        Err(e) => {
+            fail(e);
+            return None;
+        }
+        Ok(()) => {}
     }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {

@@ -139,10 +139,16 @@ mod tests {
             .collect()
     }
 
+    /// Manifest text, the (where, message) pairs expected, why.
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        &'static str,
+    );
+
     #[test]
     fn every_string_is_checked() {
-        // Each case: manifest text, (where, message) expected, why.
-        let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "a:\n  secrets:\n    - name: \"x\\ny\"\n",
                 vec![(

@@ -395,9 +395,12 @@ mod tests {
         })
     }
 
+    /// Scalar text, what it expands to, why.
+    type Case = (&'static str, Result<Expanded, Vec<Problem>>, &'static str);
+
     #[test]
     fn expands_and_reports() {
-        let cases: Vec<(&str, Result<Expanded, Vec<Problem>>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "https://${var:HOST}/x",
                 expanded("https://crm.example.com/x", &[("HOST", "crm.example.com")]),

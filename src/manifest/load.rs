@@ -9,7 +9,7 @@ use super::interpolate::{EnvLookup, Expansions, interpolate};
 use super::source::{Location, SourceFile};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
-use super::view::{self, OutOfView, Survey, is_manifest_name};
+use super::view::{self, OutOfView, Unseen, is_manifest_name};
 use super::yaml::{self, Node, Step, Value};
 use super::{characters, lower, wire};
 use crate::model::DesiredState;
@@ -26,8 +26,8 @@ pub struct Loaded {
     pub state: DesiredState,
     pub warnings: Vec<Diagnostic>,
     pub files: Vec<PathBuf>,
-    /// The YAML files near the given paths that were not loaded.
-    pub survey: Survey,
+    /// The YAML files near the given paths that were not loaded and may hold apps of the set.
+    pub unseen: Unseen,
 }
 
 impl Loaded {
@@ -36,7 +36,7 @@ impl Loaded {
     /// Call it before anything reaches the tenant.
     pub fn prune_in_view(&self, requested: bool) -> Result<(), OutOfView> {
         if requested || self.state.prune {
-            view::check_prune(&self.survey, &self.state.set_name)
+            view::check_prune(&self.unseen, &self.state.set_name)
         } else {
             Ok(())
         }
@@ -60,7 +60,6 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
         paths
     };
     let survey = view::survey(given, &files);
-    diagnostics.extend(view::warnings(&survey));
     let mut parsed = Vec::new();
     let mut total = 0;
     for path in &files {
@@ -79,7 +78,12 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
             parsed.push(file);
         }
     }
-    check(files, parsed, env, diagnostics).map(|loaded| Loaded { survey, ..loaded })
+    let mut loaded = check(files, parsed, env, diagnostics)?;
+    loaded.unseen = view::assess(&survey, &loaded.state.set_name);
+    let mut warnings = view::warnings(&loaded.unseen);
+    warnings.append(&mut loaded.warnings);
+    loaded.warnings = warnings;
+    Ok(loaded)
 }
 
 /// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
@@ -173,7 +177,7 @@ fn check(
                 state: lower::desired_state(settings, &apps),
                 warnings: diagnostics,
                 files,
-                survey: Survey::default(),
+                unseen: Unseen::default(),
             })
         }
         _ => Err(Invalid { diagnostics }),

@@ -5,15 +5,16 @@
 //! --prune` would otherwise delete what the sibling `b.yaml` declares, and a file moved into a
 //! subdirectory of the manifest directory would have its apps deleted without a word. So the
 //! loader records the YAML files it did not load (beside a given file, below a given directory),
-//! and before pruning each is peeked at: one that declares the same set, or might (unreadable, no
-//! `name:` of its own, a `name:` built by interpolation), stops the prune before any Graph call.
+//! each is peeked at: one that declares the same set, or might (unreadable, no
+//! `name:` of its own and none in its directory, a `name:` built by interpolation) stops the prune
+//! before any Graph call, and one in a subdirectory is warned about even without pruning.
 //!
 //! The search is bounded (depth, entries visited, files peeked) and never follows a directory
 //! symlink; what the bounds leave unseen counts as "might be the same set". Nothing here writes.
 
 use std::path::{Path, PathBuf};
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, escape_hidden};
 use super::yaml::{self, Value};
 
 /// Deepest subdirectory searched below a given directory.
@@ -44,7 +45,10 @@ pub struct Survey {
 
 /// Why pruning was refused: the set's declaration is not wholly in view.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", describe_refusal(.set, .files, .unfinished))]
+#[error(
+    "refusing to prune set `{set}`: YAML files that were not loaded may declare apps of it, and pruning would delete them:{}\nhelp: pass the directory that holds the whole set (subdirectories are not read: pass each one), or list every file of the set; without pruning, nothing is deleted",
+    self.listing()
+)]
 pub struct OutOfView {
     pub set: String,
     /// Each unloaded file that declares (or may declare) the set, with why it counts.
@@ -52,26 +56,26 @@ pub struct OutOfView {
     pub unfinished: Vec<PathBuf>,
 }
 
-fn describe_refusal(set: &str, files: &[(PathBuf, String)], unfinished: &[PathBuf]) -> String {
-    let mut text = format!(
-        "refusing to prune set `{set}`: YAML files that were not loaded may declare apps of it, and pruning would delete them"
-    );
-    for (path, why) in files.iter().take(MAX_NAMED) {
-        text.push_str(&format!("\n  - {} ({why})", path.display()));
+impl OutOfView {
+    /// The files (and unfinished directories), one indented line each; a file name holding an
+    /// escape sequence is printed escaped.
+    pub fn listing(&self) -> String {
+        let shown = |p: &Path| escape_hidden(&p.display().to_string()).into_owned();
+        let mut text = String::new();
+        for (path, why) in self.files.iter().take(MAX_NAMED) {
+            text.push_str(&format!("\n  - {} ({})", shown(path), escape_hidden(why)));
+        }
+        if self.files.len() > MAX_NAMED {
+            text.push_str(&format!("\n  - and {} more", self.files.len() - MAX_NAMED));
+        }
+        for dir in &self.unfinished {
+            text.push_str(&format!(
+                "\n  - below {} (too many files to check)",
+                shown(dir)
+            ));
+        }
+        text
     }
-    if files.len() > MAX_NAMED {
-        text.push_str(&format!("\n  - and {} more", files.len() - MAX_NAMED));
-    }
-    for dir in unfinished {
-        text.push_str(&format!(
-            "\n  - below {} (too many files to check)",
-            dir.display()
-        ));
-    }
-    text.push_str(
-        "\nhelp: pass the directory that holds the whole set (subdirectories are not read: pass each one), or list every file of the set; without pruning, nothing is deleted",
-    );
-    text
 }
 
 /// The YAML files near `given` (beside given files, below given directories) that are not among
@@ -190,22 +194,104 @@ pub fn is_manifest_name(path: &Path) -> bool {
             .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
-/// A warning for each YAML file left in a subdirectory (an error under `validate --strict`).
-pub fn warnings(survey: &Survey) -> Vec<Diagnostic> {
-    let below: Vec<&Unloaded> = survey.unloaded.iter().filter(|u| u.below).collect();
+/// An unloaded file that declares the loaded set, or might.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspect {
+    pub path: PathBuf,
+    pub below: bool,
+    /// Why it counts, such as "declares `name: finance`".
+    pub why: String,
+}
+
+/// The part of the loaded set's declaration that may be out of view.
+#[derive(Debug, Default)]
+pub struct Unseen {
+    pub suspects: Vec<Suspect>,
+    /// Directories whose search stopped at a bound.
+    pub unfinished: Vec<PathBuf>,
+}
+
+/// Peeks at every unloaded file and keeps those that declare `set` or might. A file without a
+/// `name` of its own joins the set its directory's other files declare (passing that directory
+/// would load them together); beside a given file, that is the loaded set.
+pub fn assess(survey: &Survey, set: &str) -> Unseen {
+    let peeked: Vec<(&Unloaded, Peeked)> = survey
+        .unloaded
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let peeked = if i < MAX_PEEKED {
+                peek(&u.path)
+            } else {
+                Peeked::Unknown("not checked: too many files".into())
+            };
+            (u, peeked)
+        })
+        .collect();
+    let names_in = |dir: Option<&Path>| -> Vec<&str> {
+        peeked
+            .iter()
+            .filter(|(u, _)| u.path.parent() == dir)
+            .filter_map(|(_, p)| match p {
+                Peeked::Set(name) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    };
+    let same = |name: &str| name.eq_ignore_ascii_case(set);
+    let mut suspects = Vec::new();
+    for (unloaded, peeked) in &peeked {
+        let why = match peeked {
+            Peeked::Set(name) if same(name) => Some(format!("declares `name: {set}`")),
+            Peeked::Set(_) | Peeked::NotAManifest => None,
+            Peeked::Nameless if unloaded.below => {
+                let names = names_in(unloaded.path.parent());
+                if names.iter().any(|n| same(n)) {
+                    Some(format!(
+                        "declares apps; its directory declares `name: {set}`"
+                    ))
+                } else if names.is_empty() {
+                    Some("declares apps without a `name`".to_string())
+                } else {
+                    None
+                }
+            }
+            Peeked::Nameless => Some("declares apps without a `name`".to_string()),
+            Peeked::Unknown(why) => Some(why.clone()),
+        };
+        if let Some(why) = why {
+            suspects.push(Suspect {
+                path: unloaded.path.clone(),
+                below: unloaded.below,
+                why,
+            });
+        }
+    }
+    Unseen {
+        suspects,
+        unfinished: survey.unfinished.clone(),
+    }
+}
+
+/// A warning for each file in a subdirectory that may hold apps of the set (an error under
+/// `validate --strict`). Files beside a given file are not warned about: naming one file of a
+/// directory is how a user picks it; only pruning needs the rest.
+pub fn warnings(unseen: &Unseen) -> Vec<Diagnostic> {
+    let below: Vec<&Suspect> = unseen.suspects.iter().filter(|s| s.below).collect();
     let mut out: Vec<Diagnostic> = below
         .iter()
         .take(MAX_NAMED)
-        .map(|u| {
+        .map(|s| {
             Diagnostic::warning(
                 "skipped-yaml",
                 None,
                 format!(
-                    "`{}` is in a subdirectory and was not loaded",
-                    u.path.display()
+                    "`{}` is in a subdirectory and was not loaded; it {}",
+                    s.path.display(),
+                    s.why
                 ),
             )
-            .with_help("only the files directly in a directory are manifests; pass the subdirectory too, or move the file up")
+            .with_help("subdirectories are not read: pass the subdirectory too, or move the file up; pruning is refused while it is out of view")
         })
         .collect();
     if below.len() > MAX_NAMED {
@@ -218,7 +304,7 @@ pub fn warnings(survey: &Survey) -> Vec<Diagnostic> {
             ),
         ));
     }
-    for dir in &survey.unfinished {
+    for dir in &unseen.unfinished {
         out.push(
             Diagnostic::warning(
                 "skipped-yaml",
@@ -234,40 +320,28 @@ pub fn warnings(survey: &Survey) -> Vec<Diagnostic> {
     out
 }
 
-/// Refuses pruning `set` when an unloaded file declares it or might.
-pub fn check_prune(survey: &Survey, set: &str) -> Result<(), OutOfView> {
-    let mut files = Vec::new();
-    for (i, unloaded) in survey.unloaded.iter().enumerate() {
-        let why = if i >= MAX_PEEKED {
-            Some("not checked: too many files".to_string())
-        } else {
-            match peek(&unloaded.path) {
-                Peeked::Set(name) if name.eq_ignore_ascii_case(set) => {
-                    Some(format!("declares `name: {set}`"))
-                }
-                Peeked::Set(_) | Peeked::NotAManifest => None,
-                Peeked::Unknown(why) => Some(why),
-            }
-        };
-        if let Some(why) = why {
-            files.push((unloaded.path.clone(), why));
-        }
+/// Refuses pruning `set` while part of its declaration may be out of view.
+pub fn check_prune(unseen: &Unseen, set: &str) -> Result<(), OutOfView> {
+    if unseen.suspects.is_empty() && unseen.unfinished.is_empty() {
+        return Ok(());
     }
-    if files.is_empty() && survey.unfinished.is_empty() {
-        Ok(())
-    } else {
-        Err(OutOfView {
-            set: set.to_string(),
-            files,
-            unfinished: survey.unfinished.clone(),
-        })
-    }
+    Err(OutOfView {
+        set: set.to_string(),
+        files: unseen
+            .suspects
+            .iter()
+            .map(|s| (s.path.clone(), s.why.clone()))
+            .collect(),
+        unfinished: unseen.unfinished.clone(),
+    })
 }
 
 /// What an unloaded file says about its set.
 #[derive(Debug, PartialEq)]
 enum Peeked {
     Set(String),
+    /// Apps without a `name:`: the file joins whichever set it is loaded with.
+    Nameless,
     /// YAML without `name:` and without `apps:`: some other tool's file.
     NotAManifest,
     /// It may belong to any set; why.
@@ -298,9 +372,7 @@ fn peek(path: &Path) -> Peeked {
     match root.entry("name").map(|e| &e.value.value) {
         Some(Value::Scalar(s)) if !s.text.contains('$') => Peeked::Set(s.text.clone()),
         Some(_) => Peeked::Unknown("its `name` cannot be read without loading it".into()),
-        None if root.entry("apps").is_some() => {
-            Peeked::Unknown("declares apps without a `name` of its own".into())
-        }
+        None if root.entry("apps").is_some() => Peeked::Nameless,
         None => Peeked::NotAManifest,
     }
 }
@@ -326,7 +398,7 @@ mod tests {
             ),
             (
                 "apps:\n  a: {displayName: A}\n",
-                Peeked::Unknown("declares apps without a `name` of its own".into()),
+                Peeked::Nameless,
                 "it joins whichever set it is loaded with",
             ),
             (
@@ -407,9 +479,67 @@ mod tests {
             .collect();
         assert_eq!(names, [("b.YML".to_string(), false)]);
         assert!(
-            check_prune(&s, "x").is_err(),
+            check_prune(&assess(&s, "x"), "x").is_err(),
             "the sibling declares the same set"
         );
-        assert!(check_prune(&s, "y").is_ok(), "another set");
+        assert!(check_prune(&assess(&s, "y"), "y").is_ok(), "another set");
+    }
+
+    #[test]
+    fn a_nameless_file_joins_its_directorys_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let files = [
+            ("m/set.yaml", "version: 1\nname: x\nprune: true\napps: {}\n"),
+            ("m/other/00-set.yaml", "version: 1\nname: y\n"),
+            (
+                "m/other/apps.yaml",
+                "version: 1\napps: {a: {displayName: A}}\n",
+            ),
+            ("m/mine/00-set.yaml", "version: 1\nname: x\n"),
+            (
+                "m/mine/apps.yaml",
+                "version: 1\napps: {b: {displayName: B}}\n",
+            ),
+            (
+                "m/loose/apps.yaml",
+                "version: 1\napps: {c: {displayName: C}}\n",
+            ),
+            ("m/ci/compose.yml", "services: {web: {image: nginx}}\n"),
+        ];
+        for (name, text) in files {
+            let path = d.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let unseen = assess(&survey(&[d.join("m")], &[d.join("m/set.yaml")]), "x");
+        let suspects: Vec<(String, String)> = unseen
+            .suspects
+            .iter()
+            .map(|s| {
+                let path = s.path.strip_prefix(d).unwrap().display().to_string();
+                (path, s.why.clone())
+            })
+            .collect();
+        // Why each is (or is not) here: another set's directory is left alone, a directory of
+        // this set is not, a file whose set cannot be told counts, another tool's YAML does not.
+        assert_eq!(
+            suspects,
+            [
+                (
+                    "m/loose/apps.yaml".to_string(),
+                    "declares apps without a `name`".to_string()
+                ),
+                (
+                    "m/mine/00-set.yaml".to_string(),
+                    "declares `name: x`".to_string()
+                ),
+                (
+                    "m/mine/apps.yaml".to_string(),
+                    "declares apps; its directory declares `name: x`".to_string()
+                ),
+            ]
+        );
+        assert_eq!(warnings(&unseen).len(), 3, "each is warned about");
     }
 }
