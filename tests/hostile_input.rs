@@ -952,6 +952,27 @@ fn cases() -> Vec<Case> {
             },
             invalid("unknown-field", Some("m/MORE.YAML:5:5")),
         ),
+        Case {
+            env: env("APPREG_VAR_HOSTILE_TAG", "tag-value"),
+            ..case(
+                "trust_manifest_many_interpolated_mistakes",
+                "finding 1: 20,000 broken interpolated values; putting the written text back into each report stays linear",
+                |d| {
+                    let tags: Vec<String> = (0..20_000)
+                        .map(|i| format!("\"${{var:HOSTILE_TAG}} {i}\""))
+                        .collect();
+                    vec![write(
+                        d,
+                        "tags.yaml",
+                        one_app(
+                            "hostile-tags",
+                            &format!("displayName: Tags\ntags: [{}]", tags.join(",")),
+                        ),
+                    )]
+                },
+                invalid("bad-tag", Some("tags.yaml:6:12")),
+            )
+        },
     ]
 }
 

@@ -11,7 +11,9 @@
 //! Runs on the positioned tree before the schema check, so an unset variable is reported where it
 //! is written. `$${` stands for a literal `${`. Only values are interpolated, never keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -25,43 +27,89 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// `${var:NAME}` reads the environment variable `APPREG_VAR_NAME`, and nothing else.
 pub const VARIABLE_PREFIX: &str = "APPREG_VAR_";
 
-/// Shortest expanded text replaced wherever a message repeats it. Shorter values are words and
-/// digits that messages use anyway (`1`, `api`); replacing them would garble the text around them,
-/// and a secret is never that short.
+/// Shortest value replaced wherever a message repeats it. Shorter values are words and digits
+/// that messages use anyway (`1`, `api`); replacing them would garble the text around them, and a
+/// secret is never that short. (The scalar a diagnostic points at is put back whatever its length.)
 const MIN_REDACTED_CHARS: usize = 4;
 
-/// What interpolation substituted, so that messages can show the written text instead.
-#[derive(Debug, Default)]
+/// Most interpolated scalars put back into one diagnostic (one that points at a whole app may
+/// cover thousands); the values in the rest are still replaced.
+const MAX_SCALARS_PER_DIAGNOSTIC: usize = 64;
+
+/// What interpolation substituted in one file, so that messages can show the written text.
+#[derive(Debug)]
 pub struct Expansions {
-    /// Expanded text of each interpolated scalar -> its text as written (aliases repeat a scalar:
-    /// keyed by its text, the table stays as small as the file).
-    scalars: HashMap<String, String>,
+    file: Arc<SourceFile>,
+    /// Span start of each interpolated scalar -> (span end, text as written, text expanded). An
+    /// alias repeats its anchor's span, so the table is no larger than the file.
+    scalars: BTreeMap<usize, (usize, String, String)>,
     /// Variable name (without the prefix) -> its value.
     variables: BTreeMap<String, String>,
 }
 
-impl Expansions {
-    /// Replaces, in the message, label and help of `diagnostic`, every expanded scalar by the text
-    /// written in the manifest, and every remaining occurrence of a variable's value (in any ASCII
-    /// case: a rule may suggest a lowercase spelling) by its `${var:NAME}`.
-    pub fn redact(&self, diagnostic: &mut Diagnostic) {
-        if self.scalars.is_empty() {
-            return;
+/// Puts the written text back into diagnostics, for every file of a run.
+pub struct Redactor<'a> {
+    expansions: &'a [Expansions],
+    /// Every variable value long enough to replace, and the `${var:NAME}` standing for each.
+    values: Option<(AhoCorasick, Vec<String>)>,
+}
+
+impl<'a> Redactor<'a> {
+    pub fn new(expansions: &'a [Expansions]) -> Redactor<'a> {
+        let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+        for expansion in expansions {
+            for (name, value) in &expansion.variables {
+                if value.chars().count() >= MIN_REDACTED_CHARS {
+                    values.insert(value, name);
+                }
+            }
         }
-        let long_enough = |text: &str| text.chars().count() >= MIN_REDACTED_CHARS;
-        let mut scalars: Vec<(&String, &String)> = self
-            .scalars
-            .iter()
-            .filter(|(expanded, _)| long_enough(expanded))
+        let tokens = values
+            .values()
+            .map(|name| format!("${{var:{name}}}"))
             .collect();
+        // A rule may suggest another spelling (a lowercase set name): matched in any ASCII case.
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(values.keys());
+        Redactor {
+            expansions,
+            values: automaton.ok().map(|a| (a, tokens)),
+        }
+    }
+
+    /// Replaces, in the message, label and help of `diagnostic`, each interpolated scalar it
+    /// points at by the text written in the manifest, then every remaining occurrence of a
+    /// variable's value by its `${var:NAME}`.
+    pub fn redact(&self, diagnostic: &mut Diagnostic) {
+        let mut scalars: Vec<(&str, &str)> = Vec::new();
+        if let Some(location) = &diagnostic.location {
+            let span = &location.span;
+            for expansion in self
+                .expansions
+                .iter()
+                .filter(|e| Arc::ptr_eq(&e.file, &location.file))
+            {
+                // The scalar the diagnostic points into, and those inside what it points at.
+                let around = expansion
+                    .scalars
+                    .range(..=span.start)
+                    .next_back()
+                    .filter(|(_, (end, ..))| *end > span.start);
+                let inside = expansion
+                    .scalars
+                    .range(span.start..span.end.max(span.start + 1));
+                scalars.extend(
+                    around
+                        .into_iter()
+                        .chain(inside)
+                        .take(MAX_SCALARS_PER_DIAGNOSTIC)
+                        .map(|(_, (_, written, expanded))| (expanded.as_str(), written.as_str())),
+                );
+            }
+        }
         scalars.sort_by_key(|(expanded, _)| std::cmp::Reverse(expanded.len()));
-        let mut values: Vec<(&String, String)> = self
-            .variables
-            .iter()
-            .filter(|(_, value)| long_enough(value))
-            .map(|(name, value)| (value, format!("${{var:{name}}}")))
-            .collect();
-        values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
         let fields = [
             Some(&mut diagnostic.message),
             Some(&mut diagnostic.label),
@@ -69,35 +117,19 @@ impl Expansions {
         ];
         for text in fields.into_iter().flatten() {
             for (expanded, written) in &scalars {
-                if text.contains(expanded.as_str()) {
-                    *text = text.replace(expanded.as_str(), written);
+                if !expanded.is_empty() && text.contains(expanded) {
+                    *text = text.replace(expanded, written);
                 }
             }
-            for (value, token) in &values {
-                *text = replace_ignoring_ascii_case(text, value, token);
+            if let Some((automaton, tokens)) = &self.values {
+                *text = automaton.replace_all(text, tokens);
             }
         }
     }
 }
 
-/// `text` with every occurrence of `needle`, compared in ASCII case-insensitively, replaced.
-fn replace_ignoring_ascii_case(text: &str, needle: &str, with: &str) -> String {
-    let lower_text = text.to_ascii_lowercase();
-    let lower_needle = needle.to_ascii_lowercase();
-    // ASCII lowercasing keeps every byte offset, so positions found in the copy hold in `text`.
-    let mut out = String::with_capacity(text.len());
-    let mut from = 0;
-    while let Some(i) = lower_text[from..].find(&lower_needle) {
-        out.push_str(&text[from..from + i]);
-        out.push_str(with);
-        from += i + needle.len();
-    }
-    out.push_str(&text[from..]);
-    out
-}
-
 /// Expands every `${var:NAME}` in the values of `node`, reporting problems into `out`; returns
-/// what was substituted, for [`Expansions::redact`].
+/// what was substituted, for [`Redactor`].
 pub fn interpolate(
     node: &mut Node,
     file: &Arc<SourceFile>,
@@ -111,7 +143,11 @@ pub fn interpolate(
         env,
         out,
         budget: MAX_TEXT_BYTES,
-        expansions: Expansions::default(),
+        expansions: Expansions {
+            file: file.clone(),
+            scalars: BTreeMap::new(),
+            variables: BTreeMap::new(),
+        },
     };
     walker.walk(node);
     walker.expansions
@@ -142,9 +178,10 @@ impl Walker<'_, '_> {
                         }
                         self.budget -= added;
                         if !expanded.variables.is_empty() {
-                            self.expansions
-                                .scalars
-                                .insert(expanded.text.clone(), scalar.text.clone());
+                            self.expansions.scalars.insert(
+                                node.span.start,
+                                (node.span.end, scalar.text.clone(), expanded.text.clone()),
+                            );
                             self.expansions.variables.extend(expanded.variables);
                         }
                         scalar.text = expanded.text;
@@ -516,32 +553,61 @@ mod tests {
 
     #[test]
     fn messages_show_what_was_written() {
-        let file = SourceFile::new("t.yaml", "x: \"${var:HOST}/a b\"\n".to_string());
+        let file = SourceFile::new(
+            "t.yaml",
+            "x: \"${var:HOST}/a b\"\ny: \"${var:SHORT}\"\n".to_string(),
+        );
+        let lookup = |name: &str| match name {
+            "APPREG_VAR_SHORT" => Some("dev".to_string()),
+            other => env(other),
+        };
         let mut root = super::super::yaml::parse(&file).unwrap();
-        let expansions = interpolate(&mut root, &file, &env, &mut Vec::new());
-        // Each case: a message a rule could build from the expanded value, what is shown, why.
+        let expansions = [interpolate(&mut root, &file, &lookup, &mut Vec::new())];
+        let redactor = Redactor::new(&expansions);
+        let x = 3..20;
+        let y = 24..38;
+        // Each case: where a rule reports, the message it builds, what is shown, why.
         let cases = [
             (
+                Some(x.clone()),
                 "`crm.example.com/a b` has a space",
                 "`${var:HOST}/a b` has a space",
-                "the whole scalar is put back as written",
+                "the scalar pointed at is put back as written",
             ),
             (
+                None,
                 "host `crm.example.com` is not allowed",
                 "host `${var:HOST}` is not allowed",
-                "a part of the scalar holding the value",
+                "a value anywhere, even without a place",
             ),
             (
+                None,
                 "try `CRM.EXAMPLE.COM`",
                 "try `${var:HOST}`",
                 "the value in another case",
             ),
-            ("nothing to hide", "nothing to hide", "untouched"),
+            (
+                Some(y.clone()),
+                "`dev` is too short",
+                "`${var:SHORT}` is too short",
+                "a short value in the scalar pointed at",
+            ),
+            (
+                Some(x.clone()),
+                "a dev build",
+                "a dev build",
+                "short values elsewhere are words",
+            ),
+            (None, "nothing to hide", "nothing to hide", "untouched"),
         ];
-        for (message, shown, why) in cases {
+        for (span, message, shown, why) in cases {
+            let location = span.map(|span| Location {
+                file: file.clone(),
+                span,
+            });
             let mut diagnostic =
-                Diagnostic::error("x", None, message).with_help(message.to_string());
-            expansions.redact(&mut diagnostic);
+                Diagnostic::error("x", location, message).with_help(message.to_string());
+            redactor.redact(&mut diagnostic);
             assert_eq!(diagnostic.message, shown, "{why}");
             assert_eq!(diagnostic.help.as_deref(), Some(shown), "{why} (help)");
         }

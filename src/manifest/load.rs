@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::diagnostic::{self, Diagnostic};
-use super::interpolate::{EnvLookup, Expansions, interpolate};
+use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
 use super::source::{Location, SourceFile};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
@@ -151,10 +151,9 @@ fn check(
     validate::check_across_apps(&sources, &mut diagnostics);
 
     // No message may quote a variable's value, wherever a rule found it; then each is cut short.
+    let redactor = Redactor::new(&expansions);
     for diagnostic in &mut diagnostics {
-        for expansion in &expansions {
-            expansion.redact(diagnostic);
-        }
+        redactor.redact(diagnostic);
         diagnostic.bound();
     }
     diagnostic::sort(&mut diagnostics);
