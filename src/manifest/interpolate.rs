@@ -12,8 +12,6 @@
 //! is written. `$${` stands for a literal `${`. Only values are interpolated, never keys.
 
 use std::collections::BTreeMap;
-
-use aho_corasick::{AhoCorasick, MatchKind};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -50,33 +48,25 @@ pub struct Expansions {
 /// Puts the written text back into diagnostics, for every file of a run.
 pub struct Redactor<'a> {
     expansions: &'a [Expansions],
-    /// Every variable value long enough to replace, and the `${var:NAME}` standing for each.
-    values: Option<(AhoCorasick, Vec<String>)>,
+    /// Every variable value long enough to replace (ASCII-lowercased), longest first, with the
+    /// `${var:NAME}` standing for it. As few as the variables the operator set, whatever the
+    /// manifest says: a manifest can only name variables that exist.
+    values: Vec<(String, String)>,
 }
 
 impl<'a> Redactor<'a> {
     pub fn new(expansions: &'a [Expansions]) -> Redactor<'a> {
-        let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
         for expansion in expansions {
             for (name, value) in &expansion.variables {
                 if value.chars().count() >= MIN_REDACTED_CHARS {
-                    values.insert(value, name);
+                    values.insert(value.to_ascii_lowercase(), format!("${{var:{name}}}"));
                 }
             }
         }
-        let tokens = values
-            .values()
-            .map(|name| format!("${{var:{name}}}"))
-            .collect();
-        // A rule may suggest another spelling (a lowercase set name): matched in any ASCII case.
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(values.keys());
-        Redactor {
-            expansions,
-            values: automaton.ok().map(|a| (a, tokens)),
-        }
+        let mut values: Vec<(String, String)> = values.into_iter().collect();
+        values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        Redactor { expansions, values }
     }
 
     /// Replaces, in the message, label and help of `diagnostic`, each interpolated scalar it
@@ -121,11 +111,31 @@ impl<'a> Redactor<'a> {
                     *text = text.replace(expanded, written);
                 }
             }
-            if let Some((automaton, tokens)) = &self.values {
-                *text = automaton.replace_all(text, tokens);
+            // A rule may suggest another spelling (a lowercase set name): any ASCII case.
+            for (value, token) in &self.values {
+                *text = replace_ignoring_ascii_case(text, value, token);
             }
         }
     }
+}
+
+/// `text` with every occurrence of `lower_needle` (ASCII-lowercased), compared without regard to
+/// ASCII case, replaced by `with`.
+fn replace_ignoring_ascii_case(text: &str, lower_needle: &str, with: &str) -> String {
+    let lower_text = text.to_ascii_lowercase();
+    if !lower_text.contains(lower_needle) {
+        return text.to_string();
+    }
+    // ASCII lowercasing keeps every byte offset, so positions found in the copy hold in `text`.
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    while let Some(i) = lower_text[from..].find(lower_needle) {
+        out.push_str(&text[from..from + i]);
+        out.push_str(with);
+        from += i + lower_needle.len();
+    }
+    out.push_str(&text[from..]);
+    out
 }
 
 /// Expands every `${var:NAME}` in the values of `node`, reporting problems into `out`; returns
