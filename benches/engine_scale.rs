@@ -3,7 +3,7 @@
 //!
 //! For each N (10, 100, 1,000 by default) a fresh sandbox gets N generated apps, each with a
 //! service principal, delegated `User.Read` + application `User.Read.All` on Microsoft Graph,
-//! application `full_access_as_app` on Office 365 Exchange Online, admin consent, two assignments
+//! application `SMTP.SendAsApp` on Office 365 Exchange Online, admin consent, two assignments
 //! (a seeded user and a seeded group) and one GitHub federated credential. Measured, each from the
 //! client's `RequestStats` and cross-checked with the emulator's request log:
 //!
@@ -162,7 +162,7 @@ fn write_manifest(dir: &Path, n: usize) -> Vec<PathBuf> {
         delegated: [User.Read]
         application: [User.Read.All]
       Office 365 Exchange Online:
-        application: [full_access_as_app]
+        application: [SMTP.SendAsApp]
     adminConsent: true
     servicePrincipal:
       assignments:
@@ -691,7 +691,7 @@ fn main() {
     );
     println!(
         "Each app: service principal, Microsoft Graph delegated User.Read + application User.Read.All, \
-         Office 365 Exchange Online application full_access_as_app, admin consent, two assignments \
+         Office 365 Exchange Online application SMTP.SendAsApp, admin consent, two assignments \
          (a seeded user and a seeded group), one GitHub federated credential.\n"
     );
     println!(

@@ -336,6 +336,47 @@ async fn canary_no_secret_value_or_token_in_any_output() {
             values.push(held(&sb, &dir, app).unwrap().2);
         }
     }
+    // The messages of the trust defences (SECURITY.md, credentials): a stdout sink refused in CI,
+    // a vault URL on another host, stale temporaries removed beside a secret file.
+    std::fs::write(
+        dir.join("ci.yaml"),
+        "version: 1\nname: canary-ci\napps:\n  ci-out:\n    displayName: CI out\n    secrets:\n      - name: s\n        deliver: { stdout: true }\n",
+    )
+    .unwrap();
+    let (_, out, err) = run_cli_env(
+        &sb,
+        &dir,
+        &["-vvv", "apply", "ci.yaml", "--auto-approve"],
+        &[("CI", "true")],
+    )
+    .await;
+    assert!(err.contains("--allow-stdout-secrets"), "{err}");
+    captured.push(format!("{out}\n{err}"));
+    std::fs::write(
+        dir.join("attacker.yaml"),
+        "version: 1\nname: canary-kv\napps:\n  kv:\n    displayName: KV\n    secrets:\n      - name: s\n        deliver: { keyVault: { vault: \"https://attacker.example.com\", secret: s } }\n",
+    )
+    .unwrap();
+    for verb in ["validate", "plan"] {
+        let (_, out, err) = run_cli(&sb, &dir, &["-vvv", verb, "attacker.yaml"]).await;
+        assert!(err.contains("not a Key Vault URL"), "{err}");
+        captured.push(format!("{out}\n{err}"));
+    }
+    let stale = dir.join(format!(
+        "secrets/.file-app.json.appreg-tmp-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&stale, "left by a crash").unwrap();
+    captured.push(
+        run(vec![
+            "-vvv".into(),
+            "apply".into(),
+            path_str(&second).into(),
+            "--auto-approve".into(),
+        ])
+        .await,
+    );
+    assert!(!stale.exists(), "the stale temporary was removed");
     values.push(sb.admin_client_secret().to_string());
     let everything = captured.join("\n");
     assert!(

@@ -472,7 +472,7 @@ fn certificate_manifest(dir: &Path, cert: &str) -> PathBuf {
 }
 
 fn thumbprint(pem_or_der: &Path) -> String {
-    appreg::credentials::CertificateFile::read(pem_or_der)
+    appreg::credentials::CertificateFile::parse(&std::fs::read(pem_or_der).unwrap())
         .unwrap()
         .thumbprint
 }
@@ -507,9 +507,10 @@ async fn certificates_are_added_replaced_and_undeclared_ones_kept() {
         vec![("signing".to_string(), thumbprint(&fixture("first.pem")))]
     );
     // Validity comes from the certificate.
-    let not_after = appreg::credentials::CertificateFile::read(&fixture("first.pem"))
-        .unwrap()
-        .not_after;
+    let not_after =
+        appreg::credentials::CertificateFile::parse(&std::fs::read(fixture("first.pem")).unwrap())
+            .unwrap()
+            .not_after;
     let live_end: chrono::DateTime<chrono::Utc> = app["keyCredentials"][0]["endDateTime"]
         .as_str()
         .unwrap()

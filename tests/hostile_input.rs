@@ -679,7 +679,7 @@ fn cases() -> Vec<Case> {
             "certificate_path_traversal",
             "`../../../../etc/passwd` as a certificate: not a certificate, named where written",
             |d| corpus(d, "certificate-passwd.yaml"),
-            invalid("bad-certificate", Some("certificate-passwd.yaml:8:15")),
+            invalid("bad-certificate-path", Some("certificate-passwd.yaml:8:15")),
         ),
         case(
             "redirect_uri_javascript",
@@ -871,6 +871,81 @@ fn cases() -> Vec<Case> {
             "a plan whose manifest path was edited to a system file",
             |plan| plan["manifest_paths"] = serde_json::json!(["/etc/passwd"]),
             invalid("wrong-type", Some("/etc/passwd:1:1")),
+        ),
+        // ------------------------------------------------------------------ adopt (engine room)
+        case(
+            "trust_engine_adopt_from_set_injection",
+            "`fromSet` is a set name, not text that reaches a Graph filter or a message unchecked",
+            |d| corpus(d, "trust-engine-adopt-from-set-injection.yaml"),
+            invalid(
+                "bad-format",
+                Some("trust-engine-adopt-from-set-injection.yaml:6:67"),
+            ),
+        ),
+        case(
+            "trust_engine_adopt_extra_key",
+            "the adopt mapping takes `appId` and `fromSet` only (no `force: true`)",
+            |d| corpus(d, "trust-engine-adopt-extra-key.yaml"),
+            invalid(
+                "unknown-field",
+                Some("trust-engine-adopt-extra-key.yaml:9:7"),
+            ),
+        ),
+        // ------------------------------------------------------------------ permissions (catalogue room)
+        case(
+            "trust_catalogue_outlook_rest_permission",
+            "an Exchange Online permission of the retired Outlook REST API grants nothing: refused",
+            |d| corpus(d, "trust-catalogue-outlook-rest-retired.yaml"),
+            invalid(
+                "retired-api",
+                Some("trust-catalogue-outlook-rest-retired.yaml:8:23"),
+            ),
+        ),
+        case(
+            "trust_catalogue_blank_acknowledgement",
+            "a blank reason cannot acknowledge a path to Global Administrator",
+            |d| corpus(d, "trust-catalogue-acknowledgement-blank.yaml"),
+            invalid(
+                "bad-acknowledgement",
+                Some("trust-catalogue-acknowledgement-blank.yaml:13:17"),
+            ),
+        ),
+        // ------------------------------------------------------------------ trust: credentials
+        case(
+            "trust_credentials_vault_any_host",
+            "finding 2: a Key Vault URL naming any https host would receive the Key Vault token",
+            |d| corpus(d, "trust-credentials-vault-attacker.yaml"),
+            invalid(
+                "bad-url",
+                Some("trust-credentials-vault-attacker.yaml:9:39"),
+            ),
+        ),
+        case(
+            "trust_credentials_vault_loopback",
+            "finding 2: a loopback vault is reached only through --key-vault-url, never from a manifest",
+            |d| corpus(d, "trust-credentials-vault-loopback.yaml"),
+            invalid(
+                "bad-url",
+                Some("trust-credentials-vault-loopback.yaml:9:39"),
+            ),
+        ),
+        case(
+            "trust_credentials_certificate_dev_zero",
+            "finding 7: `/dev/zero` as a certificate: refused as outside the directory, never read",
+            |d| corpus(d, "trust-credentials-certificate-dev-zero.yaml"),
+            invalid(
+                "bad-certificate-path",
+                Some("trust-credentials-certificate-dev-zero.yaml:8:15"),
+            ),
+        ),
+        case(
+            "trust_credentials_personal_two_secrets",
+            "finding 12: two secrets on a personal-account app could never rotate without removing one in use",
+            |d| corpus(d, "trust-credentials-personal-two-secrets.yaml"),
+            invalid(
+                "too-many",
+                Some("trust-credentials-personal-two-secrets.yaml:9:7"),
+            ),
         ),
         // ------------------------------------------------------------------ issue 11, manifest room
         case(
@@ -1237,6 +1312,26 @@ async fn run_case(sb: &RunningSandbox, root: &Path, case: &Case) {
             "{}: plan wrote",
             case.name
         );
+        remove_managed_apps(sb).await;
+    }
+}
+
+/// Deletes the apps a valid case made. Cases of different sets reuse app keys such as `a`, and
+/// appreg refuses to manage another set's app without `adopt:`.
+async fn remove_managed_apps(sb: &RunningSandbox) {
+    let raw = Raw::new(sb).await;
+    for app in raw.apps().await {
+        let managed = app["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&serde_json::json!("appreg:managed")));
+        if managed && let Some(id) = app["id"].as_str() {
+            raw.write(
+                reqwest::Method::DELETE,
+                &format!("/applications/{id}"),
+                None,
+            )
+            .await;
+        }
     }
 }
 

@@ -9,6 +9,14 @@
 //! service principals (`appRoles`, `oauth2PermissionScopes`) decide; this is a snapshot made by
 //! `tools/catalogue/generate.py` (see `tools/catalogue/README.md`), holding facts only, never
 //! Microsoft's descriptions. It does no IO: the data is compiled in and parsed once.
+//!
+//! Beside the names: `lifecycle` (APIs Microsoft is retiring, with dates and replacements),
+//! `privilege` (application permissions a reviewer must see called out) and `rules` (the rules
+//! these facts feed, as data).
+
+pub mod lifecycle;
+pub mod privilege;
+pub mod rules;
 
 use std::fmt;
 use std::sync::LazyLock;

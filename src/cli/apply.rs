@@ -27,6 +27,9 @@ pub struct ApplyArgs {
     /// Write each app's outputs (ids, consent URLs) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub outputs: Option<PathBuf>,
+    /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
@@ -38,12 +41,31 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         Some(plan) => plan.manifest_paths.iter().map(PathBuf::from).collect(),
         None => args.paths.clone(),
     };
-    let Some(loaded) = run::load(global, &paths) else {
+    let Some(loaded) = run::load_strict(global, &paths, args.strict) else {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
     if let Err(e) = loaded.prune_in_view(prune) {
         return fail(e);
+    }
+    // One apply per manifest directory at a time, held until this function returns; with it
+    // held, temporary secret files an interrupted apply left are removed (credentials::lock).
+    let lock = crate::credentials::lock::lock_directories(
+        &loaded.files,
+        crate::credentials::lock::LOCK_WAIT,
+        &mut |dir| {
+            eprintln!(
+                "appreg: another apply of {} is running; waiting for it to finish",
+                dir.display()
+            )
+        },
+    );
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => return fail(e.to_string()),
+    };
+    for problem in crate::credentials::lock::sweep_temporaries(&loaded.state) {
+        eprintln!("warning: a stale temporary secret file could not be removed: {problem}");
     }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {

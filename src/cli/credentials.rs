@@ -1,5 +1,8 @@
 //! `appreg credentials`: every credential of the manifest's apps with its expiry and days left,
 //! and where it stands (current, previous generation, orphan, undeclared). Never writes.
+//!
+//! Names and ids come from the tenant, where anyone allowed to add a credential chose them: every
+//! format prints them with hidden characters escaped (as plans do), never raw.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,6 +11,7 @@ use super::run::{self, block_on, fail};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs, target};
 use crate::engine;
 use crate::engine::inventory::{CredentialKind, CredentialRow, Standing};
+use crate::manifest::diagnostic::{escape_hidden, is_hidden};
 
 #[derive(Debug, clap::Args)]
 pub struct CredentialsArgs {
@@ -41,7 +45,8 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
                 let rows =
                     engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
                 let text = if args.json {
-                    serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n"
+                    let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
+                    json_escape_hidden(&json) + "\n"
                 } else {
                     table(&rows)
                 };
@@ -51,6 +56,21 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
             Err(e) => fail(e),
         }
     })
+}
+
+/// `json` with bidirectional and invisible characters written as JSON `\uXXXX` escapes: serde
+/// escapes control characters inside strings but leaves these, which reorder or hide what a
+/// terminal shows. The document means the same; outside strings there are none to escape.
+fn json_escape_hidden(json: &str) -> String {
+    json.chars()
+        .map(|c| {
+            if is_hidden(c) && !c.is_control() {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A plain table, columns padded to their widest cell.
@@ -89,11 +109,12 @@ pub fn table(rows: &[CredentialRow]) -> String {
             } else if r.due {
                 status.push_str(", rotation due");
             }
+            let shown = |text: &str| escape_hidden(text).into_owned();
             [
-                r.app.clone(),
+                shown(&r.app),
                 kind.to_string(),
-                r.name.clone(),
-                r.key_id.clone().unwrap_or_else(|| "-".into()),
+                shown(&r.name),
+                r.key_id.as_deref().map_or_else(|| "-".into(), shown),
                 r.expires
                     .map_or_else(|| "-".into(), |e| e.format("%Y-%m-%d").to_string()),
                 r.days_left.map_or_else(|| "-".into(), |d| d.to_string()),
@@ -121,4 +142,25 @@ pub fn table(rows: &[CredentialRow]) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keeps_its_meaning_with_hidden_characters_escaped() {
+        let rows = serde_json::json!([{"name": "evil\u{202e}txt\u{1b}[2J\n::x"}]);
+        let text = json_escape_hidden(&serde_json::to_string_pretty(&rows).unwrap());
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("::")),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, rows);
+    }
 }

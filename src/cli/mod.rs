@@ -60,6 +60,10 @@ pub struct GlobalArgs {
     /// tests reach `appreg sandbox serve`'s Key Vault; http only for loopback addresses).
     #[arg(long, global = true, value_name = "URL", env = "APPREG_KEY_VAULT_URL")]
     pub key_vault_url: Option<url::Url>,
+    /// Let a `stdout` secret sink print in CI (`CI=true` or `GITHUB_ACTIONS=true`), where it is
+    /// refused otherwise because job logs are widely read; GitHub Actions masks the value first.
+    #[arg(long, global = true)]
+    pub allow_stdout_secrets: bool,
     /// How to authenticate to Microsoft Graph; `auto` tries, in order: secret, certificate,
     /// workload-identity, github-oidc, managed-identity, azure-cli, device-code (at a terminal).
     #[arg(long, global = true, value_enum, default_value_t = settings::AuthArg::Auto, value_name = "METHOD")]
@@ -76,6 +80,28 @@ pub struct GlobalArgs {
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Judge API retirement dates as of this day (YYYY-MM-DD, UTC) instead of today: check ahead
+    /// whether a manifest still passes on a coming date.
+    #[arg(long, global = true, value_name = "DATE")]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl GlobalArgs {
+    /// The day retirement dates are judged on: `--as-of`, else today (UTC).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.as_of.unwrap_or_else(crate::manifest::today)
+    }
+
+    /// Says on stderr when `--as-of` moves the day, so a report judged on another day is never
+    /// mistaken for today's (an earlier day silences retirements that have already happened).
+    pub fn note_as_of(&self) {
+        let today = crate::manifest::today();
+        if let Some(day) = self.as_of.filter(|day| *day != today) {
+            eprintln!(
+                "appreg: judging API retirement dates as of {day} (--as-of), not today ({today})"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -33,6 +33,9 @@ pub struct PlanArgs {
     /// Also delete apps of this set that left the manifest.
     #[arg(long)]
     pub prune: bool,
+    /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +48,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune, false) else {
+    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict, false) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -70,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 /// Drift is a plan that also counts apps of the set that left the manifest, and whose exit code
 /// says whether anything differs.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, true, true) else {
+    let Some(plan) = make_plan(global, &args.paths, true, false, true) else {
         return EXIT_ERROR;
     };
     show(global, &args.view, &plan);
@@ -83,8 +86,14 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
 
 /// Loads the manifest, connects, observes and plans; errors are printed. A plan that prunes is
 /// refused while part of the set is out of view; `drift` (which only reports) is warned instead.
-pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool, drift: bool) -> Option<Plan> {
-    let loaded = run::load(global, paths)?;
+pub fn make_plan(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+    prune: bool,
+    strict: bool,
+    drift: bool,
+) -> Option<Plan> {
+    let loaded = run::load_strict(global, paths, strict)?;
     match loaded.prune_in_view(prune) {
         Err(e) if drift => eprintln!(
             "warning: drift counts the apps that these files declare for set `{}` as gone from the manifest; pass the directory that holds the whole set:{}",
@@ -119,9 +128,14 @@ pub fn make_plan(global: &GlobalArgs, paths: &[PathBuf], prune: bool, drift: boo
         connection.client.log_summary();
         connection.close().await;
         match result {
-            Ok((_, planned)) => {
+            Ok((observed, planned)) => {
                 let mut plan = planned.plan;
                 plan.manifest_paths = manifest_paths(paths);
+                plan.notices.extend(engine::retirements::notices(
+                    &loaded.state,
+                    &observed,
+                    global.today(),
+                ));
                 Some(plan)
             }
             Err(e) => {

@@ -9,9 +9,20 @@ use crate::manifest::{self, Loaded};
 /// Loads and validates; on failure prints the diagnostics and returns None. Warnings are printed
 /// and do not stop the run.
 pub fn load(global: &GlobalArgs, paths: &[PathBuf]) -> Option<Loaded> {
+    load_strict(global, paths, false)
+}
+
+/// [`load`]; with `strict`, warnings stop the run too, before anything reaches the tenant.
+pub fn load_strict(global: &GlobalArgs, paths: &[PathBuf], strict: bool) -> Option<Loaded> {
     let env = |name: &str| std::env::var(name).ok();
     let color = global.color.for_stderr();
-    match manifest::load(paths, &env) {
+    global.note_as_of();
+    match manifest::load_on(paths, &env, global.today()) {
+        Ok(loaded) if strict && !loaded.warnings.is_empty() => {
+            super::validate::print_human(&loaded.warnings, color, true, 0, 0);
+            eprintln!("error: --strict: warnings count as errors; nothing was sent to the tenant");
+            None
+        }
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
                 super::validate::print_human(

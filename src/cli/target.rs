@@ -62,7 +62,12 @@ pub async fn connect(
             config.max_in_flight = usize::from(global.parallel);
             let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
                 .map_err(|e| e.to_string())?;
-            let sinks = sinks(&client, global.key_vault_url.clone())?;
+            let sinks = sinks(
+                &client,
+                global,
+                settings.endpoints.cloud,
+                global.key_vault_url.clone(),
+            )?;
             Ok(Connection {
                 sinks,
                 client,
@@ -123,7 +128,7 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
         Some(url) => Some(url.clone()),
         None => Some(url::Url::parse(&info.key_vault_url).map_err(|e| e.to_string())?),
     };
-    let sinks = sinks(&client, key_vault)?;
+    let sinks = sinks(&client, global, endpoints.cloud, key_vault)?;
     Ok(Connection {
         sinks,
         client,
@@ -134,14 +139,23 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     })
 }
 
-/// Sinks for a run: Key Vault on the run's credential chain (sent to `key_vault_redirect` when
-/// set), GitHub Actions files from the process environment.
-fn sinks(client: &GraphClient, key_vault_redirect: Option<url::Url>) -> Result<Sinks, String> {
+/// Sinks for a run: Key Vault on the run's credential chain, for the cloud's vaults only (sent to
+/// `key_vault_redirect` when set), GitHub Actions files and CI from the process environment.
+fn sinks(
+    client: &GraphClient,
+    global: &GlobalArgs,
+    cloud: crate::graph::cloud::Cloud,
+    key_vault_redirect: Option<url::Url>,
+) -> Result<Sinks, String> {
     if let Some(url) = &key_vault_redirect {
         require_secure_transport(url.clone(), "Key Vault URL").map_err(|e| e.to_string())?;
     }
-    let key_vault = KeyVaultClient::new(client.credential(), key_vault_redirect)?;
-    Ok(Sinks::new(Some(key_vault), &|name| {
-        std::env::var(name).ok()
-    }))
+    let key_vault = KeyVaultClient::new(client.credential(), cloud, key_vault_redirect)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let sinks = Sinks::new(Some(key_vault), &env);
+    Ok(if global.allow_stdout_secrets {
+        sinks.allow_stdout_secrets(&env)
+    } else {
+        sinks
+    })
 }

@@ -34,7 +34,8 @@ pub enum Format {
 pub fn run(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
     let env = |name: &str| std::env::var(name).ok();
     tracing::info!(paths = ?args.paths, "validating manifests");
-    let (diagnostics, apps, files) = match manifest::load(&args.paths, &env) {
+    global.note_as_of();
+    let (diagnostics, apps, files) = match manifest::load_on(&args.paths, &env, global.today()) {
         Ok(loaded) => (loaded.warnings, loaded.state.apps.len(), loaded.files.len()),
         Err(invalid) => (invalid.diagnostics, 0, 0),
     };

@@ -1,7 +1,7 @@
 //! Public certificate files (PEM or DER) as Graph keyCredentials. Only the certificate is read;
-//! a file holding a private key is refused by validation before it gets here.
-
-use std::path::Path;
+//! a file holding a private key is refused by validation before it gets here. Files are opened
+//! through [`super::files`]: inside the manifest's directory, no links, at most
+//! [`super::files::CERTIFICATE_MAX`] bytes.
 
 use aws_lc_rs::digest;
 use base64::Engine;
@@ -21,10 +21,11 @@ pub struct CertificateFile {
 }
 
 impl CertificateFile {
-    pub fn read(path: &Path) -> Result<CertificateFile, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        CertificateFile::parse(&bytes).map_err(|e| format!("`{}`: {e}", path.display()))
+    pub fn read(path: &crate::model::ManifestPath) -> Result<CertificateFile, String> {
+        let shown = path.resolved();
+        let bytes = super::files::read(path, super::files::CERTIFICATE_MAX)
+            .map_err(|e| format!("cannot read `{}`: it {e}", shown.display()))?;
+        CertificateFile::parse(&bytes).map_err(|e| format!("`{}`: {e}", shown.display()))
     }
 
     /// Parses the first certificate of a PEM file, or a DER certificate.
@@ -92,9 +93,12 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn example() -> std::path::PathBuf {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("examples/multi-file/certs/orders-api.pem")
+    fn example() -> crate::model::ManifestPath {
+        crate::model::ManifestPath {
+            declared: "certs/orders-api.pem".into(),
+            base_dir: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/multi-file"),
+        }
     }
 
     #[test]

@@ -74,6 +74,19 @@ pub enum SecretAction {
     Rotate,
     /// Only removals: orphans or generations beyond `keep`.
     Cleanup,
+    /// A new credential is needed but the app's cap leaves no room without removing the one a
+    /// consumer may be using before its replacement is delivered: nothing is done, the reason
+    /// says what takes the slot and what to do.
+    Blocked,
+}
+
+/// An app's limit on password credentials (apps allowing personal accounts hold 2).
+#[derive(Debug, Clone, Copy)]
+pub struct Cap<'a> {
+    pub max: usize,
+    /// keyIds of the app's credentials of undeclared names that this run removes anyway
+    /// (pruning): they may make room before the add.
+    pub pruned: &'a [String],
 }
 
 /// The planned work for one secret.
@@ -99,11 +112,15 @@ pub const EARLIER_REMEMBERED: usize = 6;
 
 /// Plans one declared secret. `live` holds every password credential of the app; `cap` is the
 /// most the app may hold (apps allowing personal accounts: 2), when it has one.
+///
+/// Whatever the cap, the credential a consumer may be using (the current one; with none known,
+/// the newest of the name) is never removed before its replacement is delivered: when room can
+/// only be made that way, the plan is [`SecretAction::Blocked`].
 pub fn plan_secret(
     spec: &SecretSpec,
     live: &[LiveSecret],
     holding: &Holding,
-    cap: Option<usize>,
+    cap: Option<Cap<'_>>,
     now: DateTime<Utc>,
 ) -> SecretPlan {
     let mut mine: Vec<&LiveSecret> = live
@@ -152,14 +169,24 @@ pub fn plan_secret(
         plan.remove_after = surplus;
         if let Some(cap) = cap {
             let held = live.len() + 1;
-            if held > cap {
-                // Oldest first, never the current one; what is removed early is not removed again.
+            if held > cap.max {
+                let needed = held - cap.max;
+                // What a consumer may be using stays until its replacement is delivered.
+                let protected = current.or(mine.first().copied()).map(|c| c.key_id.as_str());
+                // Orphans, then what pruning removes anyway, then generations oldest first; what
+                // is removed early is not removed again.
                 let mut candidates: Vec<String> = orphans
                     .iter()
-                    .chain(generations.iter().rev())
-                    .map(|c| c.key_id.clone())
+                    .map(|c| c.key_id.as_str())
+                    .chain(cap.pruned.iter().map(String::as_str))
+                    .chain(generations.iter().rev().map(|c| c.key_id.as_str()))
+                    .filter(|k| Some(*k) != protected)
+                    .map(str::to_string)
                     .collect();
-                candidates.truncate(held - cap);
+                if candidates.len() < needed {
+                    return blocked(plan, live, spec, cap, &candidates);
+                }
+                candidates.truncate(needed);
                 plan.remove_after.retain(|k| !candidates.contains(k));
                 plan.remove_first = candidates;
             }
@@ -204,6 +231,42 @@ pub fn plan_secret(
         .map(|c| c.key_id.clone())
         .take(EARLIER_REMEMBERED)
         .collect();
+    plan
+}
+
+/// The plan of a rotation the cap leaves no room for: it names what holds the other slots.
+fn blocked(
+    mut plan: SecretPlan,
+    live: &[LiveSecret],
+    spec: &SecretSpec,
+    cap: Cap<'_>,
+    removable: &[String],
+) -> SecretPlan {
+    let others: Vec<String> = live
+        .iter()
+        .filter(|c| c.display_name.as_deref() != Some(spec.name.as_str()))
+        .filter(|c| !removable.contains(&c.key_id))
+        .map(|c| {
+            let name = c.display_name.as_deref().unwrap_or("(unnamed)");
+            format!("`{}` (keyId {})", super::server_text(name), c.key_id)
+        })
+        .collect();
+    let taken = match others.as_slice() {
+        [] => "credentials of this secret take them".to_string(),
+        [one] => format!("{one}, which the manifest does not manage here, takes one"),
+        many => format!(
+            "{}, which the manifest does not manage here, take them",
+            many.join(", ")
+        ),
+    };
+    plan.action = SecretAction::Blocked;
+    plan.add = None;
+    plan.remove_first.clear();
+    plan.remove_after.clear();
+    plan.reason = format!(
+        "a new credential is due ({}), but the app allows personal accounts and may hold {} password credentials: {taken}; room could only be made by removing the credential consumers use before its replacement is delivered, which appreg never does. help: apply with --prune to remove credentials the manifest does not declare, or remove the other credential by hand",
+        plan.reason, cap.max
+    );
     plan
 }
 
@@ -339,6 +402,14 @@ mod tests {
         }
     }
 
+    /// A credential of another name (added by hand, or undeclared).
+    fn other(key: &str, name: &str) -> LiveSecret {
+        LiveSecret {
+            display_name: Some(name.into()),
+            ..cred(key, 30, 150)
+        }
+    }
+
     fn holds(key: &str) -> Holding {
         holds_after(key, &[])
     }
@@ -360,6 +431,7 @@ mod tests {
             holding: Holding,
             keep: u32,
             cap: Option<usize>,
+            pruned: Vec<String>,
             action: SecretAction,
             first: Vec<&'static str>,
             after: Vec<&'static str>,
@@ -371,6 +443,7 @@ mod tests {
                 holding: Holding::Empty,
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Create,
                 first: vec![],
                 after: vec![],
@@ -381,6 +454,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::NoOp,
                 first: vec![],
                 after: vec![],
@@ -391,6 +465,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Rotate,
                 first: vec![],
                 after: vec![],
@@ -401,6 +476,7 @@ mod tests {
                 holding: holds_after("a", &["old"]),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Rotate,
                 first: vec![],
                 after: vec!["old"],
@@ -411,6 +487,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["orphan"],
@@ -421,6 +498,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["0-tie"],
@@ -431,6 +509,7 @@ mod tests {
                 holding: Holding::Empty,
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Rotate,
                 first: vec![],
                 after: vec!["a"],
@@ -441,6 +520,7 @@ mod tests {
                 holding: Holding::WriteOnly,
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::NoOp,
                 first: vec![],
                 after: vec![],
@@ -451,6 +531,7 @@ mod tests {
                 holding: holds_after("a", &["old"]),
                 keep: 2,
                 cap: Some(2),
+                pruned: vec![],
                 action: SecretAction::Rotate,
                 first: vec!["old"],
                 after: vec![],
@@ -461,6 +542,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 1,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Rotate,
                 first: vec![],
                 after: vec!["a"],
@@ -471,6 +553,7 @@ mod tests {
                 holding: holds_after("a", &["b", "c"]),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["c"],
@@ -481,6 +564,7 @@ mod tests {
                 holding: holds("a"),
                 keep: 2,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::Cleanup,
                 first: vec![],
                 after: vec!["lost"],
@@ -491,13 +575,117 @@ mod tests {
                 holding: holds_after("a", &["g1", "g2", "g3", "g4", "g5", "g6"]),
                 keep: 8,
                 cap: None,
+                pruned: vec![],
                 action: SecretAction::NoOp,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "finding 12: a hand-added credential takes the other slot: blocked, the current one is never removed first",
+                live: vec![cred("a", 160, 20), other("hand", "manual")],
+                holding: holds("a"),
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Blocked,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "keep=1 makes no difference: the current one is still never removed first",
+                live: vec![cred("a", 160, 20), other("hand", "manual")],
+                holding: holds("a"),
+                keep: 1,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Blocked,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "pruning removes the undeclared credential anyway: it makes room first",
+                live: vec![cred("a", 160, 20), other("hand", "manual")],
+                holding: holds("a"),
+                keep: 2,
+                cap: Some(2),
+                pruned: vec!["hand".into()],
+                action: SecretAction::Rotate,
+                first: vec!["hand"],
+                after: vec![],
+            },
+            Case {
+                why: "an orphan makes room before any generation",
+                live: vec![cred("orphan", 1, 179), cred("a", 160, 20)],
+                holding: holds("a"),
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Rotate,
+                first: vec!["orphan"],
+                after: vec![],
+            },
+            Case {
+                why: "alone under the cap with keep=1: nothing goes first, the old one after delivery",
+                live: vec![cred("a", 175, 5)],
+                holding: holds("a"),
+                keep: 1,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Rotate,
+                first: vec![],
+                after: vec!["a"],
+            },
+            Case {
+                why: "an emptied sink: the newest of the name may be in use, so it is not removed first",
+                live: vec![cred("a", 10, 170), other("hand", "manual")],
+                holding: Holding::Empty,
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Blocked,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
+                why: "an emptied sink with two of the name: the older goes first, the newest after delivery",
+                live: vec![cred("new", 1, 179), cred("old", 5, 175)],
+                holding: Holding::Empty,
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Rotate,
+                first: vec!["old"],
+                after: vec!["new"],
+            },
+            Case {
+                why: "a write-only sink under the cap: the previous generation goes first, the newest stays",
+                live: vec![cred("b", 100, 20), cred("a", 170, 10)],
+                holding: Holding::WriteOnly,
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Rotate,
+                first: vec!["a"],
+                after: vec![],
+            },
+            Case {
+                why: "no cap: a hand-added credential changes nothing",
+                live: vec![cred("a", 160, 20), other("hand", "manual")],
+                holding: holds("a"),
+                keep: 2,
+                cap: None,
+                pruned: vec![],
+                action: SecretAction::Rotate,
                 first: vec![],
                 after: vec![],
             },
         ];
         for case in cases {
-            let plan = plan_secret(&spec(case.keep), &case.live, &case.holding, case.cap, now());
+            let cap = case.cap.map(|max| Cap {
+                max,
+                pruned: &case.pruned,
+            });
+            let plan = plan_secret(&spec(case.keep), &case.live, &case.holding, cap, now());
             assert_eq!(plan.action, case.action, "{}: {plan:?}", case.why);
             assert_eq!(plan.remove_first, case.first, "{}", case.why);
             assert_eq!(plan.remove_after, case.after, "{}", case.why);
@@ -509,6 +697,86 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_blocked_rotation_names_the_slot_holder_escaped_and_what_to_do() {
+        let live = [cred("a", 160, 20), other("hand", "evil\u{1b}[2J\n::x")];
+        let cap = Cap {
+            max: 2,
+            pruned: &[],
+        };
+        let plan = plan_secret(&spec(2), &live, &holds("a"), Some(cap), now());
+        assert_eq!(plan.action, SecretAction::Blocked);
+        assert_eq!(plan.add, None);
+        for part in [
+            "keyId hand",
+            "--prune",
+            "by hand",
+            "may hold 2",
+            "within rotateBefore",
+        ] {
+            assert!(plan.reason.contains(part), "{part}: {}", plan.reason);
+        }
+        assert!(!plan.reason.contains('\u{1b}') && !plan.reason.contains('\n'));
+    }
+
+    #[test]
+    fn with_a_full_memory_a_credential_created_with_the_held_one_is_still_an_orphan() {
+        // Graph's timestamps tie within a run; a full memory cannot vouch for it, the time can.
+        let holding = holds_after("a", &["g1", "g2", "g3", "g4", "g5", "g6"]);
+        let live = [
+            cred("a", 10, 170),
+            cred("tie", 10, 170),
+            cred("older", 20, 160),
+        ];
+        let plan = plan_secret(&spec(8), &live, &holding, None, now());
+        assert_eq!(plan.action, SecretAction::Cleanup, "{plan:?}");
+        assert_eq!(plan.remove_after, vec!["tie".to_string()]);
+        assert_eq!(plan.earlier, vec!["a".to_string(), "older".to_string()]);
+    }
+
+    #[test]
+    fn the_reason_tells_a_vanished_credential_from_an_empty_sink() {
+        let live = [cred("a", 10, 170), cred("b", 5, 175)];
+        let vanished = plan_secret(&spec(2), &live, &holds("gone"), None, now());
+        assert_eq!(vanished.action, SecretAction::Rotate);
+        assert_eq!(
+            vanished.reason,
+            "the credential the sink holds no longer exists; 2 others removed after delivery"
+        );
+        let empty = plan_secret(&spec(2), &live[..1], &Holding::Empty, None, now());
+        assert_eq!(
+            empty.reason,
+            "the sink holds none of the 1 credential of this name; they are removed after delivery"
+        );
+        assert_eq!(empty.remove_after, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn replication_grace_ends_after_five_minutes() {
+        let delivered = |ago: Duration| Holding::Holds {
+            key_id: "new".into(),
+            delivered: Some(now() - ago),
+            earlier: vec!["a".into()],
+        };
+        let live = [cred("a", 170, 100)];
+        let within = plan_secret(
+            &spec(2),
+            &live,
+            &delivered(Duration::seconds(299)),
+            None,
+            now(),
+        );
+        assert_eq!(within.action, SecretAction::NoOp, "{within:?}");
+        let after = plan_secret(
+            &spec(2),
+            &live,
+            &delivered(Duration::seconds(300)),
+            None,
+            now(),
+        );
+        assert_eq!(after.action, SecretAction::Rotate, "{after:?}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Delivery sinks: where a new secret value goes, exactly once, and what each sink says it holds.
 //!
 //! - `file`: JSON `{tenantId, appId, clientSecret, keyId, expiry, created}`, mode 0600, written to
-//!   a temporary file beside it and renamed, so a reader sees the old or the new file, never half.
+//!   a temporary file beside it and renamed, so a reader sees the old or the new file, never half;
+//!   opened only through [`super::files`] (inside the manifest's directory, no links, bounded).
 //! - `keyVault`: a new secret version; tags carry keyId, expiry, appId and tenantId.
 //! - `github`: `::add-mask::` on stdout first, then the value into `$GITHUB_OUTPUT`, and a line
 //!   without it in `$GITHUB_STEP_SUMMARY`.
-//! - `stdout`: one JSON line, only because the manifest asked for it.
+//! - `stdout`: one JSON line, only because the manifest asked for it. In CI (`CI=true` or
+//!   `GITHUB_ACTIONS=true`) it is refused unless the operator passed `--allow-stdout-secrets`: a
+//!   manifest may come from a pull request, and a job log is read by more people than the secret
+//!   is meant for. Allowed under GitHub Actions, the value is masked (`::add-mask::`) first.
 //!
 //! File and Key Vault sinks are readable: the keyId they hold tells the current credential from
 //! orphans. The value itself is read by nobody here.
@@ -18,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::files::{self, FileError};
 use super::keyvault::KeyVaultClient;
 use super::lifecycle::Holding;
 use crate::graph::Secret;
@@ -53,6 +58,31 @@ pub enum SinkError {
 /// Where the process's stdout goes (tests capture it).
 pub type Stdout = Arc<Mutex<dyn Write + Send>>;
 
+/// What the `stdout` sink may do in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutPolicy {
+    /// Not in CI: the value is printed, as the manifest asked.
+    Print,
+    /// In CI without `--allow-stdout-secrets`: refused before any credential is created.
+    Refuse,
+    /// Under GitHub Actions with `--allow-stdout-secrets`: masked, then printed.
+    MaskThenPrint,
+}
+
+impl StdoutPolicy {
+    /// The policy for a run: CI is `CI=true` or `GITHUB_ACTIONS=true` in the environment.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>, allowed: bool) -> StdoutPolicy {
+        let set = |name: &str| env(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let github = set("GITHUB_ACTIONS");
+        match (github || set("CI"), allowed) {
+            (false, _) => StdoutPolicy::Print,
+            (true, false) => StdoutPolicy::Refuse,
+            (true, true) if github => StdoutPolicy::MaskThenPrint,
+            (true, true) => StdoutPolicy::Print,
+        }
+    }
+}
+
 /// Everything the sinks need from the outside world.
 #[derive(Clone)]
 pub struct Sinks {
@@ -61,10 +91,12 @@ pub struct Sinks {
     pub github_output: Option<PathBuf>,
     pub step_summary: Option<PathBuf>,
     pub stdout: Stdout,
+    pub stdout_policy: StdoutPolicy,
 }
 
 impl Sinks {
-    /// Sinks for a run: Key Vault through `key_vault`, GitHub files from the environment.
+    /// Sinks for a run: Key Vault through `key_vault`, GitHub files and CI from the environment.
+    /// The `stdout` sink is refused in CI until [`Sinks::allow_stdout_secrets`].
     pub fn new(key_vault: Option<KeyVaultClient>, env: &dyn Fn(&str) -> Option<String>) -> Sinks {
         let path = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
         Sinks {
@@ -72,7 +104,15 @@ impl Sinks {
             github_output: path("GITHUB_OUTPUT"),
             step_summary: path("GITHUB_STEP_SUMMARY"),
             stdout: Arc::new(Mutex::new(std::io::stdout())),
+            stdout_policy: StdoutPolicy::from_env(env, false),
         }
+    }
+
+    /// The operator's `--allow-stdout-secrets`: a `stdout` sink works in CI too (masked first
+    /// under GitHub Actions).
+    pub fn allow_stdout_secrets(mut self, env: &dyn Fn(&str) -> Option<String>) -> Sinks {
+        self.stdout_policy = StdoutPolicy::from_env(env, true);
+        self
     }
 
     /// Whether the sink can be read back.
@@ -88,7 +128,13 @@ impl Sinks {
         app_id: &str,
     ) -> Result<Holding, SinkError> {
         match sink {
-            SecretSink::File(path) => read_file(&path.resolved(), tenant_id, app_id),
+            SecretSink::File(path) => {
+                let (path, tenant_id, app_id) =
+                    (path.clone(), tenant_id.to_string(), app_id.to_string());
+                tokio::task::spawn_blocking(move || read_file(&path, &tenant_id, &app_id))
+                    .await
+                    .map_err(|e| SinkError::Stdout(format!("reading a secret file: {e}")))?
+            }
             SecretSink::KeyVault { vault, secret } => {
                 let client = self.key_vault()?;
                 let Some(latest) = client.latest(vault, secret).await? else {
@@ -121,23 +167,14 @@ impl Sinks {
     /// Checks, before any credential is created, that the sink can take a value.
     pub fn preflight(&self, sink: &SecretSink) -> Result<(), SinkError> {
         match sink {
-            SecretSink::File(path) => {
-                let path = path.resolved();
-                let dir = parent(&path);
-                std::fs::create_dir_all(dir).map_err(|e| SinkError::File {
-                    path: path.clone(),
-                    reason: format!("cannot create the directory: {e}"),
-                })?;
-                if path.is_dir() {
-                    return Err(SinkError::File {
-                        path,
-                        reason: "is a directory".into(),
-                    });
-                }
-                Ok(())
-            }
+            SecretSink::File(path) => files::check_writable(path).map_err(|e| file_error(path, e)),
             SecretSink::KeyVault { .. } => self.key_vault().map(|_| ()),
             SecretSink::GithubOutput { output } => self.github_files(output).map(|_| ()),
+            SecretSink::Stdout if self.stdout_policy == StdoutPolicy::Refuse => {
+                Err(SinkError::Stdout(
+                    "refused in CI: the client secret would be printed into the job log. help: deliver it to `github`, `keyVault` or `file`, or pass --allow-stdout-secrets if the log is private (GitHub Actions masks it then)".into(),
+                ))
+            }
             SecretSink::Stdout => Ok(()),
         }
     }
@@ -160,7 +197,14 @@ impl Sinks {
                     "created": delivery.created,
                     "earlierKeyIds": delivery.earlier,
                 });
-                write_private(&path.resolved(), &document)
+                let mut text = serde_json::to_vec_pretty(&document)
+                    .map_err(|e| file_error(path, FileError::Io(e.into())))?;
+                text.push(b'\n');
+                let target = path.clone();
+                tokio::task::spawn_blocking(move || files::write_private(&target, &text))
+                    .await
+                    .map_err(|e| file_error(path, FileError::Io(std::io::Error::other(e))))?
+                    .map_err(|e| file_error(path, e))
             }
             SecretSink::KeyVault { vault, secret } => {
                 let tags = BTreeMap::from([
@@ -178,6 +222,9 @@ impl Sinks {
             }
             SecretSink::GithubOutput { output } => self.deliver_github(output, delivery, value),
             SecretSink::Stdout => {
+                if self.stdout_policy == StdoutPolicy::Refuse {
+                    return Err(SinkError::Stdout("refused in CI".into()));
+                }
                 let line = json!({
                     "address": delivery.address,
                     "tenantId": delivery.tenant_id,
@@ -190,6 +237,11 @@ impl Sinks {
                     .stdout
                     .lock()
                     .map_err(|_| SinkError::Stdout("poisoned".into()))?;
+                // The runner hides a masked value in every later log line, so the mask goes first.
+                if self.stdout_policy == StdoutPolicy::MaskThenPrint {
+                    writeln!(out, "::add-mask::{}", value.expose())
+                        .map_err(|e| SinkError::Stdout(e.to_string()))?;
+                }
                 writeln!(out, "{line}")
                     .and_then(|_| out.flush())
                     .map_err(|e| SinkError::Stdout(e.to_string()))
@@ -259,12 +311,6 @@ impl Sinks {
     }
 }
 
-fn parent(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -274,18 +320,25 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
     file.flush()
 }
 
+fn file_error(path: &crate::model::ManifestPath, error: FileError) -> SinkError {
+    SinkError::File {
+        path: path.resolved(),
+        reason: error.to_string(),
+    }
+}
+
 /// What a secret file holds: its keyId when the file is for this app of this tenant.
-fn read_file(path: &Path, tenant_id: &str, app_id: &str) -> Result<Holding, SinkError> {
-    let bytes = match std::fs::read(path) {
+fn read_file(
+    path: &crate::model::ManifestPath,
+    tenant_id: &str,
+    app_id: &str,
+) -> Result<Holding, SinkError> {
+    let bytes = match files::read(path, files::SECRET_FILE_MAX) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Holding::Empty),
-        Err(e) => {
-            return Err(SinkError::File {
-                path: path.to_path_buf(),
-                reason: format!("cannot read it: {e}"),
-            });
-        }
+        Err(FileError::NotFound) => return Ok(Holding::Empty),
+        Err(e) => return Err(file_error(path, e)),
     };
+    let path = path.resolved();
     // The error never quotes the content: it holds a secret.
     let document: Value = serde_json::from_slice(&bytes).map_err(|_| SinkError::File {
         path: path.to_path_buf(),
@@ -313,43 +366,6 @@ fn read_file(path: &Path, tenant_id: &str, app_id: &str) -> Result<Holding, Sink
     })
 }
 
-/// Writes `document` to `path` with mode 0600: a temporary file in the same directory, flushed to
-/// disk, renamed over the target, and the directory synced, so a crash leaves the old file or the
-/// new one.
-pub fn write_private(path: &Path, document: &Value) -> Result<(), SinkError> {
-    let fail = |reason: String| SinkError::File {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let dir = parent(path);
-    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| fail("has no file name".into()))?
-        .to_string_lossy();
-    let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&temporary)?;
-        let mut text = serde_json::to_vec_pretty(document).map_err(std::io::Error::other)?;
-        text.push(b'\n');
-        file.write_all(&text)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)?;
-        #[cfg(unix)]
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(fail(format!("cannot write it: {e}")));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,6 +390,7 @@ mod tests {
             github_output: github.clone(),
             step_summary: github.map(|g| g.with_extension("summary")),
             stdout,
+            stdout_policy: StdoutPolicy::Print,
         };
         (sinks, captured)
     }
@@ -463,6 +480,69 @@ mod tests {
             summary.contains("k1") && !summary.contains("s3cr3t"),
             "{summary}"
         );
+    }
+
+    #[tokio::test]
+    async fn stdout_in_ci_is_refused_unless_allowed_and_masked_under_github() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // Each case: environment, --allow-stdout-secrets, policy, why.
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: [(Pairs, bool, StdoutPolicy, &str); 5] = [
+            (&[], false, StdoutPolicy::Print, "a laptop"),
+            (&[("CI", "true")], false, StdoutPolicy::Refuse, "any CI"),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                false,
+                StdoutPolicy::Refuse,
+                "GitHub Actions",
+            ),
+            (
+                &[("CI", "true")],
+                true,
+                StdoutPolicy::Print,
+                "allowed elsewhere: no mask to use",
+            ),
+            (
+                &[("GITHUB_ACTIONS", "true")],
+                true,
+                StdoutPolicy::MaskThenPrint,
+                "allowed: masked",
+            ),
+        ];
+        for (pairs, allowed, policy, why) in cases {
+            assert_eq!(
+                StdoutPolicy::from_env(&env(pairs), allowed),
+                policy,
+                "{why}"
+            );
+        }
+        let (mut sinks, captured) = sinks(None);
+        sinks.stdout_policy = StdoutPolicy::Refuse;
+        let error = sinks.preflight(&SecretSink::Stdout).unwrap_err();
+        assert!(
+            error.to_string().contains("--allow-stdout-secrets"),
+            "{error}"
+        );
+        assert!(
+            sinks
+                .deliver(&SecretSink::Stdout, &delivery(), &Secret::new("s3cr3t"))
+                .await
+                .is_err()
+        );
+        sinks.stdout_policy = StdoutPolicy::MaskThenPrint;
+        sinks
+            .deliver(&SecretSink::Stdout, &delivery(), &Secret::new("s3cr3t"))
+            .await
+            .unwrap();
+        let stdout = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        assert!(stdout.starts_with("::add-mask::s3cr3t\n{"), "{stdout}");
     }
 
     #[test]

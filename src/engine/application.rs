@@ -105,6 +105,34 @@ pub fn desired_body(
     body
 }
 
+/// Whether a tag is one of appreg's ownership markers or looks like one (any case).
+fn is_appreg_tag(tag: &str) -> bool {
+    tag.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("appreg:"))
+}
+
+/// The ownership tags are written even when `lifecycle.ignore` leaves `tags` to other tools: an app
+/// without them is not this set's, and the next plan would refuse to manage it. The other tools'
+/// tags on the live app are kept as they are (Graph replaces the whole collection).
+pub fn keep_ownership_tags(
+    body: &mut Map<String, Value>,
+    app: &DesiredApp,
+    set_name: &str,
+    live: Option<&Value>,
+) {
+    if !app.lifecycle.ignore.contains(&IgnoredField::Tags) {
+        return;
+    }
+    let mut tags = vec![model::MANAGED_TAG.to_string(), model::set_tag(set_name)];
+    tags.extend(
+        fields::strings(live.and_then(|l| l.get("tags")))
+            .into_iter()
+            .filter(|t| !is_appreg_tag(t))
+            .map(str::to_string),
+    );
+    body.insert("tags".into(), json!(tags));
+}
+
 fn app_role(role: &model::AppRole) -> Value {
     json!({
         "id": role.id,
@@ -306,6 +334,13 @@ pub fn normalize(
         "tags",
         fields::string_set(fields::strings(get("tags"))),
     );
+    if ignore.contains(&IgnoredField::Tags) {
+        // Other tools own the tags, appreg its markers (see `keep_ownership_tags`).
+        let markers = fields::strings(get("tags"))
+            .into_iter()
+            .filter(|t| is_appreg_tag(t));
+        put(None, "ownershipTags", fields::string_set(markers));
+    }
     put(
         Some(IgnoredField::IdentifierUris),
         "identifierUris",

@@ -9,9 +9,11 @@ pub mod inventory;
 pub mod kinds;
 pub mod observe;
 pub mod observed;
+pub mod ownership;
 pub mod plan;
 pub mod planner;
 pub mod resolve;
+pub mod retirements;
 pub mod secrets;
 
 use chrono::Utc;
@@ -48,10 +50,24 @@ pub async fn plan(
     options: PlanOptions,
 ) -> Result<(observed::Observed, Planned), EngineError> {
     let mut observed = observe_all(client, sinks, state, tenant_id).await?;
-    observed.caller = options.caller;
+    observed.caller = match options.caller {
+        Some(caller) => Some(caller),
+        None => caller_from_token(client).await,
+    };
     observed.prune = options.prune || state.prune;
     let planned = planner::plan(state, &observed, options, Utc::now())?;
     Ok((observed, planned))
+}
+
+/// The appId of the identity appreg runs as, from its Graph token, when the credential
+/// configuration names no client id (see `ownership`: that app is never managed).
+async fn caller_from_token(client: &GraphClient) -> Option<uuid::Uuid> {
+    let token = client
+        .credential()
+        .token(&crate::graph::auth::Scope::Graph)
+        .await
+        .ok()?;
+    crate::graph::auth::token_app_id(&token)
 }
 
 /// Observes the tenant and what the secret sinks hold (read-only).

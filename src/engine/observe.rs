@@ -4,8 +4,9 @@
 //! Round 1 (concurrently): the set's applications (one filtered list with owners expanded), the set's
 //! service principals (one filtered list), the permission resources (`appId in (...)`, 15 per query),
 //! and the users, groups and owner service principals the manifest names (one `$batch` per 20).
-//! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName or appId, and
-//! their service principals, batched. Round 3: per-app sub-objects (grants, app role assignments both
+//! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName and, for an
+//! entry that adopts, by appId as well, and their service principals, batched. Observation finds;
+//! it does not decide whose an app is: `ownership` does, from what is found here. Round 3: per-app sub-objects (grants, app role assignments both
 //! ways, federated credentials), four reads per app, batched 20 to a round trip.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use super::EngineError;
 use super::observed::{Observed, ObservedApp, SecretPolicy, str_of};
+use super::ownership;
 use super::resolve::{ResourceApi, ResourceRef};
 use crate::credentials::{CertificateFile, Sinks};
 use crate::graph::{GraphClient, Request, odata};
@@ -78,39 +80,51 @@ pub async fn observe(
         .filter_map(|sp| Some((str_of(&sp, "appId")?.to_lowercase(), sp)))
         .collect();
 
-    // Round 2: apps of the manifest the set filter did not return.
+    // Round 2: apps of the manifest the set filter did not return, by uniqueName and, for an
+    // entry that adopts, by appId too: the planner must see both to refuse a takeover the
+    // manifest did not ask for (see `ownership`).
     let mut missing = Vec::new();
     for app in state.apps.values() {
-        let found = by_unique.contains_key(&app.unique_name.to_lowercase())
-            || app
-                .adopt
-                .is_some_and(|id| by_app_id.contains_key(&id.to_string()));
-        if !found {
-            let path = match app.adopt {
-                Some(app_id) => format!("/applications(appId={})", odata::key(&app_id.to_string())),
-                None => format!("/applications(uniqueName={})", odata::key(&app.unique_name)),
-            };
+        if !by_unique.contains_key(&app.unique_name.to_lowercase()) {
+            let path = format!("/applications(uniqueName={})", odata::key(&app.unique_name));
             missing.push((
                 app.key.clone(),
+                Lookup::UniqueName,
+                Request::get(&path).query("$expand", "owners"),
+            ));
+        }
+        if let Some(adopt) = &app.adopt
+            && !by_app_id.contains_key(&adopt.app_id.to_string())
+        {
+            let path = format!(
+                "/applications(appId={})",
+                odata::key(&adopt.app_id.to_string())
+            );
+            missing.push((
+                app.key.clone(),
+                Lookup::AppId,
                 Request::get(&path).query("$expand", "owners"),
             ));
         }
     }
     let answers = client
-        .batch(missing.iter().map(|(_, r)| r.clone()).collect())
+        .batch(missing.iter().map(|(_, _, r)| r.clone()).collect())
         .await;
-    let mut found_late = Vec::new();
-    for ((key, _), answer) in missing.iter().zip(answers) {
+    let mut found_late: BTreeMap<(String, Lookup), Value> = BTreeMap::new();
+    for ((key, lookup, _), answer) in missing.iter().zip(answers) {
         if let Some(app) = optional(answer)? {
-            found_late.push((key.clone(), app));
+            found_late.insert((key.clone(), *lookup), app);
         }
     }
     let sp_requests: Vec<Request> = found_late
-        .iter()
-        .filter_map(|(_, app)| str_of(app, "appId"))
-        .filter(|app_id| !sp_by_app_id.contains_key(&app_id.to_lowercase()))
+        .values()
+        .filter_map(|app| str_of(app, "appId"))
+        .map(str::to_lowercase)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|app_id| !sp_by_app_id.contains_key(app_id))
         .map(|app_id| {
-            Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
+            Request::get(format!("/servicePrincipals(appId={})", odata::key(&app_id)))
                 .query("$select", SP_SELECT)
         })
         .collect();
@@ -124,21 +138,28 @@ pub async fn observe(
 
     let mut claimed = BTreeSet::new();
     for app in state.apps.values() {
-        let live = by_unique
+        let late = |lookup| found_late.get(&(app.key.clone(), lookup));
+        let named = by_unique
             .get(&app.unique_name.to_lowercase())
-            .or_else(|| app.adopt.and_then(|id| by_app_id.get(&id.to_string())))
-            .or_else(|| {
-                found_late
-                    .iter()
-                    .find(|(k, _)| *k == app.key)
-                    .map(|(_, a)| a)
-            })
-            .cloned();
+            .or_else(|| late(Lookup::UniqueName));
+        let adopted = app.adopt.as_ref().and_then(|a| {
+            by_app_id
+                .get(&a.app_id.to_string())
+                .or_else(|| late(Lookup::AppId))
+        });
+        let holder = match (adopted, named) {
+            (Some(a), Some(n)) if str_of(a, "id") != str_of(n, "id") => Some(n.clone()),
+            _ => None,
+        };
+        let live = adopted.or(named).cloned();
         let mut entry = ObservedApp::default();
-        if let Some(live) = live {
-            if let Some(id) = str_of(&live, "id") {
+        for object in live.iter().chain(&holder) {
+            if let Some(id) = str_of(object, "id") {
                 claimed.insert(id.to_string());
             }
+        }
+        entry.unique_name_holder = holder;
+        if let Some(live) = live {
             entry.owners = live
                 .get("owners")
                 .and_then(Value::as_array)
@@ -150,12 +171,13 @@ pub async fn observe(
         }
         observed.apps.insert(app.key.clone(), entry);
     }
-    // Prune candidates carry the whole ownership marker: the set tag alone (typed by hand, or
+    // Prune candidates are this set's by the exact ownership tags: Graph's tag filter folds case
+    // (`appreg:set=Finance` answers for set `finance`), and the set tag alone (typed by hand, or
     // copied with the portal's manifest) does not make an app appreg's to delete (DESIGN.md 3).
     observed.strays = by_unique
         .into_values()
         .chain(by_app_id.into_values())
-        .filter(|a| has_tag(a, model::MANAGED_TAG))
+        .filter(|a| ownership::is_this_sets(a, &state.set_name))
         .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
         .collect();
 
@@ -163,11 +185,11 @@ pub async fn observe(
     Ok(observed)
 }
 
-fn has_tag(object: &Value, tag: &str) -> bool {
-    object
-        .get("tags")
-        .and_then(Value::as_array)
-        .is_some_and(|tags| tags.iter().any(|t| t.as_str() == Some(tag)))
+/// How round 2 looked an app up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lookup {
+    UniqueName,
+    AppId,
 }
 
 /// A batch answer for a single object: Some(body) on 200, None on 404.
@@ -406,7 +428,10 @@ pub async fn local(
     for app in state.apps.values() {
         for certificate in &app.certificates {
             let path = certificate.file.resolved();
-            let read = CertificateFile::read(&path);
+            let file = certificate.file.clone();
+            let read = tokio::task::spawn_blocking(move || CertificateFile::read(&file))
+                .await
+                .unwrap_or_else(|e| Err(format!("reading a certificate: {e}")));
             observed.certificate_files.insert(path, read);
         }
         let Some(app_id) = observed

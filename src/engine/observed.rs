@@ -20,6 +20,9 @@ pub struct ObservedApp {
     /// The application object; None when the tenant has no app with this uniqueName.
     pub application: Option<Value>,
     pub service_principal: Option<Value>,
+    /// Another app holding the entry's uniqueName, when `adopt:` found a different one (the
+    /// planner refuses such an entry).
+    pub unique_name_holder: Option<Value>,
     /// Owners as directory objects (`@odata.type`, `id`, `userPrincipalName` or `appId`).
     pub owners: Vec<Value>,
     /// oauth2PermissionGrants whose client is this app's service principal.
@@ -42,7 +45,8 @@ pub struct Observed {
     pub tenant_id: String,
     /// By manifest key.
     pub apps: BTreeMap<String, ObservedApp>,
-    /// Apps tagged with this manifest's set that the manifest no longer declares (prune candidates).
+    /// Apps of this manifest's set, by the exact ownership tags, that the manifest no longer
+    /// declares (prune candidates).
     pub strays: Vec<Value>,
     /// Resource APIs by the name the manifest wrote.
     pub resources: BTreeMap<String, ResourceApi>,
@@ -52,7 +56,8 @@ pub struct Observed {
     pub groups: BTreeMap<String, Vec<Value>>,
     /// Service principals that own apps, by appId.
     pub owner_service_principals: BTreeMap<String, Option<Value>>,
-    /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`]).
+    /// appId of the identity appreg runs as, when known ([`super::PlanOptions::caller`], else the
+    /// `appid` of its Graph token): never managed, never pruned (see `super::ownership`).
     pub caller: Option<uuid::Uuid>,
     /// Whether objects that left the manifest are deleted ([`super::PlanOptions::prune`]); a
     /// credential the manifest does not declare is otherwise only reported.

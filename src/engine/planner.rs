@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::fields;
 use super::kinds::{self, AppContext, Instance};
 use super::observed::{Observed, str_of};
+use super::ownership;
 use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Plan, ResourceType};
 use crate::catalogue::PermissionKind;
 use crate::model::{DesiredApp, DesiredState, OwnerRef, Principal};
@@ -24,8 +25,10 @@ pub struct PlanError {
 pub struct PlanOptions {
     /// Delete apps of this set that left the manifest.
     pub prune: bool,
-    /// appId of the identity appreg runs as, when known. Graph makes an app-only caller an owner
-    /// of the apps it creates; that owner is never planned for removal (see `kinds::owners`).
+    /// appId of the identity appreg runs as, when the credential configuration names it (else
+    /// `engine::plan` reads it from the token). That app is never managed or pruned (see
+    /// `ownership`); Graph makes an app-only caller an owner of the apps it creates, and that
+    /// owner is never planned for removal (see `kinds::owners`).
     pub caller: Option<uuid::Uuid>,
 }
 
@@ -70,6 +73,19 @@ pub fn plan(
     let mut deletions = Vec::new();
     let mut notices = Vec::new();
     for app in state.apps.values() {
+        // Ownership first: an entry that names an app it may not manage plans nothing at all.
+        let live_app = observed.apps.get(&app.key);
+        let found = ownership::Found {
+            app: live_app.and_then(|l| l.application.as_ref()),
+            unique_name_holder: live_app.and_then(|l| l.unique_name_holder.as_ref()),
+        };
+        let adopting = match ownership::check(app, &found, &state.set_name, observed.caller) {
+            Ok(adopting) => adopting,
+            Err(found) => {
+                problems.extend(found);
+                continue;
+            }
+        };
         if !check_resources(app, observed, &mut problems) {
             continue;
         }
@@ -78,6 +94,13 @@ pub fn plan(
         let (desired, live) = kinds::instances(&ctx);
         for (change, desired, live) in pair(desired, live) {
             let mut change = change;
+            // A takeover is its own reason, so a reviewer never reads it as a tag change.
+            if let Some(adopting) = &adopting
+                && change.resource == ResourceType::Application
+            {
+                change.action = Action::Update;
+                change.reason = format!("{}; {}", adopting.reason(), change.reason);
+            }
             // A certificate with another thumbprint is a new keyCredential in place of the old.
             if change.resource == ResourceType::Certificate && change.action == Action::Update {
                 change.action = Action::Replace;
@@ -106,6 +129,17 @@ pub fn plan(
     }
     if options.prune || state.prune {
         for stray in &observed.strays {
+            // The identity appreg runs as is never deleted, whatever tags it carries.
+            if observed.caller.is_some() && ownership::app_id(stray) == observed.caller {
+                notices.push(crate::engine::plan::Notice {
+                    address: format!("app.{}", ownership::escaped(str_of(stray, "uniqueName").unwrap_or("?"))),
+                    message: format!(
+                        "{} carries this set's tags but is the identity appreg runs as; never pruned",
+                        ownership::describe(stray)
+                    ),
+                });
+                continue;
+            }
             let key = str_of(stray, "uniqueName")
                 .or_else(|| str_of(stray, "displayName"))
                 .unwrap_or("?");
@@ -453,7 +487,7 @@ mod tests {
             .plan
             .changes
             .iter()
-            .find(|c| c.address == "app.crm-calendar-sync.grant.Office 365 Exchange Online")
+            .find(|c| c.address == "app.crm-calendar-sync.grant.Microsoft Graph")
             .unwrap();
         assert!(
             crm_grant.fields[0]
@@ -461,7 +495,7 @@ mod tests {
                 .as_ref()
                 .unwrap()
                 .to_string()
-                .contains("EWS.AccessAsUser.All")
+                .contains("User.Read")
         );
     }
 

@@ -7,6 +7,11 @@
 //! fails the new credential is removed before the error is reported, so no value is lost in a
 //! credential nobody holds. Secrets of one app go one after another (Graph refuses concurrent
 //! credential writes on an object); apps go concurrently.
+//!
+//! Just before a value is delivered to a readable sink, the sink is read again: when it no longer
+//! holds what the plan saw, another run (a CI runner without this machine's apply lock) delivered
+//! meanwhile, and this run takes its new credential back rather than overwrite that value; the
+//! next run converges. Text from Graph or a sink's server reaches messages escaped.
 
 use std::collections::BTreeMap;
 
@@ -19,9 +24,10 @@ use super::observed::str_of;
 use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
 use super::planner::{Step, digest};
 use crate::credentials::{
-    Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret,
+    Cap, Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret, server_text,
 };
 use crate::graph::{GraphClient, GraphError, Request, Secret};
+use crate::manifest::diagnostic::escape_hidden;
 use crate::model::{DesiredApp, SecretSink};
 
 /// The secret part of a planned step.
@@ -32,6 +38,17 @@ pub struct SecretStep {
     /// keyIds of the app's password credentials when the plan was made: a credential of this
     /// name outside them, seen after an `addPassword` whose answer was lost, is that call's.
     pub known: Vec<String>,
+    /// What the sink held when the plan was made, None when the plan did not read it (the app did
+    /// not exist yet): delivery re-reads it and refuses when it moved.
+    pub holding: Option<Holding>,
+}
+
+/// The keyId a readable sink holds, if any.
+fn held_key(holding: &Holding) -> Option<&str> {
+    match holding {
+        Holding::Holds { key_id, .. } => Some(key_id),
+        Holding::Empty | Holding::WriteOnly => None,
+    }
 }
 
 /// How many times an `addPassword` is sent when answers are lost (each lost one is looked for and
@@ -83,11 +100,26 @@ pub fn plan_app(
     problems: &mut Vec<String>,
 ) -> Vec<(Change, Step)> {
     let live = live_secrets(ctx);
+    let declared = |c: &LiveSecret| {
+        ctx.app
+            .secrets
+            .iter()
+            .any(|s| c.display_name.as_deref() == Some(s.name.as_str()))
+    };
+    // Credentials of undeclared names that this run prunes anyway may make room under the cap.
+    let pruned: Vec<String> = live
+        .iter()
+        .filter(|c| ctx.observed.prune && !declared(c))
+        .map(|c| c.key_id.clone())
+        .collect();
     let cap = ctx
         .app
         .sign_in_audience
         .allows_personal_accounts()
-        .then_some(PERSONAL_ACCOUNT_CAP);
+        .then_some(Cap {
+            max: PERSONAL_ACCOUNT_CAP,
+            pruned: &pruned,
+        });
     let mut out = Vec::new();
     for spec in &ctx.app.secrets {
         let address = address(ctx, &spec.name);
@@ -99,6 +131,10 @@ pub fn plan_app(
             SecretAction::Create => Action::Create,
             SecretAction::Rotate => Action::Rotate,
             SecretAction::Cleanup => Action::Update,
+            SecretAction::Blocked => {
+                problems.push(format!("{address}: {}", plan.reason));
+                Action::NoOp
+            }
         };
         let mine: Vec<&LiveSecret> = live
             .iter()
@@ -112,7 +148,8 @@ pub fn plan_app(
             fields: fields(&plan, &live),
             live_digest: live_digest(&mine, &holding),
         };
-        out.push((change, step(ctx, &spec.name, plan)));
+        let observed = ctx.live.holdings.get(&spec.name).cloned();
+        out.push((change, step(ctx, &spec.name, plan, observed)));
     }
     // Credentials of names the manifest does not declare: appreg cannot tell one it made from
     // one made by hand, so they go only when pruning.
@@ -155,12 +192,12 @@ pub fn plan_app(
             fields: fields(&plan, &live),
             live_digest: live_digest(&credentials, &Holding::Empty),
         };
-        out.push((change, step(ctx, &name, plan)));
+        out.push((change, step(ctx, &name, plan, None)));
     }
     out
 }
 
-fn step(ctx: &AppContext, name: &str, plan: SecretPlan) -> Step {
+fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>) -> Step {
     Step {
         app_key: Some(ctx.app.key.clone()),
         desired: None,
@@ -169,6 +206,7 @@ fn step(ctx: &AppContext, name: &str, plan: SecretPlan) -> Step {
             name: name.to_string(),
             plan,
             known: live_secrets(ctx).into_iter().map(|c| c.key_id).collect(),
+            holding,
         }),
     }
 }
@@ -303,7 +341,9 @@ pub async fn apply(
                         outcome.done.push((change.address.clone(), change.action));
                         outcome.delivered.extend(delivered);
                     }
-                    Err(e) => outcome.failed.push((change.address.clone(), e)),
+                    Err(e) => outcome
+                        .failed
+                        .push((change.address.clone(), escape_hidden(&e).into_owned())),
                 }
             }
             outcome
@@ -363,6 +403,32 @@ async fn minted_by_lost_call(
     }
 }
 
+/// Why the sink no longer holds what `before` says it held (another run delivered meanwhile), or
+/// None when it does or cannot be read back (write-only sinks).
+async fn sink_moved(
+    sinks: &Sinks,
+    sink: &SecretSink,
+    tenant_id: &str,
+    app_id: &str,
+    before: &Holding,
+) -> Option<String> {
+    if !Sinks::is_readable(sink) {
+        return None;
+    }
+    let planned = held_key(before);
+    match sinks.holding(sink, tenant_id, app_id).await {
+        Ok(now) if held_key(&now) == planned => None,
+        Ok(now) => Some(format!(
+            "the sink changed since the plan: it holds {} where the plan saw {} (another apply delivered meanwhile?)",
+            held_key(&now).map_or("nothing".into(), |k| format!("keyId {k}")),
+            planned.map_or("nothing".into(), |k| format!("keyId {k}")),
+        )),
+        Err(e) => Some(format!(
+            "the sink could not be read again before delivery: {e}"
+        )),
+    }
+}
+
 /// One secret's sequence. Returns what was delivered.
 async fn run(
     client: &GraphClient,
@@ -390,7 +456,10 @@ async fn run(
                 Ok(_) => Ok(()),
                 // Already gone: what removal wanted.
                 Err(e) if e.status() == Some(404) => Ok(()),
-                Err(e) => Err(format!("removing credential {key_id}: {e}")),
+                Err(e) => Err(format!(
+                    "removing credential {key_id}: {}",
+                    server_text(&e.to_string())
+                )),
             }
         }
     };
@@ -398,7 +467,21 @@ async fn run(
     if plan.add.is_some() {
         let spec = spec.ok_or("the secret is not declared")?;
         // Check the sink can take a value before a credential exists that it would have to hold.
-        sinks.preflight(&spec.sink).map_err(|e| e.to_string())?;
+        let (checker, sink) = (sinks.clone(), spec.sink.clone());
+        tokio::task::spawn_blocking(move || checker.preflight(&sink))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        // What delivery compares the sink with: the plan's reading, or for an app the plan did not
+        // find (so could not read for), a reading taken now, before the credential exists.
+        let before = match &secret.holding {
+            Some(holding) => holding.clone(),
+            None if Sinks::is_readable(&spec.sink) => sinks
+                .holding(&spec.sink, tenant_id, app_id)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => Holding::WriteOnly,
+        };
         for key_id in &plan.remove_first {
             remove(key_id.clone()).await?;
         }
@@ -427,7 +510,10 @@ async fn run(
                 Ok(response) => break response,
                 Err(lost @ GraphError::OutcomeUnknown { .. }) => {
                     if attempts >= ADD_PASSWORD_SENDS {
-                        return Err(format!("adding a credential (attempt {attempts}): {lost}"));
+                        return Err(format!(
+                            "adding a credential (attempt {attempts}): {}",
+                            server_text(&lost.to_string())
+                        ));
                     }
                     let strays = minted_by_lost_call(client, object_id, secret).await;
                     tracing::info!(address = %change.address, strays = strays.len(), "addPassword answer lost; what it created is taken back and the add repeated");
@@ -436,7 +522,12 @@ async fn run(
                     }
                     attempts += 1;
                 }
-                Err(e) => return Err(format!("adding a credential: {e}")),
+                Err(e) => {
+                    return Err(format!(
+                        "adding a credential: {}",
+                        server_text(&e.to_string())
+                    ));
+                }
             }
         };
         let body = response.body.unwrap_or_default();
@@ -460,6 +551,18 @@ async fn run(
             created: now,
             earlier: &plan.earlier,
         };
+        // Compare before delivering: a sink that moved since the plan was written by another run.
+        if let Some(moved) = sink_moved(sinks, &spec.sink, tenant_id, app_id, &before).await {
+            drop(value);
+            return Err(match remove(key_id.clone()).await {
+                Ok(()) => format!(
+                    "{moved}; nothing was delivered and the new credential was removed. help: run apply again: it plans from what the sink holds now"
+                ),
+                Err(undo) => format!(
+                    "{moved}; nothing was delivered, and the new credential could not be removed ({undo}): the next run removes it as an orphan"
+                ),
+            });
+        }
         if let Err(e) = sinks.deliver(&spec.sink, &delivery, &value).await {
             drop(value);
             // Nobody holds the new value: take the credential back before reporting.

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use super::diagnostic::{self, Diagnostic};
 use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
 use super::source::{Location, SourceFile};
@@ -49,8 +51,20 @@ pub struct Invalid {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml).
+/// Loads and validates the manifests at `paths` (files, or directories of *.yaml / *.yml), judging
+/// retirement dates as of today (UTC).
 pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_on(paths, env, today())
+}
+
+/// Today's date in UTC: the day lifecycle rules are judged on unless the caller names another.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// [`load`], judging retirement dates as of `today`, so that a caller (a test, `--as-of`) decides
+/// the day and nothing reads the machine's clock behind its back.
+pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
     let default = [PathBuf::from(".")];
@@ -78,7 +92,7 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
             parsed.push(file);
         }
     }
-    let mut loaded = check(files, parsed, env, diagnostics)?;
+    let mut loaded = check(files, parsed, env, today, diagnostics)?;
     loaded.unseen = view::assess(&survey, &loaded.state.set_name);
     let mut warnings = view::warnings(&loaded.unseen);
     warnings.append(&mut loaded.warnings);
@@ -90,6 +104,16 @@ pub fn load(paths: &[PathBuf], env: EnvLookup) -> Result<Loaded, Invalid> {
 /// against `path`'s directory). The same checks as [`load`] without reading the manifest from disk;
 /// what fuzzing and tests of hostile input drive.
 pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, Invalid> {
+    load_bytes_on(path, bytes, env, today())
+}
+
+/// [`load_bytes`], judging retirement dates as of `today`.
+pub fn load_bytes_on(
+    path: &Path,
+    bytes: &[u8],
+    env: EnvLookup,
+    today: NaiveDate,
+) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let parsed = if bytes.len() as u64 > MAX_FILE_BYTES {
         diagnostics.push(too_big(path, bytes.len() as u64));
@@ -99,13 +123,14 @@ pub fn load_bytes(path: &Path, bytes: &[u8], env: EnvLookup) -> Result<Loaded, I
             .into_iter()
             .collect()
     };
-    check(vec![path.to_path_buf()], parsed, env, diagnostics)
+    check(vec![path.to_path_buf()], parsed, env, today, diagnostics)
 }
 
 fn check(
     files: Vec<PathBuf>,
     parsed: Vec<Arc<SourceFile>>,
     env: EnvLookup,
+    today: NaiveDate,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
@@ -147,6 +172,7 @@ fn check(
         .collect();
     for source in &sources {
         validate::check_app(source, &mut diagnostics);
+        validate::permissions::check(source, today, &mut diagnostics);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 

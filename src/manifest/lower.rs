@@ -62,7 +62,12 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
     let info = app.info.clone().unwrap_or_default();
     DesiredApp {
         key: key.to_string(),
-        adopt: app.adopt.as_deref().and_then(|a| Uuid::parse_str(a).ok()),
+        adopt: app.adopt.as_ref().and_then(|a| {
+            Some(model::Adoption {
+                app_id: Uuid::parse_str(a.app_id()).ok()?,
+                from_set: a.from_set().map(str::to_string),
+            })
+        }),
         display_name: app.display_name.clone(),
         description: app.description.clone(),
         notes: app.notes.clone(),
@@ -389,7 +394,13 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
         description: app.description.clone(),
         notes: app.notes.clone(),
         unique_name: some_if(app.unique_name != app.key, app.unique_name.clone()),
-        adopt: app.adopt.map(|a| a.to_string()),
+        adopt: app.adopt.as_ref().map(|a| match &a.from_set {
+            None => wire::Adopt::AppId(a.app_id.to_string()),
+            Some(set) => wire::Adopt::FromSet(wire::AdoptFromSet {
+                app_id: a.app_id.to_string(),
+                from_set: set.clone(),
+            }),
+        }),
         sign_in_audience: Some(match app.sign_in_audience {
             model::SignInAudience::MyOrganization => wire::SignInAudience::AzureADMyOrg,
             model::SignInAudience::MultipleOrganizations => {
@@ -600,6 +611,8 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
                 .map(|f| ignored_to_wire(*f))
                 .collect(),
         }),
+        // Acknowledgements are for review only; the desired state does not carry them.
+        acknowledge: Vec::new(),
     }
 }
 

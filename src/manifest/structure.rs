@@ -136,6 +136,18 @@ impl<'s> Checker<'s> {
             self.check(only, node, path, key_span);
             return;
         }
+        // Alternatives of distinct JSON types (`adopt:` is a GUID or a mapping): the node's own
+        // type picks the branch.
+        let typed: Vec<Vec<&str>> = others.iter().map(|b| types_of(b)).collect();
+        let all: Vec<&str> = typed.concat();
+        let distinct: std::collections::BTreeSet<&str> = all.iter().copied().collect();
+        if typed.iter().all(|t| !t.is_empty()) && distinct.len() == all.len() {
+            match typed.iter().position(|t| t.iter().any(|t| fits(t, node))) {
+                Some(i) => self.check(others[i], node, path, key_span),
+                None => self.type_mismatch(&all, node, path),
+            }
+            return;
+        }
         // Externally tagged alternatives: a mapping with exactly one of the branch keys.
         let tags: Vec<&str> = others
             .iter()

@@ -14,6 +14,9 @@ use super::yaml::{Node, Step};
 use crate::catalogue::{self, PermissionKind};
 use crate::model::Period;
 
+/// High-privilege permissions, acknowledgements, retiring and retired APIs.
+pub(super) mod permissions;
+
 /// An app as loaded, with where it came from.
 pub struct AppSource<'a> {
     pub key: &'a str,
@@ -181,13 +184,18 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             .help = Some("use 1-120 letters, digits, `-`, `_` or `.`".into());
     }
     if let Some(adopt) = &app.adopt
-        && uuid::Uuid::parse_str(adopt).is_err()
+        && uuid::Uuid::parse_str(adopt.app_id()).is_err()
     {
+        let at: &[Step] = match adopt {
+            wire::Adopt::AppId(_) => &[key("adopt")],
+            wire::Adopt::FromSet(_) => &[key("adopt"), key("appId")],
+        };
+        let id = adopt.app_id();
         rules
             .error(
                 "bad-guid",
-                &[key("adopt")],
-                format!("`adopt` must be an application (client) id, `{adopt}` is not a GUID"),
+                at,
+                format!("`adopt` must name an application (client) id, `{id}` is not a GUID"),
                 "not a GUID",
             )
             .help = Some("copy the Application (client) ID from the app's overview page".into());
@@ -760,23 +768,7 @@ fn check_permission_name(
     name: &str,
 ) {
     if resource.retired {
-        let help = match resource.graph_equivalent(name) {
-            Some(equivalent) => {
-                format!("request `{equivalent}` from `Microsoft Graph` ({kind}) instead")
-            }
-            None => "request the equivalent permission from `Microsoft Graph` instead".to_string(),
-        };
-        rules
-            .error(
-                "retired-api",
-                path,
-                format!(
-                    "{} was retired on 2025-07-01; `{name}` grants nothing",
-                    resource.name
-                ),
-                "retired API",
-            )
-            .help = Some(help);
+        // Every permission of a retired API is refused by `permissions`, with the replacement.
         return;
     }
     if resource.permission(kind, name).is_some() {
@@ -983,9 +975,11 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         .iter()
         .map(|s| s.keep.unwrap_or(crate::model::DEFAULT_KEEP))
         .sum();
-    if personal && generations > 2 {
-        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 secrets, these declarations keep up to {generations}"), "too many secrets")
-            .help = Some("declare one secret with `keep: 2` (the default), or set `keep: 1` on two secrets".into());
+    // Rotation needs two slots of the cap of 2 (the value in use and its replacement), and the
+    // value in use is never removed first: two secrets could never rotate.
+    if personal && (generations > 2 || app.secrets.len() > 1) {
+        rules.error("too-many", &[key("secrets")], format!("apps that allow personal accounts hold at most 2 password credentials and rotating a secret takes both (the value in use and its replacement); these declarations keep up to {generations} in {} secrets", app.secrets.len()), "too many secrets")
+            .help = Some("declare one secret, with `keep: 2` (the default) or `keep: 1`".into());
     }
 }
 
@@ -1051,24 +1045,18 @@ fn check_sink(rules: &mut Rules, path: &[Step], deliver: &wire::Deliver) {
         }
     }
     if let Some(vault) = &deliver.key_vault {
-        let url = url::Url::parse(&vault.vault);
-        let ok = match &url {
-            Ok(u) if u.scheme() == "https" => true,
-            Ok(u) => {
-                u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1"))
-            }
-            Err(_) => false,
-        };
-        if !ok {
+        // A vault URL receives a Key Vault token: only vaults of a Microsoft cloud (the run's
+        // cloud is checked again before any token is sent).
+        let clouds = crate::credentials::keyvault::ALL_CLOUDS;
+        if let Err(why) = crate::credentials::keyvault::vault_url(&vault.vault, &clouds) {
             rules
                 .error(
                     "bad-url",
                     &[base.clone(), vec![key("keyVault"), key("vault")]].concat(),
-                    format!("`{}` is not a Key Vault URL", vault.vault),
-                    "invalid vault URL",
+                    format!("`{}` is not a Key Vault URL: {why}", vault.vault),
+                    "not a Key Vault URL",
                 )
-                .help =
-                Some("write the vault URI, such as https://contoso-kv.vault.azure.net".into());
+                .help = Some("write the vault URI, such as https://contoso-kv.vault.azure.net (.vault.usgovcloudapi.net in US Government, .vault.azure.cn in China)".into());
         }
         let name_ok = (1..=127).contains(&vault.secret.len())
             && vault
@@ -1129,9 +1117,29 @@ fn check_certificates(rules: &mut Rules, app: &wire::App) {
                 "duplicate",
             );
         }
-        let file_path = rules.source.file.base_dir().join(&certificate.file);
-        let problem = match std::fs::read(&file_path) {
-            Err(e) => Some((format!("cannot read certificate file `{}`: {e}", file_path.display()), "check the path; it is relative to this manifest file".to_string())),
+        // A certificate is read and uploaded: like a secret file it must be inside the
+        // manifest's directory, or a pull request could make appreg publish any runner file.
+        if let Some(why) = sink_path_problem(&certificate.file) {
+            rules
+                .error(
+                    "bad-certificate-path",
+                    &[path, vec![key("file")]].concat(),
+                    format!("the certificate path `{}` {why}", certificate.file),
+                    "not a path inside the manifest's directory",
+                )
+                .help = Some(
+                "copy the public certificate next to the manifest and write a relative path without `..`, such as `certs/app.pem`".into(),
+            );
+            continue;
+        }
+        let file = crate::model::ManifestPath {
+            declared: certificate.file.clone(),
+            base_dir: rules.source.file.base_dir().to_path_buf(),
+        };
+        let read =
+            crate::credentials::files::read(&file, crate::credentials::files::CERTIFICATE_MAX);
+        let problem = match read {
+            Err(e) => Some((format!("cannot read certificate file `{}`: it {e}", certificate.file), "check the path: it is relative to this manifest file; a regular file (no link, device or FIFO) of at most 64 KiB".to_string())),
             Ok(bytes) if contains(&bytes, b"PRIVATE KEY") => Some((
                 format!("`{}` holds a private key", certificate.file),
                 "give appreg the public certificate only (PEM `BEGIN CERTIFICATE` or DER); keep the key with the workload".to_string(),
@@ -1307,7 +1315,11 @@ pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
             ));
         }
         if let Some(adopt) = &source.app.adopt {
-            claims.push(("adopted appId", adopt.to_lowercase(), here(&[key("adopt")])));
+            claims.push((
+                "adopted appId",
+                adopt.app_id().to_lowercase(),
+                here(&[key("adopt")]),
+            ));
         }
         for (what, value, location) in claims {
             match first.get(&(what, value.clone())) {

@@ -53,9 +53,10 @@ pub struct App {
     /// Overrides the uniqueName (default: the app's key). Immutable once set in the tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_name: Option<String>,
-    /// Application (client) id of an existing app without a uniqueName to take over.
+    /// Take over an existing app: its application (client) id for an app without appreg's tags, or
+    /// `{appId, fromSet}` for an app another set manages. appreg never takes an app over without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adopt: Option<String>,
+    pub adopt: Option<Adopt>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in_audience: Option<SignInAudience>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,6 +110,48 @@ pub struct App {
     pub federated_credentials: Vec<FederatedCredential>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// Findings a reviewer accepted for this app, each naming what it covers and why. Only
+    /// validation reads them; nothing is sent to the tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledge: Vec<Acknowledgement>,
+}
+
+/// An accepted finding: the rule whose finding is accepted, the permission it covers, and the
+/// reason it is needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Acknowledgement {
+    // No doc comment: schemars would wrap the reference in `allOf`, which the loader's structural
+    // check does not follow, and a misspelt rule would lose its "did you mean".
+    pub rule: AcknowledgedRule,
+    /// `<resource>/<application permission>`, the resource written as under `permissions`, e.g.
+    /// `Microsoft Graph/Application.ReadWrite.All`.
+    #[schemars(length(min = 3))]
+    pub permission: String,
+    /// Why the app needs it and how its reach is limited, for the reviewer.
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// Rules whose findings a manifest may acknowledge: `high-privilege-permission` (an application
+/// permission with a path to Global Administrator or tenant-wide content access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum AcknowledgedRule {
+    // No doc comment on the variant: schemars then writes a plain `enum`, which the loader's
+    // structural check reports with "did you mean".
+    #[serde(rename = "high-privilege-permission")]
+    HighPrivilegePermission,
+}
+
+impl AcknowledgedRule {
+    /// The rule of the catalogue this names.
+    pub fn rule(self) -> &'static crate::catalogue::rules::Rule {
+        match self {
+            AcknowledgedRule::HighPrivilegePermission => {
+                &crate::catalogue::rules::HIGH_PRIVILEGE_PERMISSION
+            }
+        }
+    }
 }
 
 /// Who can sign in to the app (Graph `signInAudience`).
@@ -122,6 +165,46 @@ pub enum SignInAudience {
     AzureADandPersonalMicrosoftAccount,
     /// Personal Microsoft accounts only.
     PersonalMicrosoftAccount,
+}
+
+/// Which existing app an entry takes over (`adopt:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Adopt {
+    /// The application (client) id of an app without appreg's tags (made by hand or by another
+    /// tool).
+    AppId(String),
+    // No doc comment here: schemars would wrap the reference in `allOf`, which the structural
+    // check does not follow.
+    FromSet(AdoptFromSet),
+}
+
+/// An app another appreg set manages (it carries that set's `appreg:set=` tag): both the app and
+/// the set must be named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdoptFromSet {
+    /// The application (client) id of the app.
+    pub app_id: String,
+    /// The set that manages the app today (its `appreg:set=<name>` tag, exactly).
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub from_set: String,
+}
+
+impl Adopt {
+    pub fn app_id(&self) -> &str {
+        match self {
+            Adopt::AppId(id) => id,
+            Adopt::FromSet(from) => &from.app_id,
+        }
+    }
+
+    pub fn from_set(&self) -> Option<&str> {
+        match self {
+            Adopt::AppId(_) => None,
+            Adopt::FromSet(from) => Some(&from.from_set),
+        }
+    }
 }
 
 /// An owner of the application.

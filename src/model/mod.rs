@@ -66,8 +66,8 @@ pub struct DesiredApp {
     pub key: String,
     /// The application's uniqueName: its identity in the tenant.
     pub unique_name: String,
-    /// appId of an existing app without uniqueName that this entry takes over.
-    pub adopt: Option<Uuid>,
+    /// An existing app this entry takes over (`adopt:`); ownership never changes hands without it.
+    pub adopt: Option<Adoption>,
     pub display_name: String,
     pub description: Option<String>,
     pub notes: Option<String>,
@@ -93,6 +93,17 @@ pub struct DesiredApp {
     pub certificates: Vec<CertificateSpec>,
     pub federated_credentials: Vec<FederatedCredentialSpec>,
     pub lifecycle: Lifecycle,
+}
+
+/// The explicit consent to take over an existing app: which app, and the set it comes from when
+/// another set manages it. The engine refuses to manage an app that is not this set's unless the
+/// entry adopts exactly that app from exactly that set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    /// The app's application (client) id.
+    pub app_id: Uuid,
+    /// The set whose `appreg:set=` tag the app carries; None for an app without appreg's tags.
+    pub from_set: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

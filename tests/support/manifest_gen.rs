@@ -39,7 +39,7 @@ pub fn app_key(i: usize) -> String {
 /// App `i` has:
 /// - a web redirect URI; every third app also a SPA one, every fifth a public-client one;
 /// - delegated `User.Read` on Microsoft Graph; odd apps also application `User.Read.All`, every
-///   fourth application `full_access_as_app` on Office 365 Exchange Online; admin consent for
+///   fourth application `SMTP.SendAsApp` on Office 365 Exchange Online (supported: EWS is retiring); admin consent for
 ///   all but every seventh (those request permissions nobody grants);
 /// - every sixth app two assignments (a user and a group);
 /// - every fourth app a client secret delivered to a file sink (every eighth with `keep: 1`);
@@ -84,9 +84,7 @@ fn app(i: usize, shape: &mut Shape) -> String {
         text.push_str("        application: [User.Read.All]\n");
     }
     if i.is_multiple_of(4) {
-        text.push_str(
-            "      Office 365 Exchange Online:\n        application: [full_access_as_app]\n",
-        );
+        text.push_str("      Office 365 Exchange Online:\n        application: [SMTP.SendAsApp]\n");
     }
     let consent = !i.is_multiple_of(7);
     text.push_str(&format!("    adminConsent: {consent}\n"));

@@ -112,7 +112,12 @@ pub fn client_with(sb: &RunningSandbox, configure: impl FnOnce(&mut GraphConfig)
 /// Sinks as the binary builds them for the sandbox: Key Vault requests go to its Key Vault.
 pub fn sinks(client: &GraphClient, sb: &RunningSandbox) -> Sinks {
     let redirect = url::Url::parse(sb.key_vault_url()).unwrap();
-    let key_vault = KeyVaultClient::new(client.credential(), Some(redirect)).unwrap();
+    let key_vault = KeyVaultClient::new(
+        client.credential(),
+        appreg::graph::cloud::Cloud::Global,
+        Some(redirect),
+    )
+    .unwrap();
     Sinks::new(Some(key_vault), &|_| None)
 }
 

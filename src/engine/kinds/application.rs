@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{AppContext, Instance};
-use crate::engine::application::{desired_body, normalize};
+use crate::engine::application::{desired_body, keep_ownership_tags, normalize};
 use crate::engine::plan::ResourceType;
 
 use super::{ResourceKind, Write};
@@ -13,7 +13,14 @@ use crate::graph::{Request, odata};
 use serde_json::json;
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    let body = Value::Object(desired_body(ctx.app, ctx.set_name, &ctx.resources));
+    let mut body = desired_body(ctx.app, ctx.set_name, &ctx.resources);
+    keep_ownership_tags(
+        &mut body,
+        ctx.app,
+        ctx.set_name,
+        ctx.live.application.as_ref(),
+    );
+    let body = Value::Object(body);
     let fields = normalize(&body, &ctx.resources, &ctx.app.lifecycle.ignore);
     vec![Instance::new(
         ctx.address(""),
@@ -55,8 +62,12 @@ impl ResourceKind for Application {
         let app = ctx.app;
         let mut body = desired_body(app, ctx.set_name, &ctx.resources);
         let live = write.live();
+        keep_ownership_tags(&mut body, app, ctx.set_name, live);
         Ok(
-            match (app.adopt, live.and_then(|l| str_of(l, "uniqueName"))) {
+            match (
+                app.adopt.as_ref(),
+                live.and_then(|l| str_of(l, "uniqueName")),
+            ) {
                 (Some(_), None) if live.is_some() => {
                     body.insert("uniqueName".into(), json!(app.unique_name));
                     Request::patch(

@@ -38,10 +38,17 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
     if ctx.app.owners.is_empty() {
         return Vec::new();
     }
+    // The caller is compared like any owner only when the manifest lists it; otherwise it is
+    // invisible here, so never planned for removal.
+    let lists_caller = ctx.observed.caller.is_some_and(|caller| {
+        ctx.app.owners.iter().any(|o| {
+            matches!(o, OwnerRef::ServicePrincipal(a) if a.eq_ignore_ascii_case(&caller.to_string()))
+        })
+    });
     ctx.live
         .owners
         .iter()
-        .filter(|o| !is_caller(ctx, o))
+        .filter(|o| lists_caller || !is_caller(ctx, o))
         .filter_map(|o| {
             Some(
                 Instance::new(
