@@ -80,6 +80,11 @@ impl Walker<'_, '_> {
 
     fn text(&mut self, text: &str, span: &Range<usize>, prose: bool, what: &str) {
         let allowed = |c: char| prose && matches!(c, '\n' | '\t');
+        // An alias repeats text written (and checked) at its anchor: reported once, there.
+        let written = self.file.text.get(span.clone()).unwrap_or_default();
+        if written.starts_with('*') {
+            return;
+        }
         let Some((c, kind)) = text
             .chars()
             .filter(|&c| !allowed(c))
@@ -89,7 +94,6 @@ impl Walker<'_, '_> {
         };
         // Point at the character itself when the file holds it raw; an escape such as `\e` in a
         // double-quoted string leaves only the string to point at.
-        let written = self.file.text.get(span.clone()).unwrap_or_default();
         let at = match written.find(c) {
             Some(i) => span.start + i..span.start + i + c.len_utf8(),
             None => span.clone(),
@@ -199,6 +203,14 @@ mod tests {
                     ),
                 ],
                 "isolates and separators",
+            ),
+            (
+                "a: &a \"x\\ty\"\nb: [*a, *a]\n",
+                vec![(
+                    "t.yaml:1:7",
+                    "the value of `a` contains U+0009, a control character",
+                )],
+                "once where it is written, however often aliases repeat it",
             ),
             (
                 "x: \"caf\u{e9} \u{200b} \u{1f600}\"\n",

@@ -11,7 +11,7 @@ use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
 use super::source::{Location, SourceFile};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
-use super::view::{self, OutOfView, Unseen, is_manifest_name};
+use super::view::{self, OutOfView, Survey, is_manifest_name};
 use super::yaml::{self, Node, Step, Value};
 use super::{characters, lower, wire};
 use crate::model::DesiredState;
@@ -28,8 +28,8 @@ pub struct Loaded {
     pub state: DesiredState,
     pub warnings: Vec<Diagnostic>,
     pub files: Vec<PathBuf>,
-    /// The YAML files near the given paths that were not loaded and may hold apps of the set.
-    pub unseen: Unseen,
+    /// The YAML files near the given paths that were not loaded.
+    pub survey: Survey,
 }
 
 impl Loaded {
@@ -38,7 +38,8 @@ impl Loaded {
     /// Call it before anything reaches the tenant.
     pub fn prune_in_view(&self, requested: bool) -> Result<(), OutOfView> {
         if requested || self.state.prune {
-            view::check_prune(&self.unseen, &self.state.set_name)
+            let set = &self.state.set_name;
+            view::check_prune(&view::assess(&self.survey, set), set)
         } else {
             Ok(())
         }
@@ -93,8 +94,10 @@ pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Lo
         }
     }
     let mut loaded = check(files, parsed, env, today, diagnostics)?;
-    loaded.unseen = view::assess(&survey, &loaded.state.set_name);
-    let mut warnings = view::warnings(&loaded.unseen);
+    // Files in subdirectories are peeked at now, for the warning; files beside a given file only
+    // when pruning asks (naming one file of a directory is how a user picks it).
+    let mut warnings = view::warnings(&view::assess(&survey.below(), &loaded.state.set_name));
+    loaded.survey = survey;
     warnings.append(&mut loaded.warnings);
     loaded.warnings = warnings;
     Ok(loaded)
@@ -202,7 +205,7 @@ fn check(
                 state: lower::desired_state(settings, &apps),
                 warnings: diagnostics,
                 files,
-                unseen: Unseen::default(),
+                survey: Survey::default(),
             })
         }
         _ => Err(Invalid { diagnostics }),

@@ -78,6 +78,16 @@ impl OutOfView {
     }
 }
 
+impl Survey {
+    /// Only the files in subdirectories of given directories.
+    pub fn below(&self) -> Survey {
+        Survey {
+            unloaded: self.unloaded.iter().filter(|u| u.below).cloned().collect(),
+            unfinished: self.unfinished.clone(),
+        }
+    }
+}
+
 /// The YAML files near `given` (beside given files, below given directories) that are not among
 /// `loaded`.
 pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
@@ -274,8 +284,9 @@ pub fn assess(survey: &Survey, set: &str) -> Unseen {
 }
 
 /// A warning for each file in a subdirectory that may hold apps of the set (an error under
-/// `validate --strict`). Files beside a given file are not warned about: naming one file of a
-/// directory is how a user picks it; only pruning needs the rest.
+/// `--strict`). Files beside a given file are not warned about: naming one file of a directory is
+/// how a user picks it; only pruning needs the rest. A search cut short by its bounds is not
+/// warned about either (a repository root holds build trees); it only stops pruning.
 pub fn warnings(unseen: &Unseen) -> Vec<Diagnostic> {
     let below: Vec<&Suspect> = unseen.suspects.iter().filter(|s| s.below).collect();
     let mut out: Vec<Diagnostic> = below
@@ -303,19 +314,6 @@ pub fn warnings(unseen: &Unseen) -> Vec<Diagnostic> {
                 below.len() - MAX_NAMED
             ),
         ));
-    }
-    for dir in &unseen.unfinished {
-        out.push(
-            Diagnostic::warning(
-                "skipped-yaml",
-                None,
-                format!(
-                    "stopped looking for YAML files below `{}`: too many entries",
-                    dir.display()
-                ),
-            )
-            .with_help("point appreg at the manifest directory itself"),
-        );
     }
     out
 }
@@ -541,5 +539,23 @@ mod tests {
             ]
         );
         assert_eq!(warnings(&unseen).len(), 3, "each is warned about");
+    }
+
+    #[test]
+    fn a_search_cut_short_stops_pruning_only() {
+        // Why: what the bounds leave unseen may hold apps of the set.
+        let dir = tempfile::tempdir().unwrap();
+        let deep = (0..=MAX_DEPTH).fold(dir.path().join("m"), |p, i| p.join(format!("d{i}")));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(dir.path().join("m/set.yaml"), "name: x\n").unwrap();
+        let s = survey(&[dir.path().join("m")], &[dir.path().join("m/set.yaml")]);
+        assert_eq!(s.unfinished, [dir.path().join("m")]);
+        let unseen = assess(&s, "x");
+        assert!(
+            warnings(&unseen).is_empty(),
+            "no warning for a search cut short"
+        );
+        let refusal = check_prune(&unseen, "x").unwrap_err().to_string();
+        assert!(refusal.contains("too many files to check"), "{refusal}");
     }
 }
