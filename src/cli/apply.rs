@@ -58,6 +58,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
+    if let Err(e) = loaded.prune_in_view(prune) {
+        return fail(e);
+    }
     // One apply per manifest directory at a time, held until this function returns; with it
     // held, temporary secret files an interrupted apply left are removed (credentials::lock).
     let lock = crate::credentials::lock::lock_directories(

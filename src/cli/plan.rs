@@ -48,7 +48,7 @@ pub struct DriftArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict) else {
+    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict, false) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -73,7 +73,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 /// Drift is a plan that also counts apps of the set that left the manifest, and whose exit code
 /// says whether anything differs.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, true, false) else {
+    let Some(plan) = make_plan(global, &args.paths, true, false, true) else {
         return EXIT_ERROR;
     };
     show(global, &args.view, &plan);
@@ -84,14 +84,28 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
     }
 }
 
-/// Loads the manifest, connects, observes and plans; errors are printed.
+/// Loads the manifest, connects, observes and plans; errors are printed. A plan that prunes is
+/// refused while part of the set is out of view; `drift` (which only reports) is warned instead.
 pub fn make_plan(
     global: &GlobalArgs,
     paths: &[PathBuf],
     prune: bool,
     strict: bool,
+    drift: bool,
 ) -> Option<Plan> {
     let loaded = run::load_strict(global, paths, strict)?;
+    match loaded.prune_in_view(prune) {
+        Err(e) if drift => eprintln!(
+            "warning: drift counts the apps that these files declare for set `{}` as gone from the manifest; pass the directory that holds the whole set:{}",
+            e.set,
+            e.listing()
+        ),
+        Err(e) => {
+            fail(e);
+            return None;
+        }
+        Ok(()) => {}
+    }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,

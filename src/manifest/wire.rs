@@ -22,9 +22,10 @@ pub struct ManifestFile {
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
     /// Ownership set: the apps this manifest manages carry the tag `appreg:set=<name>`, and `--prune`
-    /// deletes only apps of this set. Letters, digits, `-`, `_` and `.`.
+    /// deletes only apps of this set. Lowercase letters, digits, `-`, `_` and `.`: Graph compares
+    /// tags without regard to case, so `FINANCE` and `finance` must not be two sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9._-]+$"))]
     pub name: Option<String>,
     /// Directory (tenant) id or a verified domain. `--tenant` and `AZURE_TENANT_ID` override it; with
     /// none at all appreg targets the local sandbox tenant.
