@@ -957,8 +957,6 @@ fn cases() -> Vec<Case> {
                 Some("trust-emulator-unverified-identifier-uri.yaml:8:9"),
             ),
         ),
-            ),
-        ),
         // ------------------------------------------------------------------ issue 11, manifest room
         case(
             "trust_manifest_env_reads_the_runners_secret",
