@@ -66,8 +66,7 @@ pub struct Rule {
     pub source: &'static str,
 }
 
-const APP_SECURITY_GUIDANCE: &str =
-    "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration";
+const APP_SECURITY_GUIDANCE: &str = "https://learn.microsoft.com/entra/identity-platform/security-best-practices-for-app-registration";
 
 /// An application permission with a known path to Global Administrator, or access to the
 /// content of every mailbox, site or drive of the tenant.

@@ -143,9 +143,16 @@ fn check(
             })
         })
         .collect();
+    let policy = stated_policy(&decoded, &mut diagnostics);
     for source in &sources {
-        validate::check_app(source, &mut diagnostics);
-        validate::permissions::check(source, today, &mut diagnostics);
+        let mut found = Vec::new();
+        validate::check_app(source, &mut found);
+        validate::permissions::check(source, today, &mut found);
+        if let Some(policy) = &policy {
+            validate::policy::check(source, policy, &mut found);
+            validate::policy::enforce(policy, source.key, &mut found);
+        }
+        diagnostics.append(&mut found);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 
@@ -515,6 +522,34 @@ fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> 
         tenant,
         prune: prune.as_deref() == Some("true"),
     })
+}
+
+/// The manifest's `policy:` section, read; None when no file states one. Files stating it must
+/// agree, like `name`.
+fn stated_policy(
+    documents: &[Document],
+    out: &mut Vec<Diagnostic>,
+) -> Option<crate::model::policy::Policy> {
+    agreed(
+        documents,
+        "policy",
+        |s| {
+            s.policy
+                .as_ref()
+                .map(|p| serde_json::to_string(p).expect("a policy serializes"))
+        },
+        out,
+    )?;
+    let document = documents
+        .iter()
+        .find(|d| d.settings.as_ref().is_some_and(|s| s.policy.is_some()))?;
+    let section = document.settings.as_ref()?.policy.as_ref()?;
+    Some(validate::policy::resolve(
+        section,
+        &document.file,
+        &document.root,
+        out,
+    ))
 }
 
 /// The value of a top-level setting across files; stating different values is an error.
