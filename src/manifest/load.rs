@@ -30,6 +30,8 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
     /// Every identifierUri with where it is written, for the checks that need the tenant.
     pub identifier_uris: Vec<IdentifierUriSite>,
+    /// The `policy:` section, read; None when no file states one.
+    pub policy: Option<crate::model::policy::Policy>,
 }
 
 /// Why loading failed: every problem, errors and warnings, sorted by position.
@@ -177,6 +179,7 @@ fn check(
                 warnings: diagnostics,
                 files,
                 identifier_uris: identifier_uri_sites(&sources),
+                policy,
             })
         }
         _ => Err(Invalid { diagnostics }),

@@ -102,6 +102,16 @@ impl Policy {
     }
 }
 
+/// Whether a redirect URI points at this machine.
+pub fn is_localhost(uri: &str) -> bool {
+    url::Url::parse(uri).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    })
+}
+
 /// Whether `period` is longer than `limit` (calendar periods compared from a fixed day).
 pub fn longer(period: &Period, limit: &Period) -> bool {
     let start: DateTime<Utc> = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();

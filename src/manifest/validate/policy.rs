@@ -18,7 +18,7 @@ use crate::manifest::source::{Location, SourceFile};
 use crate::manifest::wire::{self, PolicyLevel, SignInAudience};
 use crate::manifest::yaml::{Node, Step};
 use crate::model::Period;
-use crate::model::policy::{self, Allowance, Policy};
+use crate::model::policy::{self, Allowance, Policy, is_localhost};
 
 /// Code of a policy that cannot be read (an unknown rule, a bad duration, no justification).
 pub const BAD_POLICY: &str = "bad-policy";
@@ -243,17 +243,6 @@ pub fn check(source: &AppSource, policy: &Policy, out: &mut Vec<Diagnostic>) {
             "missing tag",
         );
     }
-}
-
-/// Whether a redirect URI points at this machine.
-pub fn is_localhost(uri: &str) -> bool {
-    url::Url::parse(uri).ok().is_some_and(|u| {
-        matches!(
-            u.host(),
-            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost")
-        ) || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-            || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-    })
 }
 
 /// Applies the policy's levels and allowances to the findings reported about app `key`.
