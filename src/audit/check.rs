@@ -527,3 +527,270 @@ fn outside_host(uri: &str, verified: &[String]) -> Option<String> {
     }
     Some(host)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::catalogue::{EXCHANGE_ONLINE_APP_ID, MICROSOFT_GRAPH_APP_ID};
+
+    const NOW: &str = "2026-12-01T00:00:00Z";
+    const APP: &str = "11111111-1111-1111-1111-111111111111";
+    const EWS_ROLE: &str = "dc890d15-9560-4a4c-9b7f-a736ec74ec40";
+    const USER_READ: &str = "e1fe6dd8-ba31-4d61-89e7-88639da4683d";
+
+    fn now() -> DateTime<Utc> {
+        NOW.parse().unwrap()
+    }
+
+    /// A credential made `age` days before NOW, valid for `life` days.
+    fn credential(name: &str, age: i64, life: i64) -> Value {
+        let start = now() - chrono::Duration::days(age);
+        json!({"displayName": name, "keyId": name, "startDateTime": start, "endDateTime": start + chrono::Duration::days(life)})
+    }
+
+    /// An application that passes every rule: owned, single tenant, a young short secret, a
+    /// redirect on a verified domain, every requested permission consented.
+    fn clean_app() -> Value {
+        json!({
+            "id": "app-object", "appId": APP, "displayName": "Clean", "signInAudience": "AzureADMyOrg",
+            "passwordCredentials": [credential("s", 10, 180)], "keyCredentials": [credential("c", 10, 365)],
+            "web": {"redirectUris": ["https://app.contoso.com/cb"], "implicitGrantSettings": {"enableAccessTokenIssuance": false, "enableIdTokenIssuance": false}},
+            "spa": {"redirectUris": []}, "publicClient": {"redirectUris": []},
+            "requiredResourceAccess": [{"resourceAppId": MICROSOFT_GRAPH_APP_ID, "resourceAccess": [{"id": USER_READ, "type": "Scope"}]}],
+            "tags": ["team=crm"], "owners": [{"id": "owner"}],
+        })
+    }
+
+    fn tenant(app: Value, sp_secrets: Value, extra_assignment: bool) -> Tenant {
+        let resources = json!([
+            {"id": "graph-sp", "appId": MICROSOFT_GRAPH_APP_ID, "displayName": "Microsoft Graph", "appOwnerOrganizationId": MICROSOFT_TENANT,
+             "appRoles": [], "oauth2PermissionScopes": [{"id": USER_READ, "value": "User.Read"}]},
+            {"id": "exo-sp", "appId": EXCHANGE_ONLINE_APP_ID, "displayName": "Office 365 Exchange Online", "appOwnerOrganizationId": MICROSOFT_TENANT,
+             "appRoles": [{"id": EWS_ROLE, "value": "full_access_as_app"}], "oauth2PermissionScopes": []},
+            {"id": "client-sp", "appId": APP, "displayName": "Clean", "passwordCredentials": sp_secrets},
+        ]);
+        let mut assignments = Vec::new();
+        if extra_assignment {
+            assignments.push(
+                json!({"principalId": "client-sp", "resourceId": "exo-sp", "appRoleId": EWS_ROLE}),
+            );
+        }
+        Tenant {
+            applications: vec![serde_json::from_value(app).unwrap()],
+            service_principals: serde_json::from_value(resources).unwrap(),
+            grants: serde_json::from_value(
+                json!([{"clientId": "client-sp", "resourceId": "graph-sp", "scope": "User.Read"}]),
+            )
+            .unwrap(),
+            assignments: serde_json::from_value(Value::Array(assignments)).unwrap(),
+            verified_domains: vec!["contoso.com".into()],
+        }
+    }
+
+    fn rules_found(tenant: &Tenant, policy: &Policy) -> Vec<&'static str> {
+        judge(tenant, policy, now())
+            .findings
+            .iter()
+            .map(|f| f.rule.id)
+            .collect()
+    }
+
+    #[test]
+    fn the_clean_tenant_has_no_findings() {
+        let policy = Policy {
+            required_tags: vec!["team".into()],
+            production: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            rules_found(&tenant(clean_app(), json!([]), false), &policy),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn each_tenant_rule_fires_on_its_shape() {
+        let policy = Policy {
+            required_tags: vec!["team".into()],
+            production: true,
+            ..Policy::default()
+        };
+        // (rule, change to the clean app, secrets on its service principal, EWS granted, why)
+        type Change = fn(&mut Value);
+        let cases: [(&str, Change, Value, bool, &str); 14] = [
+            (
+                "high-privilege-permission",
+                |_| {},
+                json!([]),
+                true,
+                "full_access_as_app granted",
+            ),
+            (
+                "secret-lifetime",
+                |a| a["passwordCredentials"] = json!([credential("s", 10, 730)]),
+                json!([]),
+                false,
+                "two years",
+            ),
+            (
+                "secret-not-rotated",
+                |a| a["passwordCredentials"] = json!([credential("s", 200, 365)]),
+                json!([]),
+                false,
+                "made 200 days ago",
+            ),
+            (
+                "credential-expired",
+                |a| a["passwordCredentials"] = json!([credential("s", 200, 180)]),
+                json!([]),
+                false,
+                "ended 20 days ago",
+            ),
+            (
+                "secret-expiring",
+                |a| a["passwordCredentials"] = json!([credential("s", 170, 180)]),
+                json!([]),
+                false,
+                "10 days left",
+            ),
+            (
+                "certificate-expiring",
+                |a| a["keyCredentials"] = json!([credential("c", 350, 365)]),
+                json!([]),
+                false,
+                "15 days left",
+            ),
+            (
+                "multitenant-secret",
+                |a| a["signInAudience"] = json!("AzureADMultipleOrgs"),
+                json!([]),
+                false,
+                "other organisations",
+            ),
+            (
+                "no-owner",
+                |a| a["owners"] = json!([]),
+                json!([]),
+                false,
+                "owners empty",
+            ),
+            (
+                "implicit-grant",
+                |a| a["web"]["implicitGrantSettings"]["enableIdTokenIssuance"] = json!(true),
+                json!([]),
+                false,
+                "id tokens",
+            ),
+            (
+                "redirect-unverified-host",
+                |a| a["web"]["redirectUris"] = json!(["https://contoso.com.evil.example/cb"]),
+                json!([]),
+                false,
+                "suffix trick",
+            ),
+            (
+                "localhost-redirect",
+                |a| a["publicClient"]["redirectUris"] = json!(["http://127.0.0.1:8400"]),
+                json!([]),
+                false,
+                "production policy",
+            ),
+            (
+                "wildcard-redirect",
+                |a| a["web"]["redirectUris"] = json!(["https://*.contoso.com/cb"]),
+                json!([]),
+                false,
+                "wildcard",
+            ),
+            (
+                "unconsented-permission",
+                |a| {
+                    a["requiredResourceAccess"][0]["resourceAccess"] = json!([{"id": USER_READ, "type": "Scope"}, {"id": EWS_ROLE, "type": "Role"}])
+                },
+                json!([]),
+                false,
+                "wrong resource: role id unknown to Graph",
+            ),
+            (
+                "missing-tag",
+                |a| a["tags"] = json!(["teams"]),
+                json!([]),
+                false,
+                "tag prefix is not the tag",
+            ),
+        ];
+        for (rule, change, sp_secrets, granted, why) in cases {
+            let mut app = clean_app();
+            change(&mut app);
+            let found = rules_found(&tenant(app, sp_secrets, granted), &policy);
+            assert!(
+                found.contains(&rule),
+                "{rule} ({why}) not reported: {found:?}"
+            );
+            assert!(
+                found
+                    .iter()
+                    .all(|r| *r == rule
+                        || rule == "credential-expired" && *r == "secret-not-rotated"),
+                "{rule}: only it: {found:?}"
+            );
+        }
+        let found = rules_found(
+            &tenant(clean_app(), json!([credential("backdoor", 1, 30)]), false),
+            &policy,
+        );
+        assert_eq!(found, ["service-principal-credential"]);
+    }
+
+    #[test]
+    fn unconsented_permission_needs_a_missing_grant() {
+        // The clean app requests User.Read and the tenant granted it; without the grant it is a finding.
+        let mut t = tenant(clean_app(), json!([]), false);
+        assert!(!rules_found(&t, &Policy::default()).contains(&"unconsented-permission"));
+        t.grants.clear();
+        assert_eq!(
+            rules_found(&t, &Policy::default()),
+            ["unconsented-permission"]
+        );
+        // Requested and granted application permission: high privilege, but consented.
+        let mut app = clean_app();
+        app["requiredResourceAccess"] = json!([{"resourceAppId": EXCHANGE_ONLINE_APP_ID, "resourceAccess": [{"id": EWS_ROLE, "type": "Role"}]}]);
+        assert_eq!(
+            rules_found(&tenant(app, json!([]), true), &Policy::default()),
+            ["high-privilege-permission"]
+        );
+    }
+
+    #[test]
+    fn policy_levels_allowances_and_foreign_principals() {
+        let t = tenant(clean_app(), json!([]), true);
+        let mut policy = Policy::default();
+        policy
+            .levels
+            .insert("high-privilege-permission".into(), Some(Level::Error));
+        let judged = judge(&t, &policy, now());
+        assert_eq!(judged.findings[0].level, Level::Error);
+        policy.allow.push(crate::model::policy::Allowance {
+            rule: "high-privilege-permission".into(),
+            app: APP.into(),
+            subject: Some("full_access_as_app".into()),
+            justification: "restricted by an application access policy".into(),
+        });
+        let judged = judge(&t, &policy, now());
+        assert!(judged.findings.is_empty());
+        assert_eq!(judged.allowed, 1);
+        // A localhost redirect is only a finding in production.
+        let mut app = clean_app();
+        app["publicClient"]["redirectUris"] = json!(["http://localhost:8400"]);
+        assert!(rules_found(&tenant(app, json!([]), false), &Policy::default()).is_empty());
+        // Another tenant's app consented here, with no registration: its grants still count;
+        // Microsoft's own principals are skipped.
+        let mut t = tenant(clean_app(), json!([]), true);
+        t.applications.clear();
+        let found = judge(&t, &Policy::default(), now()).findings;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].object.kind, "servicePrincipal");
+    }
+}
