@@ -389,3 +389,58 @@ async fn audit_sarif_is_valid_sarif_2_1_0_per_an_independent_validator() {
     assert!(!validator.is_valid(&broken));
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn plan_and_apply_refuse_when_managed_apps_break_the_policy_in_the_tenant() {
+    let sb = start(Faults::default(), 16).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "version: 1\nname: guarded\npolicy:\n  rules: {service-principal-credential: error}\napps:\n  svc:\n    displayName: Service\n    owners: [{user: adele.vance@contoso.com}]\n";
+    write(dir.path(), manifest);
+    let (code, _, stderr) = run_cli(&sb, dir.path(), &["apply", "--auto-approve"]).await;
+    assert_eq!(code, 0, "a clean tenant passes: {stderr}");
+    // Someone adds a secret to the app's service principal, where the portal's app page does
+    // not show it.
+    let raw = Raw::new(&sb).await;
+    let app_id = raw.app("svc").await["appId"].as_str().unwrap().to_string();
+    let sp = raw.sp(&app_id).await;
+    raw.write(
+        reqwest::Method::POST,
+        &format!(
+            "/servicePrincipals/{}/addPassword",
+            sp["id"].as_str().unwrap()
+        ),
+        Some(serde_json::json!({"passwordCredential": {"displayName": "backdoor"}})),
+    )
+    .await;
+    // A manifest change is pending, and the policy stops plan and apply before it is written.
+    write(dir.path(), &manifest.replace("Service\n", "Service v2\n"));
+    for command in [&["plan"][..], &["apply", "--auto-approve"][..]] {
+        sb.clear_log();
+        let (code, _, stderr) = run_cli(&sb, dir.path(), command).await;
+        assert_eq!(code, 1, "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("error[service-principal-credential]"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("backdoor"), "{stderr}");
+        assert!(
+            writes(&sb).is_empty(),
+            "{command:?} wrote {:?}",
+            writes(&sb)
+        );
+    }
+    // Without the policy's error level the finding is a warning and apply goes through.
+    write(
+        dir.path(),
+        &manifest
+            .replace("error}", "warning}")
+            .replace("Service\n", "Service v2\n"),
+    );
+    let (code, _, stderr) = run_cli(&sb, dir.path(), &["apply", "--auto-approve"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning[service-principal-credential]"),
+        "{stderr}"
+    );
+    sb.shutdown().await;
+}

@@ -108,3 +108,55 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> u8 {
         code
     })
 }
+
+/// Before `plan` and `apply` change anything: when the manifest states a policy, judges the apps
+/// of its set as they are in the tenant by the tenant-only rules (credentials on the service
+/// principal, unrotated or expired secrets, unconsented permissions: what the manifest cannot
+/// show), prints the findings, and answers false when one is an error. The manifest-checked
+/// rules were judged on the manifest already. A policy that cannot be checked is not skipped
+/// quietly: a failed read refuses too.
+pub async fn check_policy_on_tenant(
+    global: &GlobalArgs,
+    client: &crate::graph::GraphClient,
+    loaded: &crate::manifest::Loaded,
+) -> bool {
+    use crate::catalogue::rules::Scope;
+    use crate::output::untrusted::escape;
+    let Some(policy) = &loaded.policy else {
+        return true;
+    };
+    let tenant = match audit::read(client).await {
+        Ok(tenant) => tenant,
+        Err(e) => {
+            fail(format!(
+                "the manifest states a policy and the tenant could not be read to check it ({e}); nothing was written"
+            ));
+            return false;
+        }
+    };
+    let now = global.as_of.map_or_else(Utc::now, |day| {
+        day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+    });
+    let set = loaded.state.set_name.as_str();
+    let findings: Vec<_> = audit::check::judge(&tenant, policy, now)
+        .findings
+        .into_iter()
+        .filter(|f| f.rule.scope == Scope::Tenant && f.object.managed_by.as_deref() == Some(set))
+        .collect();
+    for f in &findings {
+        eprintln!(
+            "{}[{}] {} ({}): {}\n  help: {}",
+            f.level.as_str(),
+            f.rule.id,
+            escape(&f.object.display_name),
+            f.object.app_id,
+            escape(&f.message),
+            f.rule.fix
+        );
+    }
+    if findings.iter().any(|f| f.level == Level::Error) {
+        eprintln!("error: apps of set `{set}` break the policy in the tenant; nothing was written");
+        return false;
+    }
+    true
+}
