@@ -954,6 +954,15 @@ fn cases() -> Vec<Case> {
                 Some("trust-emulator-unverified-identifier-uri.yaml:8:9"),
             ),
         ),
+        case(
+            "trust_guardrails_blank_justification",
+            "issue 16: a policy allowance whose justification is blank would waive a high-privilege permission with no reason on record",
+            |d| corpus(d, "trust-guardrails-blank-justification.yaml"),
+            invalid(
+                "bad-policy",
+                Some("trust-guardrails-blank-justification.yaml:5:7"),
+            ),
+        ),
     ]
 }
 
