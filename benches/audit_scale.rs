@@ -2,7 +2,8 @@
 //! with 50 ms of injected latency per HTTP round trip (no jitter).
 //!
 //! For each N (1,000 by default) a fresh sandbox gets N apps registered by hand (no appreg tags),
-//! each with a client secret and a service principal; then the latency is switched on and the
+//! each with a client secret and a service principal, every tenth publishing an app role (so its
+//! assignments are read too); then the latency is switched on and the
 //! audit's reads (`appreg::audit::read`) and judgement run once. Printed: round trips (the
 //! client's `RequestStats`, cross-checked with the emulator's request log), round trips per app
 //! (target: at most 0.3) and wall time. It asserts that every app was read and judged, never
@@ -67,11 +68,16 @@ fn client_for(sandbox: &RunningSandbox) -> GraphClient {
 
 /// Registers app `i` by hand: the application, a secret, its service principal.
 async fn register(client: &GraphClient, i: usize) {
+    let mut body = json!({"displayName": format!("Hand-made app {i:05}"), "web": {"redirectUris": [format!("https://app{i}.example.com/cb")]}});
+    if i.is_multiple_of(10) {
+        // Every tenth app is an API publishing an app role: its assignments are read too.
+        body["appRoles"] = json!([{
+            "allowedMemberTypes": ["Application"], "description": "Read the API", "displayName": "Read",
+            "id": uuid::Uuid::new_v4(), "isEnabled": true, "value": "Api.Read"
+        }]);
+    }
     let app: serde_json::Value = client
-        .get_json(Request::post(
-            "/applications",
-            json!({"displayName": format!("Hand-made app {i:05}"), "web": {"redirectUris": [format!("https://app{i}.example.com/cb")]}}),
-        ))
+        .get_json(Request::post("/applications", body))
         .await
         .expect("create application");
     let (id, app_id) = (app["id"].as_str().unwrap(), app["appId"].as_str().unwrap());

@@ -55,12 +55,6 @@ fn rule_id<S: serde::Serializer>(rule: &&'static Rule, s: S) -> Result<S::Ok, S:
     s.serialize_str(rule.id)
 }
 
-impl Serialize for Level {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
 /// The findings, sorted by rule then object, and how many the policy allowed.
 pub struct Judged {
     pub findings: Vec<Finding>,

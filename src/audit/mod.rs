@@ -232,6 +232,15 @@ pub struct RoleAssignment {
     pub app_role_id: Uuid,
 }
 
+/// One page of app role assignments, as a `$batch` item answers it.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    value: Vec<RoleAssignment>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
 /// Reads everything the rules need, in bulk.
 pub async fn read(client: &GraphClient) -> Result<Tenant, GraphError> {
     let applications: Vec<Application> = client
@@ -259,22 +268,36 @@ pub async fn read(client: &GraphClient) -> Result<Tenant, GraphError> {
         .list(Request::get("/oauth2PermissionGrants").query("$top", PAGE))
         .await?;
     // Application permissions are app roles assigned to the client; Graph lists them per
-    // resource, so only resources that publish app roles are read.
-    let mut assignments = Vec::new();
-    for resource in service_principals
+    // resource, so only resources that publish app roles are read, their first pages twenty to
+    // a `$batch` (a tenant where many apps publish roles stays far below one round trip per
+    // app), further pages by their nextLink.
+    let resources: Vec<&ServicePrincipal> = service_principals
         .iter()
         .filter(|sp| !sp.app_roles().is_empty())
-    {
-        let assigned: Vec<RoleAssignment> = client
-            .list(
-                Request::get(format!(
-                    "/servicePrincipals/{}/appRoleAssignedTo",
-                    resource.id
-                ))
-                .query("$top", PAGE),
-            )
-            .await?;
-        assignments.extend(assigned);
+        .collect();
+    let first_pages = client
+        .batch(
+            resources
+                .iter()
+                .map(|r| {
+                    Request::get(format!("/servicePrincipals/{}/appRoleAssignedTo", r.id))
+                        .query("$top", PAGE)
+                })
+                .collect(),
+        )
+        .await;
+    let mut assignments = Vec::new();
+    for (answer, resource) in first_pages.into_iter().zip(&resources) {
+        let body = answer?.body.unwrap_or_default();
+        let page: Page = serde_json::from_value(body).map_err(|e| GraphError::Decode {
+            method: crate::graph::Method::Get,
+            path: format!("/servicePrincipals/{}/appRoleAssignedTo", resource.id),
+            reason: e.to_string(),
+        })?;
+        assignments.extend(page.value);
+        if let Some(next) = page.next_link {
+            assignments.extend(client.list::<RoleAssignment>(Request::get(next)).await?);
+        }
     }
     let verified_domains = crate::engine::domains::verified_domains(client).await?;
     Ok(Tenant {

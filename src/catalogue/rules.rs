@@ -11,7 +11,8 @@
 
 /// How serious a finding of a rule is unless a policy overrides it. `--strict` turns every
 /// warning into a failure; `audit --fail-on` picks the level that fails a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     Warning,
     Error,
