@@ -444,3 +444,32 @@ async fn plan_and_apply_refuse_when_managed_apps_break_the_policy_in_the_tenant(
     );
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn plan_refuses_a_redirect_outside_the_verified_domains_unless_allowed_with_a_reason() {
+    let sb = start(Faults::default(), 16).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "version: 1\nname: guarded\npolicy:\n  rules: {redirect-unverified-host: error}\napps:\n  crm:\n    displayName: CRM\n    owners: [{user: adele.vance@contoso.com}]\n    web:\n      redirectUris: [https://crm.vendor.example.net/callback, https://crm.contoso.com/callback]\n";
+    write(dir.path(), manifest);
+    sb.clear_log();
+    let (code, _, stderr) = run_cli(&sb, dir.path(), &["plan"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("error[redirect-unverified-host] app `crm`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("crm.vendor.example.net"), "{stderr}");
+    assert!(
+        !stderr.contains("crm.contoso.com`, outside"),
+        "contoso.com is verified: {stderr}"
+    );
+    assert!(writes(&sb).is_empty());
+    let allowed = manifest.replace(
+        "apps:",
+        "  allow:\n    - {rule: redirect-unverified-host, app: crm, subject: crm.vendor.example.net, justification: the vendor hosts our CRM}\napps:",
+    );
+    write(dir.path(), &allowed);
+    let (code, _, stderr) = run_cli(&sb, dir.path(), &["plan"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    sb.shutdown().await;
+}

@@ -506,7 +506,7 @@ impl Judge<'_> {
 
 /// The host of an http(s) redirect URI when it is not a verified domain or below one, nor
 /// Microsoft's own sign-in host (the native-client redirect).
-fn outside_host(uri: &str, verified: &[String]) -> Option<String> {
+pub fn outside_host(uri: &str, verified: &[String]) -> Option<String> {
     let url = url::Url::parse(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;

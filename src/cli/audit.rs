@@ -112,7 +112,8 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> u8 {
 /// Before `plan` and `apply` change anything: when the manifest states a policy, judges the apps
 /// of its set as they are in the tenant by the tenant-only rules (credentials on the service
 /// principal, unrotated or expired secrets, unconsented permissions: what the manifest cannot
-/// show), prints the findings, and answers false when one is an error. The manifest-checked
+/// show) and the manifest's redirect URIs against the tenant's verified domains, prints the
+/// findings, and answers false when one is an error. The manifest-checked
 /// rules were judged on the manifest already. A policy that cannot be checked is not skipped
 /// quietly: a failed read refuses too.
 pub async fn check_policy_on_tenant(
@@ -120,7 +121,7 @@ pub async fn check_policy_on_tenant(
     client: &crate::graph::GraphClient,
     loaded: &crate::manifest::Loaded,
 ) -> bool {
-    use crate::catalogue::rules::Scope;
+    use crate::catalogue::rules::{self, Scope};
     use crate::output::untrusted::escape;
     let Some(policy) = &loaded.policy else {
         return true;
@@ -138,12 +139,19 @@ pub async fn check_policy_on_tenant(
         day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
     });
     let set = loaded.state.set_name.as_str();
+    // Redirect URIs are judged as the manifest will write them, not as the tenant has them.
     let findings: Vec<_> = audit::check::judge(&tenant, policy, now)
         .findings
         .into_iter()
-        .filter(|f| f.rule.scope == Scope::Tenant && f.object.managed_by.as_deref() == Some(set))
+        .filter(|f| {
+            f.rule.scope == Scope::Tenant
+                && f.rule.id != rules::REDIRECT_UNVERIFIED_HOST.id
+                && f.object.managed_by.as_deref() == Some(set)
+        })
         .collect();
+    let mut errors = false;
     for f in &findings {
+        errors |= f.level == Level::Error;
         eprintln!(
             "{}[{}] {} ({}): {}\n  help: {}",
             f.level.as_str(),
@@ -154,7 +162,44 @@ pub async fn check_policy_on_tenant(
             f.rule.fix
         );
     }
-    if findings.iter().any(|f| f.level == Level::Error) {
+    let rule = &rules::REDIRECT_UNVERIFIED_HOST;
+    for app in loaded.state.apps.values() {
+        let uris = app
+            .web
+            .redirect_uris
+            .iter()
+            .chain(&app.spa_redirect_uris)
+            .chain(&app.public_client_redirect_uris);
+        for uri in uris {
+            let Some(host) = audit::check::outside_host(uri, &tenant.verified_domains) else {
+                continue;
+            };
+            let names = [
+                app.key.as_str(),
+                app.display_name.as_str(),
+                app.unique_name.as_str(),
+            ];
+            let Some(level) = policy.level(rule) else {
+                continue;
+            };
+            if crate::model::policy::is_localhost(uri)
+                || policy.allowance(rule.id, &names, Some(&host)).is_some()
+            {
+                continue;
+            }
+            errors |= level == Level::Error;
+            eprintln!(
+                "{}[{}] app `{}`: redirect URI `{}` is on `{}`, outside the tenant's verified domains\n  help: {}",
+                level.as_str(),
+                rule.id,
+                escape(&app.key),
+                escape(uri),
+                escape(&host),
+                rule.fix
+            );
+        }
+    }
+    if errors {
         eprintln!("error: apps of set `{set}` break the policy in the tenant; nothing was written");
         return false;
     }
