@@ -1058,6 +1058,15 @@ fn cases() -> Vec<Case> {
                 invalid("bad-tag", Some("tags.yaml:6:12")),
             )
         },
+        case(
+            "trust_guardrails_blank_justification",
+            "issue 16: a policy allowance whose justification is blank would waive a high-privilege permission with no reason on record",
+            |d| corpus(d, "trust-guardrails-blank-justification.yaml"),
+            invalid(
+                "bad-policy",
+                Some("trust-guardrails-blank-justification.yaml:5:7"),
+            ),
+        ),
     ]
 }
 

@@ -89,6 +89,10 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
             connection.close().await;
             return EXIT_ERROR;
         }
+        if !super::audit::check_policy_on_tenant(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return EXIT_ERROR;
+        }
         let code = apply(
             global,
             args,

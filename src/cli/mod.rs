@@ -4,6 +4,7 @@
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
 mod apply;
+mod audit;
 mod credentials;
 mod output;
 mod plan;
@@ -159,6 +160,9 @@ pub enum Command {
     Output(output::OutputArgs),
     /// List every credential of the manifest's apps with expiry and days left.
     Credentials(credentials::CredentialsArgs),
+    /// Judge every app registration and service principal of the tenant by the rule catalogue
+    /// (docs/rules.md); exit 3 when a finding reaches `--fail-on`.
+    Audit(audit::AuditArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
 }
@@ -183,6 +187,7 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => plan::drift(&cli.global, &args),
         Command::Output(args) => output::run(&cli.global, &args),
         Command::Credentials(args) => credentials::run(&cli.global, &args),
+        Command::Audit(args) => audit::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
     };
     ExitCode::from(code)

@@ -118,6 +118,10 @@ pub fn make_plan(
             connection.close().await;
             return None;
         }
+        if !super::audit::check_policy_on_tenant(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return None;
+        }
         let result = engine::plan(
             &connection.client,
             &connection.sinks,

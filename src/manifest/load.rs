@@ -33,6 +33,8 @@ pub struct Loaded {
     pub identifier_uris: Vec<IdentifierUriSite>,
     /// The YAML files near the given paths that were not loaded.
     pub survey: Survey,
+    /// The `policy:` section, read; None when no file states one.
+    pub policy: Option<crate::model::policy::Policy>,
 }
 
 impl Loaded {
@@ -176,9 +178,16 @@ fn check(
             })
         })
         .collect();
+    let policy = stated_policy(&decoded, &mut diagnostics);
     for source in &sources {
-        validate::check_app(source, &mut diagnostics);
-        validate::permissions::check(source, today, &mut diagnostics);
+        let mut found = Vec::new();
+        validate::check_app(source, &mut found);
+        validate::permissions::check(source, today, &mut found);
+        if let Some(policy) = &policy {
+            validate::policy::check(source, policy, &mut found);
+            validate::policy::enforce(policy, source.key, &mut found);
+        }
+        diagnostics.append(&mut found);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 
@@ -210,6 +219,7 @@ fn check(
                 files,
                 identifier_uris: identifier_uri_sites(&sources),
                 survey: Survey::default(),
+                policy,
             })
         }
         _ => Err(Invalid { diagnostics }),
@@ -546,6 +556,34 @@ fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> 
         tenant,
         prune: prune.as_deref() == Some("true"),
     })
+}
+
+/// The manifest's `policy:` section, read; None when no file states one. Files stating it must
+/// agree, like `name`.
+fn stated_policy(
+    documents: &[Document],
+    out: &mut Vec<Diagnostic>,
+) -> Option<crate::model::policy::Policy> {
+    agreed(
+        documents,
+        "policy",
+        |s| {
+            s.policy
+                .as_ref()
+                .map(|p| serde_json::to_string(p).expect("a policy serializes"))
+        },
+        out,
+    )?;
+    let document = documents
+        .iter()
+        .find(|d| d.settings.as_ref().is_some_and(|s| s.policy.is_some()))?;
+    let section = document.settings.as_ref()?.policy.as_ref()?;
+    Some(validate::policy::resolve(
+        section,
+        &document.file,
+        &document.root,
+        out,
+    ))
 }
 
 /// The value of a top-level setting across files; stating different values is an error.

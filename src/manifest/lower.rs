@@ -382,6 +382,7 @@ pub fn to_wire(state: &DesiredState) -> wire::ManifestFile {
             .iter()
             .map(|(k, a)| (k.clone(), app_to_wire(a)))
             .collect::<BTreeMap<_, _>>(),
+        policy: None,
     }
 }
 

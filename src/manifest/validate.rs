@@ -16,6 +16,8 @@ use crate::model::Period;
 
 /// High-privilege permissions, acknowledgements, retiring and retired APIs.
 pub(super) mod permissions;
+/// The `policy:` section and the rules it switches on.
+pub(super) mod policy;
 
 /// An app as loaded, with where it came from.
 pub struct AppSource<'a> {

@@ -37,6 +37,72 @@ pub struct ManifestFile {
     /// App registrations, keyed by a stable key that becomes the application's uniqueName.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub apps: BTreeMap<String, App>,
+    // No doc comment: schemars would wrap the reference in `allOf` (see `Acknowledgement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// Guardrails for the apps of this manifest (see docs/rules.md): the rules' levels, findings
+/// allowed with a justification, and the limits the rules check against. A manifest with a
+/// `policy:` section is also checked by the rules on credentials, owners, redirects and tags;
+/// `appreg audit --policy FILE` reads the same section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// A production set: localhost redirect URIs are findings (`localhost-redirect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<bool>,
+    /// Longest lifetime a client secret may have (`secret-lifetime`). Default 365d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_secret_lifetime: Option<String>,
+    /// Longest a secret may stay unreplaced (`secret-not-rotated`, audit). Default 180d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_secret_age: Option<String>,
+    /// How soon before expiry a credential is reported (`secret-expiring`,
+    /// `certificate-expiring`, audit). Default 30d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warning: Option<String>,
+    /// Every app must name an owner: `no-owner` becomes an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_owners: Option<bool>,
+    /// Tags every app must carry, each exactly or as `<tag>=<value>` (`missing-tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_tags: Vec<String>,
+    /// Level per rule id: `off`, `warning` or `error`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, PolicyLevel>,
+    /// Findings accepted on purpose, each with a justification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Allowance>,
+}
+
+/// A rule's level under a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyLevel {
+    Off,
+    Warning,
+    Error,
+}
+
+/// A finding accepted on purpose: the rule, the app, optionally what exactly (a permission,
+/// host or credential the finding names), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Allowance {
+    /// A rule id of docs/rules.md.
+    #[schemars(length(min = 1))]
+    pub rule: String,
+    /// The app: its key in the manifest; in an audit also its appId or display name.
+    #[schemars(length(min = 1))]
+    pub app: String,
+    /// What the finding names, e.g. `crm.example.com` or `Mail.Send`; absent: every finding of
+    /// the rule on the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Why it is accepted, for the reviewer.
+    #[schemars(length(min = 1))]
+    pub justification: String,
 }
 
 /// One app registration with its enterprise application (service principal).

@@ -4,6 +4,7 @@
 //! whose order Graph ignores are sets here, so reordering a list in the manifest is no change.
 
 mod period;
+pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
