@@ -326,7 +326,7 @@ pub fn outputs(
     ids: &BTreeMap<String, engine::AppIds>,
     connection: &target::Connection,
     credentials: &[engine::inventory::CredentialRow],
-    delivered: &[engine::secrets::Delivered],
+    delivered: &[engine::step::Delivered],
 ) -> BTreeMap<String, AppOutputs> {
     state
         .apps

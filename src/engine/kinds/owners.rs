@@ -14,7 +14,7 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::OwnerRef;
 
-use super::{ResourceKind, Write};
+use super::{DirectoryName, Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
@@ -85,11 +85,45 @@ pub fn owner_ref(object: &Value) -> Option<OwnerRef> {
     }
 }
 
+/// How an owner is named to users: `user alex@contoso.com`, `service principal <appId>`.
+pub fn describe(owner: &OwnerRef) -> String {
+    match owner {
+        OwnerRef::User(upn) => format!("user `{upn}`"),
+        OwnerRef::ServicePrincipal(app_id) => format!("service principal `{app_id}`"),
+    }
+}
+
+/// The name observation resolves for an owner.
+pub fn directory_name(owner: &OwnerRef) -> DirectoryName {
+    match owner {
+        OwnerRef::User(upn) => DirectoryName::User(upn.to_lowercase()),
+        OwnerRef::ServicePrincipal(app_id) => DirectoryName::ServicePrincipal(app_id.clone()),
+    }
+}
+
+/// The directory object an owner names, as observation found it.
+pub fn find<'a>(ctx: &'a AppContext, owner: &OwnerRef) -> Option<&'a Value> {
+    match owner {
+        OwnerRef::User(upn) => ctx.observed.users.get(&upn.to_lowercase())?.as_ref(),
+        OwnerRef::ServicePrincipal(app_id) => {
+            ctx.observed.owner_service_principals.get(app_id)?.as_ref()
+        }
+    }
+}
+
 pub struct Owners;
 
 impl ResourceKind for Owners {
     fn resource(&self) -> ResourceType {
         ResourceType::Owner
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::Application
     }
 
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
@@ -100,32 +134,41 @@ impl ResourceKind for Owners {
         live(ctx)
     }
 
+    /// Every owner the manifest names must exist in the tenant.
+    fn check(
+        &self,
+        ctx: &AppContext,
+        _: chrono::DateTime<chrono::Utc>,
+        _: &mut Vec<crate::engine::plan::Notice>,
+        problems: &mut Vec<String>,
+    ) {
+        for owner in &ctx.app.owners {
+            if find(ctx, owner).is_none() {
+                problems.push(format!(
+                    "{}: owner {} does not exist in the tenant",
+                    ctx.address(""),
+                    describe(owner)
+                ));
+            }
+        }
+    }
+
+    fn directory_names(&self, app: &crate::model::DesiredApp) -> Vec<DirectoryName> {
+        app.owners.iter().map(directory_name).collect()
+    }
+
     /// `POST …/owners/$ref`; "already exist" answers count as done.
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let desired = write.desired()?;
         let owner = ctx
             .app
             .owners
             .iter()
             .find(|o| desired.address.ends_with(&suffix(o)))
-            .ok_or("owner not declared")?;
-        let found = match owner {
-            OwnerRef::User(upn) => ctx
-                .observed
-                .users
-                .get(&upn.to_lowercase())
-                .cloned()
-                .flatten(),
-            OwnerRef::ServicePrincipal(app_id) => ctx
-                .observed
-                .owner_service_principals
-                .get(app_id)
-                .cloned()
-                .flatten(),
-        };
-        let id = found
-            .and_then(|o| str_of(&o, "id").map(str::to_string))
-            .ok_or("owner not found in the tenant")?;
+            .ok_or(WriteError::NotDeclared("owner"))?;
+        let id = find(ctx, owner)
+            .and_then(|o| str_of(o, "id").map(str::to_string))
+            .ok_or(WriteError::NotInTenant("owner"))?;
         let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
         Ok(write.fresh(Request::post(
             format!("/applications/{}/owners/$ref", write.object_id()?),
@@ -134,11 +177,11 @@ impl ResourceKind for Owners {
     }
 
     /// An owner has nothing to update: it is there or not.
-    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
-        Err("an owner has no fields to update".into())
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, WriteError> {
+        Err(WriteError::NothingToUpdate("an owner"))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/applications/{}/owners/{}/$ref",
             write.object_id()?,
