@@ -264,9 +264,14 @@ async fn apply(
     let mut err = std::io::stderr().lock();
     if planned.plan.has_changes() {
         let count = |action: Action| report.done.iter().filter(|(_, a)| *a == action).count();
+        // A replacement is neither an update nor a create: it is counted as what it is.
+        let replaced = match count(Action::Replace) {
+            0 => String::new(),
+            n => format!(", {n} replaced"),
+        };
         let _ = writeln!(
             err,
-            "Apply {}: {} created, {} updated, {} deleted.",
+            "Apply {}: {} created, {} updated, {} deleted{replaced}.",
             if report.failed.is_empty() {
                 "complete"
             } else {

@@ -295,17 +295,26 @@ async fn execute(
     }
 }
 
-/// Graph's answers to adding what is already there (owners, app role assignments).
+/// Graph's code for a second object with the same key (grants, federated credentials by name).
+const SAME_KEY: &str = "Request_MultipleObjectsWithSameKeyValue";
+
+/// Graph's answers to adding what is already there: the keyed-object code, or, for references
+/// and app role assignments, the generic `Request_BadRequest` whose message is the only thing
+/// that tells a duplicate from other bad requests (Graph has no code of its own for them).
 fn already_exists(error: &GraphError) -> bool {
-    let message = error.message().to_lowercase();
-    error.status() == Some(400)
-        && (message.contains("already exist") || message.contains("already exists"))
+    match (error.status(), error.code()) {
+        (Some(400), Some("Request_BadRequest")) => {
+            let message = error.message().to_lowercase();
+            message.contains("already exist")
+        }
+        _ => false,
+    }
 }
 
-/// Graph's 409 to a second copy of a keyed object (grants, federated credentials by name). Only
-/// read so after a resend: on a first send it may mean someone else's object with other content.
+/// Graph's 409 to a second copy of a keyed object, read by its code. Only read so after a
+/// resend: on a first send it may mean someone else's object with other content.
 fn resent_copy_refused(error: &GraphError) -> bool {
-    error.status() == Some(409) && error.message().to_lowercase().contains("already exist")
+    error.status() == Some(409) && error.code() == Some(SAME_KEY)
 }
 
 fn learn_ids(report: &mut ApplyReport, step: &Step, response: &Response) {

@@ -321,12 +321,20 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             _ => {}
         }
     }
-    let owner_names: Vec<String> = app.owners.iter().map(|o| format!("{o:?}")).collect();
+    let owner_names: Vec<String> = app.owners.iter().map(owner_name).collect();
     rules.no_duplicates(
         &[key("owners")],
         "owner",
         owner_names.iter().map(String::as_str),
     );
+}
+
+/// An owner as the manifest writes it, for messages (`user: alex@contoso.com`).
+fn owner_name(owner: &wire::Owner) -> String {
+    match owner {
+        wire::Owner::User(upn) => format!("user: {upn}"),
+        wire::Owner::ServicePrincipal(app_id) => format!("servicePrincipal: {app_id}"),
+    }
 }
 
 fn looks_like_upn(text: &str) -> bool {

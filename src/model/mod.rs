@@ -114,6 +114,16 @@ pub enum OwnerRef {
     ServicePrincipal(String),
 }
 
+/// An owner as the manifest writes it (`user: alex@contoso.com`, `servicePrincipal: <appId>`).
+impl std::fmt::Display for OwnerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OwnerRef::User(upn) => write!(f, "user: {upn}"),
+            OwnerRef::ServicePrincipal(app_id) => write!(f, "servicePrincipal: {app_id}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WebPlatform {
     pub redirect_uris: BTreeSet<String>,

@@ -85,14 +85,6 @@ pub fn owner_ref(object: &Value) -> Option<OwnerRef> {
     }
 }
 
-/// How an owner is named to users: `user alex@contoso.com`, `service principal <appId>`.
-pub fn describe(owner: &OwnerRef) -> String {
-    match owner {
-        OwnerRef::User(upn) => format!("user `{upn}`"),
-        OwnerRef::ServicePrincipal(app_id) => format!("service principal `{app_id}`"),
-    }
-}
-
 /// The name observation resolves for an owner.
 pub fn directory_name(owner: &OwnerRef) -> DirectoryName {
     match owner {
@@ -145,9 +137,8 @@ impl ResourceKind for Owners {
         for owner in &ctx.app.owners {
             if find(ctx, owner).is_none() {
                 problems.push(format!(
-                    "{}: owner {} does not exist in the tenant",
-                    ctx.address(""),
-                    describe(owner)
+                    "{}: owner `{owner}` does not exist in the tenant",
+                    ctx.address("")
                 ));
             }
         }
