@@ -296,8 +296,14 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
     }
     rules.no_duplicates(&[key("tags")], "tag", app.tags.iter().map(String::as_str));
 
-    for (i, owner) in app.owners.iter().enumerate() {
-        let path = [key("owners"), index(i)];
+    check_owners(rules, &[key("owners")], &app.owners);
+}
+
+/// Owners (of the app or of its service principal) are well-formed and listed once each.
+fn check_owners(rules: &mut Rules, base: &[Step], owners: &[wire::Owner]) {
+    for (i, owner) in owners.iter().enumerate() {
+        let mut path = base.to_vec();
+        path.push(index(i));
         match owner {
             wire::Owner::User(upn) if !looks_like_upn(upn) => {
                 rules
@@ -321,12 +327,8 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             _ => {}
         }
     }
-    let owner_names: Vec<String> = app.owners.iter().map(owner_name).collect();
-    rules.no_duplicates(
-        &[key("owners")],
-        "owner",
-        owner_names.iter().map(String::as_str),
-    );
+    let owner_names: Vec<String> = owners.iter().map(owner_name).collect();
+    rules.no_duplicates(base, "owner", owner_names.iter().map(String::as_str));
 }
 
 /// An owner as the manifest writes it, for messages (`user: alex@contoso.com`).
