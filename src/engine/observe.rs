@@ -183,7 +183,7 @@ pub async fn observe(
         .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
         .collect();
 
-    sub_objects(client, &mut observed).await?;
+    sub_objects(client, state, &mut observed).await?;
     Ok(observed)
 }
 
@@ -471,7 +471,11 @@ pub async fn local(
 
 /// Round 3: grants, app role assignments (held and granted), federated credentials and
 /// certificate keys per app.
-async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<(), EngineError> {
+async fn sub_objects(
+    client: &GraphClient,
+    state: &DesiredState,
+    observed: &mut Observed,
+) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (key, app) in &observed.apps {
@@ -495,7 +499,12 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
                 slots.push((key.clone(), Slot::Keys));
             }
         }
-        for path in KINDS.iter().flat_map(|k| k.reads(app)) {
+        let reads: Vec<String> = state
+            .apps
+            .get(key)
+            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
+            .unwrap_or_default();
+        for path in reads {
             requests.push(Request::get(path.clone()));
             slots.push((key.clone(), Slot::Collection(path)));
         }

@@ -159,9 +159,9 @@ pub trait ResourceKind: Sync {
     fn directory_names(&self, _app: &DesiredApp) -> Vec<DirectoryName> {
         Vec::new()
     }
-    /// Collections (Graph paths, listed in full) this kind reads for one app that exists;
-    /// observation stores each under its path in [`ObservedApp::collections`].
-    fn reads(&self, _live: &ObservedApp) -> Vec<String> {
+    /// Collections (Graph paths, listed in full) this kind reads for an app of the manifest that
+    /// exists; observation stores each under its path in [`ObservedApp::collections`].
+    fn reads(&self, _app: &DesiredApp, _live: &ObservedApp) -> Vec<String> {
         Vec::new()
     }
     fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError>;

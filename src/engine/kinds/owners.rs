@@ -6,6 +6,8 @@
 //! an OwnedBy caller out. Idempotency: adding an owner that is already there ("already exist")
 //! counts as done; removing one that is gone too.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::{AppContext, Instance};
@@ -27,32 +29,53 @@ pub fn suffix(owner: &OwnerRef) -> String {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    ctx.app
-        .owners
-        .iter()
-        .map(|o| Instance::new(ctx.address(&suffix(o)), ResourceType::Owner, Fields::new()))
-        .collect()
+    desired_in(ctx, &ctx.app.owners, "")
 }
 
 pub fn live(ctx: &AppContext) -> Vec<Instance> {
-    if ctx.app.owners.is_empty() {
+    live_in(ctx, &ctx.app.owners, &ctx.live.owners, "")
+}
+
+/// Instances for the `listed` owners of one object, addressed under `prefix` (empty for the
+/// app's own owners).
+pub fn desired_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, prefix: &str) -> Vec<Instance> {
+    listed
+        .iter()
+        .map(|o| {
+            Instance::new(
+                ctx.address(&format!("{prefix}{}", suffix(o))),
+                ResourceType::Owner,
+                Fields::new(),
+            )
+        })
+        .collect()
+}
+
+/// Instances for the live owner `objects` of one object whose manifest entry lists `listed`;
+/// none when it lists none (the owners are then left alone).
+pub fn live_in(
+    ctx: &AppContext,
+    listed: &BTreeSet<OwnerRef>,
+    objects: &[Value],
+    prefix: &str,
+) -> Vec<Instance> {
+    if listed.is_empty() {
         return Vec::new();
     }
     // The caller is compared like any owner only when the manifest lists it; otherwise it is
     // invisible here, so never planned for removal.
     let lists_caller = ctx.observed.caller.is_some_and(|caller| {
-        ctx.app.owners.iter().any(|o| {
+        listed.iter().any(|o| {
             matches!(o, OwnerRef::ServicePrincipal(a) if a.eq_ignore_ascii_case(&caller.to_string()))
         })
     });
-    ctx.live
-        .owners
+    objects
         .iter()
         .filter(|o| lists_caller || !is_caller(ctx, o))
         .filter_map(|o| {
             Some(
                 Instance::new(
-                    ctx.address(&suffix(&owner_ref(o)?)),
+                    ctx.address(&format!("{prefix}{}", suffix(&owner_ref(o)?))),
                     ResourceType::Owner,
                     Fields::new(),
                 )
@@ -60,6 +83,41 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             )
         })
         .collect()
+}
+
+/// Every owner in `listed` must exist in the tenant.
+pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<String>) {
+    for owner in listed {
+        if find(ctx, owner).is_none() {
+            problems.push(format!(
+                "{}: owner `{owner}` does not exist in the tenant",
+                ctx.address("")
+            ));
+        }
+    }
+}
+
+/// `POST {collection}/$ref` naming the listed owner the write's desired instance is.
+pub fn reference(
+    ctx: &AppContext,
+    listed: &BTreeSet<OwnerRef>,
+    prefix: &str,
+    write: &Write,
+    collection: String,
+) -> Result<Request, WriteError> {
+    let desired = write.desired()?;
+    let owner = listed
+        .iter()
+        .find(|o| desired.address == ctx.address(&format!("{prefix}{}", suffix(o))))
+        .ok_or(WriteError::NotDeclared("owner"))?;
+    let id = find(ctx, owner)
+        .and_then(|o| str_of(o, "id").map(str::to_string))
+        .ok_or(WriteError::NotInTenant("owner"))?;
+    let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
+    Ok(write.fresh(Request::post(
+        format!("{collection}/$ref"),
+        json!({ "@odata.id": reference }),
+    )))
 }
 
 /// Whether an owner is the service principal of the identity appreg runs as.
@@ -134,14 +192,7 @@ impl ResourceKind for Owners {
         _: &mut Vec<crate::engine::plan::Notice>,
         problems: &mut Vec<String>,
     ) {
-        for owner in &ctx.app.owners {
-            if find(ctx, owner).is_none() {
-                problems.push(format!(
-                    "{}: owner `{owner}` does not exist in the tenant",
-                    ctx.address("")
-                ));
-            }
-        }
+        check_in(ctx, &ctx.app.owners, problems);
     }
 
     fn directory_names(&self, app: &crate::model::DesiredApp) -> Vec<DirectoryName> {
@@ -150,21 +201,8 @@ impl ResourceKind for Owners {
 
     /// `POST …/owners/$ref`; "already exist" answers count as done.
     fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
-        let desired = write.desired()?;
-        let owner = ctx
-            .app
-            .owners
-            .iter()
-            .find(|o| desired.address.ends_with(&suffix(o)))
-            .ok_or(WriteError::NotDeclared("owner"))?;
-        let id = find(ctx, owner)
-            .and_then(|o| str_of(o, "id").map(str::to_string))
-            .ok_or(WriteError::NotInTenant("owner"))?;
-        let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
-        Ok(write.fresh(Request::post(
-            format!("/applications/{}/owners/$ref", write.object_id()?),
-            json!({ "@odata.id": reference }),
-        )))
+        let collection = format!("/applications/{}/owners", write.object_id()?);
+        reference(ctx, &ctx.app.owners, "", write, collection)
     }
 
     /// An owner has nothing to update: it is there or not.
