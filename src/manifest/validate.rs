@@ -844,6 +844,7 @@ fn check_service_principal(rules: &mut Rules, app: &wire::App) {
         return;
     };
     let base = [key("servicePrincipal")];
+    check_owners(rules, &[key("servicePrincipal"), key("owners")], &sp.owners);
     for (i, email) in sp.notification_emails.iter().enumerate() {
         if !looks_like_upn(email) {
             rules.error(

@@ -220,6 +220,8 @@ pub struct ServicePrincipalSettings {
     pub visible_to_users: bool,
     pub notification_emails: BTreeSet<String>,
     pub assignments: BTreeSet<AssignmentSpec>,
+    /// Owners of the enterprise application; managed only when the manifest lists some.
+    pub owners: BTreeSet<OwnerRef>,
 }
 
 impl Default for ServicePrincipalSettings {
@@ -229,6 +231,7 @@ impl Default for ServicePrincipalSettings {
             assignment_required: false,
             visible_to_users: true,
             notification_emails: BTreeSet::new(),
+            owners: BTreeSet::new(),
             assignments: BTreeSet::new(),
         }
     }

@@ -18,6 +18,7 @@ pub mod grants;
 pub mod owners;
 pub mod permissions;
 pub mod service_principal;
+pub mod service_principal_owners;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -216,7 +217,7 @@ pub struct SequenceRun<'a> {
 }
 
 /// Every kind, in apply order within a phase.
-pub static KINDS: [&dyn ResourceKind; 8] = [
+pub static KINDS: [&dyn ResourceKind; 9] = [
     &application::Application,
     &service_principal::ServicePrincipal,
     &owners::Owners,
@@ -225,6 +226,7 @@ pub static KINDS: [&dyn ResourceKind; 8] = [
     &grants::Grants,
     &permissions::ApplicationPermissions,
     &assignments::Assignments,
+    &service_principal_owners::ServicePrincipalOwners,
 ];
 
 /// The kind registered under `id`.
