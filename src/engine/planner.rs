@@ -283,6 +283,7 @@ mod tests {
     use crate::engine::plan::ResourceType;
     use crate::engine::resolve::ResourceApi;
     use crate::model::Principal;
+    use serde_json::Value;
     use serde_json::json;
 
     /// A resource service principal as a tenant would have it, from the offline catalogue.
@@ -385,6 +386,129 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("User.Read")
+        );
+    }
+
+    /// The Graph v1.0 properties of each type appreg writes (tests/fixtures, from the CSDL).
+    fn graph_properties() -> BTreeMap<String, Vec<String>> {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(root.join("tests/fixtures/graph-v1.0-properties.tsv")).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(t, p)| (t.to_string(), p.split(',').map(str::to_string).collect()))
+            .collect()
+    }
+
+    /// The Graph type of a nested property, for the properties appreg writes.
+    fn nested_type(property: &str) -> Option<&'static str> {
+        Some(match property {
+            "web" => "webApplication",
+            "implicitGrantSettings" => "implicitGrantSettings",
+            "spa" => "spaApplication",
+            "publicClient" => "publicClientApplication",
+            "api" => "apiApplication",
+            "oauth2PermissionScopes" => "permissionScope",
+            "preAuthorizedApplications" => "preAuthorizedApplication",
+            "appRoles" => "appRole",
+            "optionalClaims" => "optionalClaims",
+            "idToken" | "accessToken" | "saml2Token" => "optionalClaim",
+            "info" => "informationalUrl",
+            "requiredResourceAccess" => "requiredResourceAccess",
+            "resourceAccess" => "resourceAccess",
+            "keyCredentials" => "keyCredential",
+            _ => return None,
+        })
+    }
+
+    fn check_body(
+        schema: &BTreeMap<String, Vec<String>>,
+        graph_type: &str,
+        body: &Value,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) {
+        let items: Vec<&Value> = match body {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            let Some(object) = item.as_object() else {
+                continue;
+            };
+            for (key, value) in object {
+                if key.starts_with('@') {
+                    continue;
+                }
+                if !schema[graph_type].contains(key) {
+                    problems.push(format!("{at}: `{key}` is not a property of {graph_type}"));
+                }
+                if let Some(nested) = nested_type(key) {
+                    check_body(schema, nested, value, &format!("{at}.{key}"), problems);
+                }
+            }
+        }
+    }
+
+    /// The bodies the kinds build, for every example against an empty tenant, use only properties
+    /// the Graph v1.0 schema defines on the type each request writes.
+    #[test]
+    fn every_body_the_kinds_send_names_only_graph_properties() {
+        let schema = graph_properties();
+        let state = examples();
+        let observed = empty_tenant(&state);
+        let planned = plan(&state, &observed, PlanOptions::default(), Utc::now()).unwrap();
+        let ids = crate::engine::step::AppIds {
+            object_id: Some("object".into()),
+            app_id: Some("app".into()),
+            sp_id: Some("sp".into()),
+            fresh: false,
+        };
+        let (mut problems, mut checked) = (Vec::new(), 0);
+        for (change, step) in planned.plan.changes.iter().zip(&planned.steps) {
+            let (Some(kind), Some(key)) = (step.kind(), &step.app_key) else {
+                continue;
+            };
+            let ctx = AppContext::new(&state.set_name, &state.apps[key], &observed);
+            let write = kinds::Write { step, ids: &ids };
+            let request = kinds::write(kinds::kind(kind), &ctx, change.action, &write).unwrap();
+            let Some(body) = &request.body else { continue };
+            let path = request.path.as_str();
+            let graph_type = if path.ends_with("$ref") {
+                continue;
+            } else if path.starts_with("/applications")
+                && path.ends_with("federatedIdentityCredentials")
+            {
+                "federatedIdentityCredential"
+            } else if path.starts_with("/applications") {
+                "application"
+            } else if path.ends_with("appRoleAssignedTo") || path.ends_with("appRoleAssignments") {
+                "appRoleAssignment"
+            } else if path.starts_with("/servicePrincipals") {
+                "servicePrincipal"
+            } else if path.starts_with("/oauth2PermissionGrants") {
+                "oAuth2PermissionGrant"
+            } else {
+                panic!("no Graph type known for {path}");
+            };
+            checked += 1;
+            check_body(&schema, graph_type, body, &change.address, &mut problems);
+        }
+        assert!(checked > 10, "only {checked} bodies were checked");
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        // The check itself finds a misspelt property.
+        let mut found = Vec::new();
+        check_body(
+            &schema,
+            "application",
+            &json!({"web": {"redirectUri": []}}),
+            "x",
+            &mut found,
+        );
+        assert_eq!(
+            found,
+            ["x.web: `redirectUri` is not a property of webApplication"]
         );
     }
 
