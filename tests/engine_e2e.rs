@@ -531,6 +531,30 @@ async fn service_principal_owners_are_added_replaced_and_drift_is_reported() {
     sb.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apply_summary_counts_a_replaced_certificate_as_replaced() {
+    let sb = start(Faults::default(), 0x7e9).await;
+    let work = tempfile::tempdir().unwrap();
+    let certs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs");
+    std::fs::copy(certs.join("first.pem"), work.path().join("signing.pem")).unwrap();
+    std::fs::write(
+        work.path().join("apps.yaml"),
+        "version: 1\nname: replace\napps:\n  signer:\n    displayName: Signer\n    certificates:\n      - name: signing\n        file: signing.pem\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    // A renewed certificate file is a replacement; the summary says so rather than hiding it.
+    std::fs::copy(certs.join("second.pem"), work.path().join("signing.pem")).unwrap();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("Apply complete: 0 created, 0 updated, 0 deleted, 1 replaced."),
+        "{err}"
+    );
+    sb.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The same under replication lag and throttling
 // ---------------------------------------------------------------------------------------------

@@ -281,10 +281,10 @@ async fn apply(
             count(Action::Update) + count(Action::Rotate),
             count(Action::Delete)
         );
-        for (address, why) in &report.failed {
+        for failure in &report.failed {
             // Graph's message is outside text; appreg's own hint lines stay lines.
-            let why = escape_lines(why).replace('\n', "\n    ");
-            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(address));
+            let why = escape_lines(&failure.reason.to_string()).replace('\n', "\n    ");
+            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(&failure.address));
         }
     }
     drop(err);

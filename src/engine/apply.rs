@@ -15,7 +15,7 @@ use super::observed::{Observed, ObservedApp, str_of};
 use super::plan::{Action, Change};
 use super::planner::Planned;
 use super::registry::SEQUENCES;
-use super::step::{AppIds, ApplyReport, Step};
+use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step};
 use crate::credentials::Sinks;
 use crate::graph::{GraphClient, GraphError, Request, Response};
 use crate::model::{DesiredApp, DesiredState};
@@ -159,9 +159,10 @@ async fn run_phase(
         if change.action != Action::Delete
             && let Some(reason) = kind.requires().unmet(&ids)
         {
-            report
-                .failed
-                .push((change.address.clone(), reason.to_string()));
+            report.failed.push(Failure::new(
+                &change.address,
+                FailureReason::Skipped(reason),
+            ));
             continue;
         }
         let built = match app {
@@ -186,9 +187,7 @@ async fn run_phase(
                 request,
                 tolerate_exists: change.action == Action::Create,
             }),
-            Err(reason) => report
-                .failed
-                .push((change.address.clone(), reason.to_string())),
+            Err(reason) => report.failed.push(Failure::new(&change.address, reason)),
         }
     }
     execute(client, planned, pre_writes, report, |_, _, _| {}).await;
@@ -290,7 +289,7 @@ async fn execute(
             Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
                 report.done.push((change.address.clone(), change.action))
             }
-            Err(e) => report.failed.push((change.address.clone(), e.to_string())),
+            Err(e) => report.failed.push(Failure::new(&change.address, e)),
         }
     }
 }
@@ -368,16 +367,14 @@ impl CredentialExpiry {
         delivered: &[super::step::Delivered],
     ) -> Vec<CredentialExpiry> {
         use super::inventory::{CredentialKind, Standing};
-        let prefix = format!("app.{app}.secret.");
         let mut out: Vec<CredentialExpiry> = delivered
             .iter()
-            .filter_map(|d| {
-                Some(CredentialExpiry {
-                    kind: "secret".into(),
-                    name: d.address.strip_prefix(&prefix)?.to_string(),
-                    key_id: Some(d.key_id.clone()),
-                    expires: Some(d.expiry),
-                })
+            .filter(|d| d.app_key == app)
+            .map(|d| CredentialExpiry {
+                kind: "secret".into(),
+                name: d.name.clone(),
+                key_id: Some(d.key_id.clone()),
+                expires: Some(d.expiry),
             })
             .collect();
         for row in rows

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::kinds::{AppContext, CredentialSequence, Phase, SequenceRun};
 use super::observed::str_of;
 use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
-use super::step::{AppIds, ApplyReport, Step, digest};
+use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step, digest};
 pub use super::step::{Delivered, SecretStep};
 use crate::credentials::{
     Cap, Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret, server_text,
@@ -359,9 +359,10 @@ pub async fn apply(
                         outcome.done.push((change.address.clone(), change.action));
                         outcome.delivered.extend(delivered);
                     }
-                    Err(e) => outcome
-                        .failed
-                        .push((change.address.clone(), escape_hidden(&e).into_owned())),
+                    Err(e) => outcome.failed.push(Failure::new(
+                        &change.address,
+                        FailureReason::Sequence(escape_hidden(&e).into_owned()),
+                    )),
                 }
             }
             outcome
@@ -377,7 +378,7 @@ pub async fn apply(
 #[derive(Default)]
 struct Outcome {
     done: Vec<(String, Action)>,
-    failed: Vec<(String, String)>,
+    failed: Vec<Failure>,
     delivered: Vec<Delivered>,
 }
 
@@ -593,6 +594,8 @@ async fn run(
         }
         delivered = Some(Delivered {
             address: change.address.clone(),
+            app_key: app.key.clone(),
+            name: secret.name.clone(),
             key_id,
             expiry,
         });

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::fields::Fields;
 use super::plan::{Action, ResourceType};
 use crate::credentials::{Holding, SecretPlan};
+use crate::graph::GraphError;
 
 /// Which registered kind produced an instance (its place in `kinds::KINDS`), stamped by
 /// `kinds::instances`; None for the instances of a credential sequence.
@@ -98,8 +99,66 @@ pub struct AppIds {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     pub address: String,
+    /// The manifest key of the app and the secret's name, so readers never parse the address.
+    pub app_key: String,
+    pub name: String,
     pub key_id: String,
     pub expiry: DateTime<Utc>,
+}
+
+/// Why a kind could not build the request for a planned change. Each is a planning invariant that
+/// apply found broken; it is reported against the change and the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("the {0} has no id yet")]
+    MissingId(&'static str),
+    #[error("the {0} is not declared in the manifest")]
+    NotDeclared(&'static str),
+    #[error("the {0} was not found in the tenant")]
+    NotInTenant(&'static str),
+    #[error("{0} has no fields to update")]
+    NothingToUpdate(&'static str),
+    #[error("the address does not name a {0}")]
+    Address(&'static str),
+    #[error("{0}")]
+    Certificate(String),
+    #[error("nothing to do")]
+    NoOp,
+    #[error("no kind carries out this change")]
+    NoKind,
+}
+
+/// Why a planned change was not carried out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FailureReason {
+    /// The object it hangs off was not written (its own write failed).
+    #[error("{0}")]
+    Skipped(&'static str),
+    /// The request could not be built.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Graph refused the write.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A credential sequence stopped; the text is already escaped for display.
+    #[error("{0}")]
+    Sequence(String),
+}
+
+/// A change apply did not carry out, and why.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub address: String,
+    pub reason: FailureReason,
+}
+
+impl Failure {
+    pub fn new(address: &str, reason: impl Into<FailureReason>) -> Failure {
+        Failure {
+            address: address.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// What apply did.
@@ -108,7 +167,7 @@ pub struct ApplyReport {
     /// Address and action of every change carried out.
     pub done: Vec<(String, Action)>,
     /// Changes that failed, with why; dependants of a failed change are skipped and listed too.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<Failure>,
     pub ids: BTreeMap<String, AppIds>,
     /// Secrets delivered (address, keyId, expiry; never a value).
     pub delivered: Vec<Delivered>,

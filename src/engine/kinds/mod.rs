@@ -32,7 +32,7 @@ use crate::engine::application::NamedResource;
 use crate::graph::{GraphClient, Request};
 use crate::model::{DesiredApp, DesiredState};
 
-pub use super::step::Instance;
+pub use super::step::{Instance, WriteError};
 
 /// Where a kind's writes go in apply order. Creates and updates run phase by phase in this order,
 /// deletions in the reverse order (sub-objects go before the objects they hang off).
@@ -94,28 +94,6 @@ pub enum DirectoryName {
     Group(String),
     /// A service principal, by appId.
     ServicePrincipal(String),
-}
-
-/// Why a kind could not build the request for a planned change. Each is a planning invariant that
-/// apply found broken; it is reported against the change and the run goes on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WriteError {
-    #[error("the {0} has no id yet")]
-    MissingId(&'static str),
-    #[error("the {0} is not declared in the manifest")]
-    NotDeclared(&'static str),
-    #[error("the {0} was not found in the tenant")]
-    NotInTenant(&'static str),
-    #[error("{0} has no fields to update")]
-    NothingToUpdate(&'static str),
-    #[error("the address does not name a {0}")]
-    Address(&'static str),
-    #[error("{0}")]
-    Certificate(String),
-    #[error("nothing to do")]
-    NoOp,
-    #[error("no kind carries out this change")]
-    NoKind,
 }
 
 /// One kind of object appreg reconciles. The engine owns ordering, batching, retries and reporting;
