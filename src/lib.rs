@@ -17,3 +17,6 @@ pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod output;
+
+#[cfg(test)]
+mod layering;

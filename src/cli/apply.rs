@@ -271,9 +271,14 @@ async fn apply(
     let mut err = std::io::stderr().lock();
     if planned.plan.has_changes() {
         let count = |action: Action| report.done.iter().filter(|(_, a)| *a == action).count();
+        // A replacement is neither an update nor a create: it is counted as what it is.
+        let replaced = match count(Action::Replace) {
+            0 => String::new(),
+            n => format!(", {n} replaced"),
+        };
         let _ = writeln!(
             err,
-            "Apply {}: {} created, {} updated, {} deleted.",
+            "Apply {}: {} created, {} updated, {} deleted{replaced}.",
             if report.failed.is_empty() {
                 "complete"
             } else {
@@ -283,10 +288,10 @@ async fn apply(
             count(Action::Update) + count(Action::Rotate),
             count(Action::Delete)
         );
-        for (address, why) in &report.failed {
+        for failure in &report.failed {
             // Graph's message is outside text; appreg's own hint lines stay lines.
-            let why = escape_lines(why).replace('\n', "\n    ");
-            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(address));
+            let why = escape_lines(&failure.reason.to_string()).replace('\n', "\n    ");
+            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(&failure.address));
         }
     }
     drop(err);
@@ -333,7 +338,7 @@ pub fn outputs(
     ids: &BTreeMap<String, engine::AppIds>,
     connection: &target::Connection,
     credentials: &[engine::inventory::CredentialRow],
-    delivered: &[engine::secrets::Delivered],
+    delivered: &[engine::step::Delivered],
 ) -> BTreeMap<String, AppOutputs> {
     state
         .apps

@@ -288,8 +288,14 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
     }
     rules.no_duplicates(&[key("tags")], "tag", app.tags.iter().map(String::as_str));
 
-    for (i, owner) in app.owners.iter().enumerate() {
-        let path = [key("owners"), index(i)];
+    check_owners(rules, &[key("owners")], &app.owners);
+}
+
+/// Owners (of the app or of its service principal) are well-formed and listed once each.
+fn check_owners(rules: &mut Rules, base: &[Step], owners: &[wire::Owner]) {
+    for (i, owner) in owners.iter().enumerate() {
+        let mut path = base.to_vec();
+        path.push(index(i));
         match owner {
             wire::Owner::User(upn) if !looks_like_upn(upn) => {
                 rules
@@ -313,12 +319,16 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             _ => {}
         }
     }
-    let owner_names: Vec<String> = app.owners.iter().map(|o| format!("{o:?}")).collect();
-    rules.no_duplicates(
-        &[key("owners")],
-        "owner",
-        owner_names.iter().map(String::as_str),
-    );
+    let owner_names: Vec<String> = owners.iter().map(owner_name).collect();
+    rules.no_duplicates(base, "owner", owner_names.iter().map(String::as_str));
+}
+
+/// An owner as the manifest writes it, for messages (`user: alex@contoso.com`).
+fn owner_name(owner: &wire::Owner) -> String {
+    match owner {
+        wire::Owner::User(upn) => format!("user: {upn}"),
+        wire::Owner::ServicePrincipal(app_id) => format!("servicePrincipal: {app_id}"),
+    }
 }
 
 fn looks_like_upn(text: &str) -> bool {
@@ -826,6 +836,7 @@ fn check_service_principal(rules: &mut Rules, app: &wire::App) {
         return;
     };
     let base = [key("servicePrincipal")];
+    check_owners(rules, &[key("servicePrincipal"), key("owners")], &sp.owners);
     for (i, email) in sp.notification_emails.iter().enumerate() {
         if !looks_like_upn(email) {
             rules.error(

@@ -273,7 +273,7 @@ impl Adopt {
     }
 }
 
-/// An owner of the application.
+/// An owner of the application or of its service principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Owner {
@@ -474,6 +474,10 @@ pub struct ServicePrincipal {
     /// Users and groups assigned to the app, optionally to one of its roles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments: Vec<Assignment>,
+    /// Owners of the enterprise application: users by userPrincipalName, service principals by
+    /// appId. Listed owners are reconciled exactly; an empty list leaves the owners alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<Owner>,
 }
 
 /// A user or a group assigned to the enterprise application. Exactly one of `user` and `group`.
