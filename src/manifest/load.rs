@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use super::diagnostic::{self, Diagnostic};
 use super::domains::IdentifierUriSite;
 use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
-use super::source::{Location, SourceFile};
+use super::source::{Location, SourceFile, read_limited};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
 use super::view::{self, OutOfView, Survey, is_manifest_name};
@@ -376,21 +376,6 @@ fn decode_text(path: &Path, bytes: &[u8], out: &mut Vec<Diagnostic>) -> Option<A
             None
         }
     }
-}
-
-/// Reads at most MAX_FILE_BYTES + 1 bytes, so a file that grows (or a device) cannot exhaust memory.
-pub(super) fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
 }
 
 /// One file after the structural check: its top-level settings and the apps that decoded cleanly.

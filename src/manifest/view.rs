@@ -355,7 +355,7 @@ fn peek(path: &Path) -> Peeked {
         Ok(_) => return Peeked::Unknown("not a regular file".into()),
         Err(e) => return Peeked::Unknown(format!("cannot be read: {e}")),
     }
-    let bytes = match super::load::read_limited(path) {
+    let bytes = match super::source::read_limited(path) {
         Ok(bytes) => bytes,
         Err(e) => return Peeked::Unknown(format!("cannot be read: {e}")),
     };
