@@ -7,6 +7,7 @@
 // The emulator's resource templates are large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod audit;
 pub mod catalogue;
 pub mod cli;
 pub mod credentials;
@@ -16,3 +17,6 @@ pub mod graph;
 pub mod manifest;
 pub mod model;
 pub mod output;
+
+#[cfg(test)]
+mod layering;

@@ -285,12 +285,15 @@ async fn a_failed_delivery_leaves_no_new_credential_behind() {
     let failure = report
         .failed
         .iter()
-        .find(|(address, _)| address == "app.vault-app.secret.mail")
+        .find(|f| f.address == "app.vault-app.secret.mail")
         .unwrap_or_else(|| panic!("{:?}", report.failed));
     assert!(
-        failure.1.contains("the new credential was removed"),
+        failure
+            .reason
+            .to_string()
+            .contains("the new credential was removed"),
         "{}",
-        failure.1
+        failure.reason
     );
     assert_eq!(
         key_ids(&credentials(&raw, "vault-app", "mail").await),
@@ -757,7 +760,10 @@ async fn answers_lost_on_every_send_fail_the_secret_and_the_next_run_removes_the
         .await
         .unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    let (address, why) = &report.failed[0];
+    let (address, why) = (
+        &report.failed[0].address,
+        report.failed[0].reason.to_string(),
+    );
     assert_eq!(address, "app.file-app.secret.mail");
     assert!(why.contains("no answer came back"), "{why}");
     assert!(file_sink(&dir).is_none(), "nothing was delivered");

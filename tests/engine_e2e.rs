@@ -439,6 +439,127 @@ async fn ignored_tags_keep_the_ownership_markers_and_the_caller_may_be_a_listed_
     sb.shutdown().await;
 }
 
+/// The owners of an app's enterprise application as the tenant holds them: UPNs of users and the
+/// appIds of service principals, sorted.
+async fn sp_owners(raw: &Raw, unique_name: &str) -> Vec<String> {
+    let app = raw.app(unique_name).await;
+    let sp = raw.sp(app["appId"].as_str().unwrap()).await;
+    let mut owners: Vec<String> = raw
+        .list(&format!(
+            "/servicePrincipals/{}/owners",
+            sp["id"].as_str().unwrap()
+        ))
+        .await
+        .iter()
+        .map(|o| {
+            o["userPrincipalName"]
+                .as_str()
+                .or_else(|| o["appId"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    owners.sort();
+    owners
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_principal_owners_are_added_replaced_and_drift_is_reported() {
+    let sb = start(Faults::default(), 0x0e5).await;
+    let raw = Raw::new(&sb).await;
+    let work = tempfile::tempdir().unwrap();
+    let admin = sb.admin_client_id().to_string();
+    let manifest = |owners: &[&str]| {
+        let mut text = String::from(
+            "version: 1\nname: sp-owners\napps:\n  portal:\n    displayName: Portal\n    servicePrincipal:\n      owners:\n",
+        );
+        for upn in owners {
+            text.push_str(&format!("        - user: {upn}\n"));
+        }
+        std::fs::write(work.path().join("apps.yaml"), text).unwrap();
+    };
+    manifest(&["adele.vance@contoso.com"]);
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    // The identity appreg runs as became an owner when it created the service principal; it stays.
+    assert_eq!(
+        sp_owners(&raw, "portal").await,
+        vec![admin.clone(), "adele.vance@contoso.com".to_string()]
+    );
+    let (code, out, err) = run_cli(
+        &sb,
+        work.path(),
+        &["plan", "--detailed-exitcode", "apps.yaml"],
+    )
+    .await;
+    assert_eq!(code, 0, "a second plan has nothing to do:\n{out}\n{err}");
+
+    // Another owner in the manifest: the old one goes, the new one comes, in one apply.
+    manifest(&["megan.bowen@contoso.com"]);
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sp_owners(&raw, "portal").await,
+        vec![admin.clone(), "megan.bowen@contoso.com".to_string()]
+    );
+
+    // An owner added by hand is drift: the plan names it for removal.
+    let app = raw.app("portal").await;
+    let sp = raw.sp(app["appId"].as_str().unwrap()).await;
+    let conor = raw.user_id("conor.obrien@contoso.com").await;
+    raw.write(
+        reqwest::Method::POST,
+        &format!("/servicePrincipals/{}/owners/$ref", sp["id"].as_str().unwrap()),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{conor}")})),
+    )
+    .await;
+    let (code, out, err) = run_cli(
+        &sb,
+        work.path(),
+        &["plan", "--detailed-exitcode", "apps.yaml"],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.contains("app.portal.service_principal.owner.conor.obrien@contoso.com"),
+        "{out}"
+    );
+
+    // An owner the tenant does not have stops the plan, written as the manifest writes it.
+    manifest(&["nobody@contoso.com"]);
+    let (code, out, err) = run_cli(&sb, work.path(), &["plan", "apps.yaml"]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("owner `user: nobody@contoso.com` does not exist in the tenant"),
+        "{err}"
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apply_summary_counts_a_replaced_certificate_as_replaced() {
+    let sb = start(Faults::default(), 0x7e9).await;
+    let work = tempfile::tempdir().unwrap();
+    let certs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs");
+    std::fs::copy(certs.join("first.pem"), work.path().join("signing.pem")).unwrap();
+    std::fs::write(
+        work.path().join("apps.yaml"),
+        "version: 1\nname: replace\napps:\n  signer:\n    displayName: Signer\n    certificates:\n      - name: signing\n        file: signing.pem\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    // A renewed certificate file is a replacement; the summary says so rather than hiding it.
+    std::fs::copy(certs.join("second.pem"), work.path().join("signing.pem")).unwrap();
+    let (code, _, err) = run_cli(&sb, work.path(), &["apply", "--auto-approve", "apps.yaml"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("Apply complete: 0 created, 0 updated, 0 deleted, 1 replaced."),
+        "{err}"
+    );
+    sb.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The same under replication lag and throttling
 // ---------------------------------------------------------------------------------------------
@@ -1025,6 +1146,7 @@ mod props {
                         visible_to_users: true,
                         notification_emails: BTreeSet::new(),
                         assignments,
+                        owners: BTreeSet::new(),
                     },
                     secrets: Vec::new(),
                     certificates: Vec::new(),

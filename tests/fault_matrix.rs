@@ -311,7 +311,7 @@ async fn run(profile: &Profile, workload: Workload, seed: u64) -> Figures {
         let failed: Vec<String> = report
             .failed
             .iter()
-            .map(|(address, why)| format!("apply {}: {address}: {why}", figures.applies))
+            .map(|f| format!("apply {}: {}: {}", figures.applies, f.address, f.reason))
             .collect();
         figures.failed_changes += failed.len();
         failures.extend(failed);

@@ -580,16 +580,16 @@ fn cases() -> Vec<Case> {
             invalid("control-character", Some("ansi-escaped.yaml:5:18")),
         ),
         case(
-            "ansi_in_notes_is_stored_but_printed_escaped",
-            "notes may hold any text; the plan prints it escaped",
+            "ansi_in_notes",
+            "notes may hold line breaks, but no escape sequence (issue 11, finding 8)",
             |d| corpus(d, "ansi-notes.yaml"),
-            Expect::Valid,
+            invalid("control-character", Some("ansi-notes.yaml:6:12")),
         ),
         case(
             "bidi_override_in_display_name",
-            "U+202E is legitimate Unicode: stored as written, printed escaped",
+            "U+202E makes a name read as another (issue 11, finding 8): refused at the character",
             |d| corpus(d, "bidi-display-name.yaml"),
-            Expect::Valid,
+            invalid("control-character", Some("bidi-display-name.yaml:5:27")),
         ),
         case(
             "zero_width_in_display_name",
@@ -661,7 +661,7 @@ fn cases() -> Vec<Case> {
             "github_output_name_injects_a_line",
             "a line break in a step output name would add outputs to $GITHUB_OUTPUT",
             |d| corpus(d, "github-output-newline.yaml"),
-            invalid("bad-output-name", Some("github-output-newline.yaml:9:38")),
+            invalid("control-character", Some("github-output-newline.yaml:9:38")),
         ),
         case(
             "key_vault_plain_http",
@@ -717,7 +717,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "env_nested_reference",
-            "`${env:${env:A}}` is not expanded twice",
+            "`${var:${var:A}}` is not expanded twice",
             |d| corpus(d, "env-nested.yaml"),
             invalid("bad-interpolation", Some("env-nested.yaml:5:19")),
         ),
@@ -729,31 +729,34 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "env_escaped_dollar_is_literal",
-            "`$${env:X}` is the literal text `${env:X}`",
+            "`$${var:X}` is the literal text `${var:X}`",
             |d| corpus(d, "env-escaped.yaml"),
             Expect::Valid,
         ),
         Case {
-            env: env("HOSTILE_NAME", "Line one\n    owners: [eve@example.com]"),
+            env: env(
+                "APPREG_VAR_HOSTILE_NAME",
+                "Line one\n    owners: [eve@example.com]",
+            ),
             ..case(
                 "env_value_injects_yaml",
-                "a variable's value is text: a line break in it is not YAML, and a name may not hold one",
+                "a variable's value is text: a line break in it is not YAML, and a value may not hold one",
                 |d| corpus(d, "env-value.yaml"),
-                invalid("control-character", Some("env-value.yaml:5:18")),
+                invalid("bad-variable-value", Some("env-value.yaml:5:19")),
             )
         },
         Case {
-            env: env("HOSTILE_NAME", "\u{1b}]0;pwned\u{7}\u{1b}[2J"),
+            env: env("APPREG_VAR_HOSTILE_NAME", "\u{1b}]0;pwned\u{7}\u{1b}[2J"),
             ..case(
                 "env_value_with_terminal_escapes",
                 "escape sequences arriving through a variable",
                 |d| corpus(d, "env-value.yaml"),
-                invalid("control-character", Some("env-value.yaml:5:18")),
+                invalid("bad-variable-value", Some("env-value.yaml:5:19")),
             )
         },
         Case {
             // Linux caps one variable at 128 kB.
-            env: env("HOSTILE_LONG", &"v".repeat(100_000)),
+            env: env("APPREG_VAR_HOSTILE_LONG", &"v".repeat(100_000)),
             ..case(
                 "env_long_value_repeated_by_aliases",
                 "a 100 kB variable repeated by 60,000 aliases: the expansion is bounded",
@@ -763,7 +766,7 @@ fn cases() -> Vec<Case> {
                         d,
                         "envbomb.yaml",
                         format!(
-                            "version: 1\nname: envbomb\napps: {{}}\nx-v: &v \"${{env:HOSTILE_LONG}}\"\nx-list: [{aliases}]\n"
+                            "version: 1\nname: envbomb\napps: {{}}\nx-v: &v \"${{var:HOSTILE_LONG}}\"\nx-list: [{aliases}]\n"
                         ),
                     )]
                 },
@@ -952,6 +955,116 @@ fn cases() -> Vec<Case> {
             invalid(
                 "unverified-identifier-uri-domain",
                 Some("trust-emulator-unverified-identifier-uri.yaml:8:9"),
+            ),
+        ),
+        // ------------------------------------------------------------------ issue 11, manifest room
+        case(
+            "trust_manifest_env_reads_the_runners_secret",
+            "finding 1: `${env:AZURE_CLIENT_SECRET}` (set for every run here) is refused, never expanded",
+            |d| corpus(d, "trust-manifest-env-secret.yaml"),
+            invalid(
+                "env-interpolation-refused",
+                Some("trust-manifest-env-secret.yaml:5:21"),
+            ),
+        ),
+        case(
+            "trust_manifest_uppercase_set_prunes_another",
+            "finding 4: `name: FINANCE` with `prune: true` would prune set `finance`",
+            |d| corpus(d, "trust-manifest-uppercase-set.yaml"),
+            invalid("bad-format", Some("trust-manifest-uppercase-set.yaml:2:7")),
+        ),
+        case(
+            "trust_manifest_two_apps_one_secret_file",
+            "finding 5: two apps delivering to one file spelled in another case",
+            |d| corpus(d, "trust-manifest-shared-sink.yaml"),
+            invalid(
+                "duplicate-sink",
+                Some("trust-manifest-shared-sink.yaml:13:26"),
+            ),
+        ),
+        case(
+            "trust_manifest_escape_in_resource_and_certificate_names",
+            "finding 8: control characters in a permission resource key and a certificate name",
+            |d| corpus(d, "trust-manifest-control-in-names.yaml"),
+            invalid(
+                "control-character",
+                Some("trust-manifest-control-in-names.yaml:7:7"),
+            ),
+        ),
+        case(
+            "trust_manifest_prune_with_a_sibling_of_the_set",
+            "finding 13: pruning from one file while its sibling declares apps of the same set",
+            |d| {
+                write(
+                    d,
+                    "m/a.yaml",
+                    "version: 1\nname: hostile-split\nprune: true\napps:\n  a:\n    displayName: A\n",
+                );
+                write(d, "m/b.yaml", one_app("hostile-split", "displayName: B"));
+                vec!["m/a.yaml".into()]
+            },
+            Expect::Refused("refusing to prune set `hostile-split`"),
+        ),
+        case(
+            "trust_manifest_prune_with_the_set_in_a_subdirectory",
+            "finding 13: pruning a directory whose subdirectory holds apps of the set",
+            |d| {
+                write(
+                    d,
+                    "m/set.yaml",
+                    "version: 1\nname: hostile-subdir\nprune: true\napps: {}\n",
+                );
+                write(
+                    d,
+                    "m/team/b.yaml",
+                    "version: 1\napps:\n  b:\n    displayName: B\n",
+                );
+                vec!["m".into()]
+            },
+            Expect::Refused("m/team/b.yaml"),
+        ),
+        case(
+            "trust_manifest_uppercase_extension_is_loaded",
+            "finding 13: `APP.YAML` is a manifest like `app.yaml`, so its mistakes are found",
+            |d| {
+                write(d, "m/set.yaml", one_app("hostile-case", "displayName: A"));
+                write(
+                    d,
+                    "m/MORE.YAML",
+                    "version: 1\napps:\n  b:\n    displayName: B\n    colour: blue\n",
+                );
+                vec!["m".into()]
+            },
+            invalid("unknown-field", Some("m/MORE.YAML:5:5")),
+        ),
+        Case {
+            env: env("APPREG_VAR_HOSTILE_TAG", "tag-value"),
+            ..case(
+                "trust_manifest_many_interpolated_mistakes",
+                "finding 1: 20,000 broken interpolated values; putting the written text back into each report stays linear",
+                |d| {
+                    let tags: Vec<String> = (0..20_000)
+                        .map(|i| format!("\"${{var:HOSTILE_TAG}} {i}\""))
+                        .collect();
+                    vec![write(
+                        d,
+                        "tags.yaml",
+                        one_app(
+                            "hostile-tags",
+                            &format!("displayName: Tags\ntags: [{}]", tags.join(",")),
+                        ),
+                    )]
+                },
+                invalid("bad-tag", Some("tags.yaml:6:12")),
+            )
+        },
+        case(
+            "trust_guardrails_blank_justification",
+            "issue 16: a policy allowance whose justification is blank would waive a high-privilege permission with no reason on record",
+            |d| corpus(d, "trust-guardrails-blank-justification.yaml"),
+            invalid(
+                "bad-policy",
+                Some("trust-guardrails-blank-justification.yaml:5:7"),
             ),
         ),
     ]

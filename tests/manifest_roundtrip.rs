@@ -329,7 +329,7 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
                 notes,
                 sign_in_audience: audience,
                 tags,
-                owners,
+                owners: owners.clone(),
                 identifier_uris,
                 web: WebPlatform {
                     redirect_uris: web_uris,
@@ -380,6 +380,8 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
                     visible_to_users: flags.0,
                     notification_emails: BTreeSet::new(),
                     assignments,
+                    // The enterprise application's owners are written like the app's.
+                    owners,
                 },
                 secrets,
                 certificates: Vec::new(),

@@ -237,8 +237,8 @@ corpus! {
     broken_37: "tests/broken/37-too-many-federated-credentials.yaml" => "21 federated credentials, Graph allows 20";
     broken_38: "tests/broken/38-federated-duplicate-issuer-subject.yaml" => "two federated credentials with the same issuer and subject";
     broken_39: "tests/broken/39-certificate-file-missing.yaml" => "certificate file that does not exist (relative to the manifest)";
-    broken_40: "tests/broken/40-unset-env-variable.yaml" => "unset `${env:NAME}` is an error at the token, never an empty string";
-    broken_41: "tests/broken/41-malformed-interpolation.yaml" => "shell-style `${NAME}` instead of `${env:NAME}`";
+    broken_40: "tests/broken/40-unset-variable.yaml" => "unset `${var:NAME}` (APPREG_VAR_NAME) is an error at the token, never an empty string";
+    broken_41: "tests/broken/41-malformed-interpolation.yaml" => "shell-style `${NAME}` instead of `${var:NAME}`";
     broken_42: "tests/broken/42-yaml-syntax-error.yaml" => "unclosed flow sequence: a YAML syntax error";
     broken_43: "tests/broken/43-tab-indentation.yaml" => "a tab indenting a line";
     broken_44: "tests/broken/44-empty-file.yaml" => "an empty file";
@@ -249,10 +249,15 @@ corpus! {
     broken_49: "tests/broken/49-tab-after-scalar.yaml" => "a tab indenting a key after a plain scalar (the parser places it at the end of the line before)";
     broken_50: "tests/broken/50-tab-inside-value.yaml" => "a tab inside a value is a control character Graph refuses";
     broken_51: "tests/broken/51-mistake-through-merge-key.yaml" => "a mistake inherited through `<<` is checked in the merging app too (reported once at the anchor)";
-    broken_56: "tests/broken/56-space-separated-permissions.yaml" => "a space-separated permission string: the fix lists separate items, not `[A B]`";
+    broken_52: "tests/broken/52-env-interpolation.yaml", "ODOO_URL" = "https://odoo.example.com" => "`${env:NAME}` could read the runner's secrets: refused even when set, with the migration to `${var:NAME}`";
+    broken_53: "tests/broken/53-uppercase-set-name.yaml" => "an uppercase set name would prune the lowercase set (Graph folds tag case): refused with the lowercase spelling";
+    broken_54: "tests/broken/54-shared-secret-sink.yaml" => "two apps delivering to one file and one Key Vault secret, spelled in other cases: each error names both places";
+    broken_55: "tests/broken/55-line-break-in-secret-name.yaml" => "a line break in a secret name (notes may hold line breaks and tabs)";
+    broken_56: "tests/broken/56-variable-in-bad-redirect.yaml", "APPREG_VAR_ODOO_HOST" = "odoo.internal.example.com" => "a rule quoting an interpolated value shows the text as written, never the value";
+    broken_57: "tests/broken/57-space-separated-permissions.yaml" => "a space-separated permission string: the fix lists separate items, not `[A B]`";
     broken_99: "tests/broken/99-many-mistakes.yaml" => "18 mistakes across four apps, all reported in one run, in file order";
     valid_anchors: "tests/valid/anchors-and-merge-keys.yaml" => "anchors, aliases and `<<` merge keys (single and list) work";
-    valid_env: "tests/valid/env-interpolation.yaml", "ODOO_URL" = "https://odoo.example.com" => "a set variable is substituted and `$${` stays literal";
+    valid_var: "tests/valid/var-interpolation.yaml", "APPREG_VAR_ODOO_URL" = "https://odoo.example.com" => "a set variable is substituted and `$${` stays literal";
 }
 
 /// Every file in tests/broken and tests/valid is in the table above, and the table has no strays.
@@ -391,4 +396,17 @@ fn generated_label_past_column_65535() {
     std::fs::write(dir.path().join("long-line.yaml"), text).expect("write");
     let stderr = check(dir.path(), "long-line.yaml", &[], 1);
     assert!(stderr.contains("tag `b c` contains whitespace"));
+}
+
+#[test]
+fn interpolated_values_are_never_quoted() {
+    // The snapshot of broken_56 shows the report; this says what must never be in it.
+    let stderr = check(
+        Path::new(ROOT),
+        "tests/broken/56-variable-in-bad-redirect.yaml",
+        &[("APPREG_VAR_ODOO_HOST", "odoo.internal.example.com")],
+        1,
+    );
+    assert!(stderr.contains("${var:ODOO_HOST}"), "{stderr}");
+    assert!(!stderr.contains("odoo.internal"), "{stderr}");
 }

@@ -63,6 +63,9 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         return EXIT_ERROR;
     };
     let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
+    if let Err(e) = loaded.prune_in_view(prune) {
+        return fail(e);
+    }
     // One apply per manifest directory at a time, held until this function returns; with it
     // held, temporary secret files an interrupted apply left are removed (credentials::lock).
     let lock = crate::credentials::lock::lock_directories(
@@ -88,6 +91,10 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
             Err(e) => return fail(e),
         };
         if !run::check_verified_domains(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return EXIT_ERROR;
+        }
+        if !super::audit::check_policy_on_tenant(global, &connection.client, &loaded).await {
             connection.close().await;
             return EXIT_ERROR;
         }
@@ -276,9 +283,14 @@ async fn apply(
     let mut err = std::io::stderr().lock();
     if planned.plan.has_changes() {
         let count = |action: Action| report.done.iter().filter(|(_, a)| *a == action).count();
+        // A replacement is neither an update nor a create: it is counted as what it is.
+        let replaced = match count(Action::Replace) {
+            0 => String::new(),
+            n => format!(", {n} replaced"),
+        };
         let _ = writeln!(
             err,
-            "Apply {}: {} created, {} updated, {} deleted.",
+            "Apply {}: {} created, {} updated, {} deleted{replaced}.",
             if report.failed.is_empty() {
                 "complete"
             } else {
@@ -288,10 +300,10 @@ async fn apply(
             count(Action::Update) + count(Action::Rotate),
             count(Action::Delete)
         );
-        for (address, why) in &report.failed {
+        for failure in &report.failed {
             // Graph's message is outside text; appreg's own hint lines stay lines.
-            let why = escape_lines(why).replace('\n', "\n    ");
-            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(address));
+            let why = escape_lines(&failure.reason.to_string()).replace('\n', "\n    ");
+            let _ = writeln!(err, "  failed: {}: {why}", Untrusted(&failure.address));
         }
     }
     drop(err);
@@ -373,7 +385,7 @@ pub fn outputs(
     ids: &BTreeMap<String, engine::AppIds>,
     connection: &target::Connection,
     credentials: &[engine::inventory::CredentialRow],
-    delivered: &[engine::secrets::Delivered],
+    delivered: &[engine::step::Delivered],
     observed: Option<&engine::observed::Observed>,
 ) -> BTreeMap<String, AppOutputs> {
     state

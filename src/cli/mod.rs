@@ -4,6 +4,7 @@
 //! and map it to an exit code. Nothing here talks to Graph directly.
 
 mod apply;
+mod audit;
 mod completions;
 mod credentials;
 mod output;
@@ -47,7 +48,7 @@ pub struct Cli {
 pub const TENANT_OPTIONS: &str = "Tenant options";
 
 /// Commands that reach a tenant; every other command's help leaves the tenant options out.
-const TENANT_COMMANDS: [&str; 5] = ["plan", "apply", "drift", "output", "credentials"];
+const TENANT_COMMANDS: [&str; 6] = ["plan", "apply", "drift", "output", "credentials", "audit"];
 
 /// Flags every command accepts (before or after the command name, as pipelines write them). Tenant
 /// and cloud settings matter only to commands that reach a tenant, and only those list them.
@@ -172,6 +173,9 @@ pub enum Command {
     Output(output::OutputArgs),
     /// List every credential of the manifest's apps with expiry and days left.
     Credentials(credentials::CredentialsArgs),
+    /// Judge every app registration and service principal of the tenant by the rule catalogue
+    /// (docs/rules.md); exit 3 when a finding reaches `--fail-on`.
+    Audit(audit::AuditArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
     /// Print shell completions (bash, zsh, fish, powershell).
@@ -230,6 +234,7 @@ pub fn main() -> ExitCode {
         Command::Drift(args) => plan::drift(&cli.global, &args),
         Command::Output(args) => output::run(&cli.global, &args),
         Command::Credentials(args) => credentials::run(&cli.global, &args),
+        Command::Audit(args) => audit::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),

@@ -87,7 +87,8 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
     }
 }
 
-/// Loads the manifest, connects, observes and plans; errors are printed.
+/// Loads the manifest, connects, observes and plans; errors are printed. A plan that prunes is
+/// refused while part of the set is out of view; `drift` (which only reports) is warned instead.
 pub fn make_plan(
     global: &GlobalArgs,
     paths: &[PathBuf],
@@ -96,6 +97,21 @@ pub fn make_plan(
     report: Report,
 ) -> Option<Plan> {
     let loaded = run::load_strict(global, paths, strict)?;
+    // Drift names every app of the set the files leave out (as gone from the manifest), so it
+    // asks the same question as a prune would, and only warns.
+    let drift = report == Report::Drift;
+    match loaded.prune_in_view(prune || drift) {
+        Err(e) if drift => eprintln!(
+            "warning: drift counts the apps that these files declare for set `{}` as gone from the manifest; pass the directory that holds the whole set:{}",
+            e.set,
+            e.listing()
+        ),
+        Err(e) => {
+            fail(e);
+            return None;
+        }
+        Ok(()) => {}
+    }
     block_on(async {
         let connection = match target::connect(global, loaded.state.tenant.as_deref()).await {
             Ok(c) => c,
@@ -105,6 +121,10 @@ pub fn make_plan(
             }
         };
         if !run::check_verified_domains(global, &connection.client, &loaded).await {
+            connection.close().await;
+            return None;
+        }
+        if !super::audit::check_policy_on_tenant(global, &connection.client, &loaded).await {
             connection.close().await;
             return None;
         }

@@ -40,7 +40,7 @@ pub fn desired_body(
     );
     body.insert(
         "groupMembershipClaims".into(),
-        json!(app.group_membership_claims.map(|g| format!("{g:?}"))),
+        json!(app.group_membership_claims.map(group_membership_claims)),
     );
     let optional = [
         (
@@ -133,6 +133,25 @@ pub fn keep_ownership_tags(
     body.insert("tags".into(), json!(tags));
 }
 
+/// Graph's name for a groupMembershipClaims value (spelled out, never a Rust `Debug` rendering).
+fn group_membership_claims(claims: model::GroupMembershipClaims) -> &'static str {
+    match claims {
+        model::GroupMembershipClaims::None => "None",
+        model::GroupMembershipClaims::SecurityGroup => "SecurityGroup",
+        model::GroupMembershipClaims::DirectoryRole => "DirectoryRole",
+        model::GroupMembershipClaims::ApplicationGroup => "ApplicationGroup",
+        model::GroupMembershipClaims::All => "All",
+    }
+}
+
+/// Graph's name for an app role's allowed member type.
+fn member_type(kind: model::AppRoleMemberType) -> &'static str {
+    match kind {
+        model::AppRoleMemberType::User => "User",
+        model::AppRoleMemberType::Application => "Application",
+    }
+}
+
 fn app_role(role: &model::AppRole) -> Value {
     json!({
         "id": role.id,
@@ -140,7 +159,7 @@ fn app_role(role: &model::AppRole) -> Value {
         "displayName": role.display_name,
         "description": role.description,
         "isEnabled": role.enabled,
-        "allowedMemberTypes": role.allowed_member_types.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
+        "allowedMemberTypes": role.allowed_member_types.iter().map(|t| member_type(*t)).collect::<Vec<_>>(),
     })
 }
 

@@ -1,47 +1,26 @@
 //! Apply: carry out a plan's changes in dependency order, in phases that each go out as `$batch`es.
 //!
-//! Phase 1 upserts applications (by uniqueName), phase 2 upserts their service principals (by
-//! appId), phase 3 writes sub-objects (owners, federated credentials, grants, application
-//! permissions, assignments), phase 4 deletes what left the manifest, sub-objects before apps.
+//! The order comes from the kinds, never from here: creates and updates run phase by phase
+//! ([`kinds::Phase`]: the application, its service principal, sub-objects, credential sequences),
+//! deletions in the reverse order, sub-objects before the objects they hang off. A change whose
+//! required ids are missing (the write it depends on failed) is skipped and reported.
 //! Writes that name an object created moments ago are marked so the client retries Graph's
 //! replication-lag answers. A POST whose answer was lost is sent again only when Graph keys what it
 //! creates (a second copy is refused as "already exists"), which every create here is; a lost
 //! `addPassword` is first looked for and taken back (see `secrets`).
 
-use std::collections::BTreeMap;
-
-use serde_json::{Value, json};
-
 use super::EngineError;
-use super::kinds::{self, AppContext};
+use super::kinds::{self, AppContext, Phase, ResourceKind, SequenceRun};
 use super::observed::{Observed, ObservedApp, str_of};
-use super::plan::{Action, Change, ResourceType};
-use super::planner::{Planned, Step};
+use super::plan::{Action, Change};
+use super::planner::Planned;
+use super::registry::SEQUENCES;
+use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step};
 use crate::credentials::Sinks;
-use crate::graph::{GraphClient, GraphError, Request, Response, odata};
+use crate::graph::{GraphClient, GraphError, Request, Response};
 use crate::model::{DesiredApp, DesiredState};
-
-/// Ids of one app in the tenant, learned from observation and from writes.
-#[derive(Debug, Clone, Default)]
-pub struct AppIds {
-    pub object_id: Option<String>,
-    pub app_id: Option<String>,
-    pub sp_id: Option<String>,
-    /// Created in this run: reads and references may lag behind.
-    pub fresh: bool,
-}
-
-/// What apply did.
-#[derive(Debug, Default)]
-pub struct ApplyReport {
-    /// Address and action of every change carried out.
-    pub done: Vec<(String, Action)>,
-    /// Changes that failed, with why; dependants of a failed change are skipped and listed too.
-    pub failed: Vec<(String, String)>,
-    pub ids: BTreeMap<String, AppIds>,
-    /// Secrets delivered (address, keyId, expiry; never a value).
-    pub delivered: Vec<super::secrets::Delivered>,
-}
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub async fn apply(
     client: &GraphClient,
@@ -54,61 +33,73 @@ pub async fn apply(
     for (key, live) in &observed.apps {
         report.ids.insert(key.clone(), ids_of(live));
     }
+    let run = SequenceRun {
+        client,
+        sinks,
+        state,
+        tenant_id: observed.tenant_id.as_str(),
+    };
     let work: Vec<(usize, &Step)> = planned
         .steps
         .iter()
         .enumerate()
         .filter(|(i, _)| planned.plan.changes[*i].action.is_write())
         .collect();
-    let phase = |resources: &[ResourceType], deleting: bool| -> Vec<(usize, &Step)> {
+    // The steps of `phase` that a kind carries out, creating and updating or deleting.
+    let of_kinds = |phase: Phase, deleting: bool| -> Vec<(usize, &Step)> {
         work.iter()
-            .filter(|(i, _)| {
-                let change = &planned.plan.changes[*i];
-                resources.contains(&change.resource)
-                    && (change.action == Action::Delete) == deleting
+            .filter(|(i, step)| {
+                step.kind().is_some_and(|k| kinds::kind(k).phase() == phase)
+                    && (planned.plan.changes[*i].action == Action::Delete) == deleting
             })
             .copied()
             .collect()
     };
-    let sub_objects = [
-        ResourceType::Owner,
-        ResourceType::FederatedCredential,
-        ResourceType::Certificate,
-        ResourceType::DelegatedGrant,
-        ResourceType::ApplicationPermission,
-        ResourceType::Assignment,
-    ];
-
-    let secrets = |deleting: bool| -> Vec<(&Change, &Step)> {
-        phase(&[ResourceType::Secret], deleting)
-            .into_iter()
-            .map(|(i, step)| (&planned.plan.changes[i], step))
-            .collect()
-    };
-    for steps in [
-        phase(&[ResourceType::Application], false),
-        phase(&[ResourceType::ServicePrincipal], false),
-        phase(&sub_objects, false),
-    ] {
-        run_phase(client, state, observed, planned, &steps, &mut report).await?;
+    // The steps a credential sequence carries out.
+    let of_sequence =
+        |sequence: &dyn kinds::CredentialSequence, deleting: bool| -> Vec<(&Change, &Step)> {
+            work.iter()
+                .filter(|(i, step)| {
+                    let change = &planned.plan.changes[*i];
+                    step.kind().is_none()
+                        && change.resource == sequence.resource()
+                        && (change.action == Action::Delete) == deleting
+                })
+                .map(|(i, step)| (&planned.plan.changes[*i], *step))
+                .collect()
+        };
+    for phase in Phase::ALL {
+        run_phase(
+            client,
+            state,
+            observed,
+            planned,
+            &of_kinds(phase, false),
+            &mut report,
+        )
+        .await?;
+        for sequence in SEQUENCES.iter().filter(|s| s.phase() == phase) {
+            sequence
+                .apply(&run, of_sequence(*sequence, false), &mut report)
+                .await;
+        }
     }
-    let tenant = observed.tenant_id.as_str();
-    super::secrets::apply(client, sinks, state, tenant, secrets(false), &mut report).await;
-    run_phase(
-        client,
-        state,
-        observed,
-        planned,
-        &phase(&sub_objects, true),
-        &mut report,
-    )
-    .await?;
-    super::secrets::apply(client, sinks, state, tenant, secrets(true), &mut report).await;
-    let apps = phase(
-        &[ResourceType::ServicePrincipal, ResourceType::Application],
-        true,
-    );
-    run_phase(client, state, observed, planned, &apps, &mut report).await?;
+    for phase in Phase::ALL.into_iter().rev() {
+        for sequence in SEQUENCES.iter().filter(|s| s.phase() == phase) {
+            sequence
+                .apply(&run, of_sequence(*sequence, true), &mut report)
+                .await;
+        }
+        run_phase(
+            client,
+            state,
+            observed,
+            planned,
+            &of_kinds(phase, true),
+            &mut report,
+        )
+        .await?;
+    }
     Ok(report)
 }
 
@@ -157,6 +148,9 @@ async fn run_phase(
     let mut pre_writes = Vec::new();
     for (index, step) in steps {
         let change = &planned.plan.changes[*index];
+        let Some(kind) = step.kind().map(kinds::kind) else {
+            continue;
+        };
         let app = step.app_key.as_ref().and_then(|k| state.apps.get(k));
         let ids = step
             .app_key
@@ -164,18 +158,20 @@ async fn run_phase(
             .and_then(|k| report.ids.get(k))
             .cloned()
             .unwrap_or_default();
-        if let Some(reason) = blocked(change.resource, change.action, &ids) {
-            report
-                .failed
-                .push((change.address.clone(), reason.to_string()));
+        if change.action != Action::Delete
+            && let Some(reason) = kind.requires().unmet(&ids)
+        {
+            report.failed.push(Failure::new(
+                &change.address,
+                FailureReason::Skipped(reason),
+            ));
             continue;
         }
         let built = match app {
             Some(app) => {
                 let ctx = AppContext::new(&state.set_name, app, observed);
-                if change.resource == ResourceType::Application
-                    && change.action == Action::Update
-                    && let Some(pre) = disable_before_change(&ctx, &ids)
+                if change.action == Action::Update
+                    && let Some(pre) = kind.before_update(&ctx, &ids)
                 {
                     pre_writes.push(Write {
                         index: *index,
@@ -183,14 +179,9 @@ async fn run_phase(
                         tolerate_exists: false,
                     });
                 }
-                kinds::write(
-                    &ctx,
-                    change.resource,
-                    change.action,
-                    &kinds::Write { step, ids: &ids },
-                )
+                kinds::write(kind, &ctx, change.action, &kinds::Write { step, ids: &ids })
             }
-            None => stray_delete(step),
+            None => unmanaged_delete(kind, step),
         };
         match built {
             Ok(request) => writes.push(Write {
@@ -198,84 +189,34 @@ async fn run_phase(
                 request,
                 tolerate_exists: change.action == Action::Create,
             }),
-            Err(reason) => report.failed.push((change.address.clone(), reason)),
+            Err(reason) => report.failed.push(Failure::new(&change.address, reason)),
         }
     }
     execute(client, planned, pre_writes, report, |_, _, _| {}).await;
-    execute(client, planned, writes, report, |report, step, response| {
-        learn_ids(report, step, response)
-    })
-    .await;
-    // 204 answers to upserts carry no body: read the ids of apps and service principals created
-    // through them (rare: only when observation missed an object that existed).
-    let unknown: Vec<(String, ResourceType, Request)> = steps
+    execute(client, planned, writes, report, learn_ids).await;
+    // 204 answers to upserts carry no body: read the ids of objects created through them (rare:
+    // only when observation missed an object that existed).
+    let unknown: Vec<(String, &dyn ResourceKind, Request)> = steps
         .iter()
         .filter_map(|(i, step)| {
             let key = step.app_key.as_ref()?;
             let ids = report.ids.get(key)?;
             let app = state.apps.get(key)?;
-            match planned.plan.changes[*i].resource {
-                ResourceType::Application if ids.object_id.is_none() => Some((
-                    key.clone(),
-                    ResourceType::Application,
-                    Request::get(format!(
-                        "/applications(uniqueName={})",
-                        odata::key(&app.unique_name)
-                    ))
-                    .query("$select", "id,appId")
-                    .after_own_write(),
-                )),
-                ResourceType::ServicePrincipal if ids.sp_id.is_none() => {
-                    let app_id = ids.app_id.as_ref()?;
-                    Some((
-                        key.clone(),
-                        ResourceType::ServicePrincipal,
-                        Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
-                            .query("$select", "id,appId")
-                            .after_own_write(),
-                    ))
-                }
-                _ => None,
+            let kind = kinds::kind(step.kind()?);
+            if planned.plan.changes[*i].action == Action::Delete {
+                return None;
             }
+            Some((key.clone(), kind, kind.read_back(app, ids)?))
         })
         .collect();
     let answers = client
         .batch(unknown.iter().map(|(_, _, r)| r.clone()).collect())
         .await;
-    for ((key, resource, _), answer) in unknown.iter().zip(answers) {
+    for ((key, kind, _), answer) in unknown.iter().zip(answers) {
         let body = answer?.body.unwrap_or_default();
-        let ids = report.ids.entry(key.clone()).or_default();
-        if *resource == ResourceType::ServicePrincipal {
-            ids.sp_id = str_of(&body, "id").map(str::to_string);
-        } else {
-            ids.object_id = str_of(&body, "id").map(str::to_string);
-            ids.app_id = str_of(&body, "appId").map(str::to_string);
-        }
+        kind.learn(report.ids.entry(key.clone()).or_default(), &body, false);
     }
     Ok(())
-}
-
-/// Why a change cannot run yet: the object it hangs off does not exist (its write failed).
-fn blocked(resource: ResourceType, action: Action, ids: &AppIds) -> Option<&'static str> {
-    match resource {
-        ResourceType::Application => None,
-        ResourceType::ServicePrincipal if action != Action::Delete && ids.app_id.is_none() => {
-            Some("skipped: the application was not written")
-        }
-        ResourceType::Owner | ResourceType::FederatedCredential | ResourceType::Certificate
-            if ids.object_id.is_none() =>
-        {
-            Some("skipped: the application was not written")
-        }
-        ResourceType::DelegatedGrant
-        | ResourceType::ApplicationPermission
-        | ResourceType::Assignment
-            if ids.sp_id.is_none() =>
-        {
-            Some("skipped: the service principal was not written")
-        }
-        _ => None,
-    }
 }
 
 async fn execute(
@@ -350,109 +291,48 @@ async fn execute(
             Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
                 report.done.push((change.address.clone(), change.action))
             }
-            Err(e) => report.failed.push((change.address.clone(), e.to_string())),
+            Err(e) => report.failed.push(Failure::new(&change.address, e)),
         }
     }
 }
 
-/// Graph's answers to adding what is already there (owners, app role assignments).
+/// Graph's code for a second object with the same key (grants, federated credentials by name).
+const SAME_KEY: &str = "Request_MultipleObjectsWithSameKeyValue";
+
+/// Graph's answers to adding what is already there: the keyed-object code, or, for references
+/// and app role assignments, the generic `Request_BadRequest` whose message is the only thing
+/// that tells a duplicate from other bad requests (Graph has no code of its own for them).
 fn already_exists(error: &GraphError) -> bool {
-    let message = error.message().to_lowercase();
-    error.status() == Some(400)
-        && (message.contains("already exist") || message.contains("already exists"))
+    match (error.status(), error.code()) {
+        (Some(400), Some("Request_BadRequest")) => {
+            let message = error.message().to_lowercase();
+            message.contains("already exist")
+        }
+        _ => false,
+    }
 }
 
-/// Graph's 409 to a second copy of a keyed object (grants, federated credentials by name). Only
-/// read so after a resend: on a first send it may mean someone else's object with other content.
+/// Graph's 409 to a second copy of a keyed object, read by its code. Only read so after a
+/// resend: on a first send it may mean someone else's object with other content.
 fn resent_copy_refused(error: &GraphError) -> bool {
-    error.status() == Some(409) && error.message().to_lowercase().contains("already exist")
+    error.status() == Some(409) && error.code() == Some(SAME_KEY)
 }
 
 fn learn_ids(report: &mut ApplyReport, step: &Step, response: &Response) {
-    let (Some(key), Some(body)) = (&step.app_key, &response.body) else {
+    let (Some(key), Some(body), Some(kind)) = (&step.app_key, &response.body, step.kind()) else {
         return;
     };
     let ids = report.ids.entry(key.clone()).or_default();
-    match step.desired.as_ref().map(|d| d.resource) {
-        Some(ResourceType::Application) => {
-            ids.object_id = str_of(body, "id")
-                .map(str::to_string)
-                .or(ids.object_id.take());
-            ids.app_id = str_of(body, "appId")
-                .map(str::to_string)
-                .or(ids.app_id.take());
-            ids.fresh |= response.status == 201;
-        }
-        Some(ResourceType::ServicePrincipal) => {
-            ids.sp_id = str_of(body, "id").map(str::to_string).or(ids.sp_id.take());
-            ids.fresh |= response.status == 201;
-        }
-        _ => {}
-    }
+    kinds::kind(kind).learn(ids, body, response.status == 201);
 }
 
-fn stray_delete(step: &Step) -> Result<Request, String> {
-    let id = step
-        .live
+/// The delete of a stray (an object no manifest entry names), by the kind that keys it.
+fn unmanaged_delete(kind: &dyn ResourceKind, step: &Step) -> Result<Request, kinds::WriteError> {
+    step.live
         .as_ref()
         .and_then(|l| l.live.as_ref())
-        .and_then(|v| str_of(v, "id"))
-        .ok_or("the app has no id")?;
-    Ok(Request::delete(format!("/applications/{id}")))
-}
-
-/// Graph refuses to change or remove an enabled app role or scope (CannotDeleteOrUpdateEnabledEntitlement):
-/// the live ones that change or go are disabled in one write first.
-fn disable_before_change(ctx: &AppContext, ids: &AppIds) -> Option<Request> {
-    let live = ctx.live.application.as_ref()?;
-    let object_id = ids.object_id.as_ref()?;
-    let desired = Value::Object(super::application::desired_body(
-        ctx.app,
-        ctx.set_name,
-        &ctx.resources,
-    ));
-    let disable = |live_items: Option<&Value>,
-                   desired_items: Option<&Value>|
-     -> Option<Vec<Value>> {
-        let live_items = live_items?.as_array()?;
-        let desired_items = desired_items
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut changed = false;
-        let items = live_items
-            .iter()
-            .map(|item| {
-                let same = desired_items.iter().find(|d| d.get("id") == item.get("id"));
-                let enabled = item
-                    .get("isEnabled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                let differs = same.is_none_or(|d| !super::application::same_entitlement(d, item));
-                let mut item = item.clone();
-                if enabled && differs {
-                    item["isEnabled"] = json!(false);
-                    changed = true;
-                }
-                item
-            })
-            .collect();
-        changed.then_some(items)
-    };
-    let mut body = serde_json::Map::new();
-    if let Some(roles) = disable(live.get("appRoles"), desired.get("appRoles")) {
-        body.insert("appRoles".into(), Value::Array(roles));
-    }
-    if let Some(scopes) = disable(
-        live.pointer("/api/oauth2PermissionScopes"),
-        desired.pointer("/api/oauth2PermissionScopes"),
-    ) {
-        let mut api = live.get("api").cloned().unwrap_or_else(|| json!({}));
-        api["oauth2PermissionScopes"] = Value::Array(scopes);
-        body.insert("api".into(), api);
-    }
-    (!body.is_empty())
-        .then(|| Request::patch(format!("/applications/{object_id}"), Value::Object(body)))
+        .and_then(|live| kind.delete_unmanaged(live))
+        .ok_or(kinds::WriteError::MissingId("stray object"))
 }
 
 /// Per-app outputs after apply: what an integration's operator copies to the vendor.
@@ -542,19 +422,17 @@ impl CredentialExpiry {
     pub fn current(
         app: &str,
         rows: &[super::inventory::CredentialRow],
-        delivered: &[super::secrets::Delivered],
+        delivered: &[super::step::Delivered],
     ) -> Vec<CredentialExpiry> {
         use super::inventory::{CredentialKind, Standing};
-        let prefix = format!("app.{app}.secret.");
         let mut out: Vec<CredentialExpiry> = delivered
             .iter()
-            .filter_map(|d| {
-                Some(CredentialExpiry {
-                    kind: "secret".into(),
-                    name: d.address.strip_prefix(&prefix)?.to_string(),
-                    key_id: Some(d.key_id.clone()),
-                    expires: Some(d.expiry),
-                })
+            .filter(|d| d.app_key == app)
+            .map(|d| CredentialExpiry {
+                kind: "secret".into(),
+                name: d.name.clone(),
+                key_id: Some(d.key_id.clone()),
+                expires: Some(d.expiry),
             })
             .collect();
         for row in rows

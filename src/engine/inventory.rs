@@ -99,7 +99,7 @@ pub fn inventory(
             ));
         }
         let certificate_window =
-            now + chrono::Duration::days(super::planner::CERTIFICATE_WARNING_DAYS);
+            now + chrono::Duration::days(super::kinds::certificates::WARNING_DAYS);
         for key in super::kinds::certificates::live_keys(&ctx) {
             let name = str_of(key, "displayName").unwrap_or_default();
             let declared = app.certificates.iter().any(|c| c.name == name);

@@ -13,9 +13,11 @@ pub mod observed;
 pub mod ownership;
 pub mod plan;
 pub mod planner;
+pub mod registry;
 pub mod resolve;
 pub mod retirements;
 pub mod secrets;
+pub mod step;
 
 use chrono::Utc;
 
@@ -23,8 +25,9 @@ use crate::credentials::Sinks;
 use crate::graph::{GraphClient, GraphError};
 use crate::model::DesiredState;
 
-pub use apply::{AppIds, AppOutputs, ApplyReport};
+pub use apply::AppOutputs;
 pub use planner::{PlanError, PlanOptions, Planned};
+pub use step::{AppIds, ApplyReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -7,19 +7,21 @@
 //! Round 2: apps the tag filter did not find (new apps, adopted apps) by uniqueName and, for an
 //! entry that adopts, by appId as well, and their service principals, batched. Observation finds;
 //! it does not decide whose an app is: `ownership` does, from what is found here. Round 3: per-app sub-objects (grants, app role assignments both
-//! ways, federated credentials), four reads per app, batched 20 to a round trip.
+//! ways, federated credentials, and the collections a kind asks for through `ResourceKind::reads`),
+//! batched 20 to a round trip.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::EngineError;
+use super::kinds::{self, DirectoryName, KINDS};
 use super::observed::{Observed, ObservedApp, SecretPolicy, str_of};
 use super::ownership;
 use super::resolve::{ResourceApi, ResourceRef};
 use crate::credentials::{CertificateFile, Sinks};
 use crate::graph::{GraphClient, Request, odata};
-use crate::model::{self, DesiredState, OwnerRef, Principal};
+use crate::model::{self, DesiredState};
 
 /// Properties read for resource service principals.
 const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
@@ -181,7 +183,7 @@ pub async fn observe(
         .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
         .collect();
 
-    sub_objects(client, &mut observed).await?;
+    sub_objects(client, state, &mut observed).await?;
     Ok(observed)
 }
 
@@ -295,19 +297,12 @@ async fn principals(client: &GraphClient, state: &DesiredState) -> Result<Princi
     let mut users = BTreeSet::new();
     let mut groups = BTreeSet::new();
     let mut owner_apps = BTreeSet::new();
-    for app in state.apps.values() {
-        for a in &app.service_principal.assignments {
-            match &a.principal {
-                Principal::User(upn) => users.insert(upn.to_lowercase()),
-                Principal::Group(name) => groups.insert(name.clone()),
-            };
-        }
-        for owner in &app.owners {
-            match owner {
-                OwnerRef::User(upn) => users.insert(upn.to_lowercase()),
-                OwnerRef::ServicePrincipal(app_id) => owner_apps.insert(app_id.clone()),
-            };
-        }
+    for name in kinds::directory_names(state) {
+        match name {
+            DirectoryName::User(upn) => users.insert(upn.to_lowercase()),
+            DirectoryName::Group(name) => groups.insert(name),
+            DirectoryName::ServicePrincipal(app_id) => owner_apps.insert(app_id),
+        };
     }
     let users: Vec<String> = users.into_iter().collect();
     let groups: Vec<String> = groups.into_iter().collect();
@@ -476,7 +471,11 @@ pub async fn local(
 
 /// Round 3: grants, app role assignments (held and granted), federated credentials and
 /// certificate keys per app.
-async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<(), EngineError> {
+async fn sub_objects(
+    client: &GraphClient,
+    state: &DesiredState,
+    observed: &mut Observed,
+) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (key, app) in &observed.apps {
@@ -499,6 +498,15 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
                 );
                 slots.push((key.clone(), Slot::Keys));
             }
+        }
+        let reads: Vec<String> = state
+            .apps
+            .get(key)
+            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
+            .unwrap_or_default();
+        for path in reads {
+            requests.push(Request::get(path.clone()));
+            slots.push((key.clone(), Slot::Collection(path)));
         }
         if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
             requests.push(
@@ -549,6 +557,9 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
             Slot::Grants => app.grants = items,
             Slot::Held => app.app_role_assignments = items,
             Slot::Granted => app.assigned_to = items,
+            Slot::Collection(path) => {
+                app.collections.insert(path, items);
+            }
             Slot::Keys => {}
         }
     }
@@ -556,6 +567,8 @@ async fn sub_objects(client: &GraphClient, observed: &mut Observed) -> Result<()
 }
 
 enum Slot {
+    /// A collection a kind asked for, by its path.
+    Collection(String),
     Federated,
     Grants,
     Held,

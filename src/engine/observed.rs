@@ -37,6 +37,15 @@ pub struct ObservedApp {
     pub key_credentials: Vec<Value>,
     /// What each declared secret's sink holds, by secret name (read only for apps that exist).
     pub holdings: BTreeMap<String, Holding>,
+    /// Collections a kind asked to read (`ResourceKind::reads`), by Graph path.
+    pub collections: BTreeMap<String, Vec<Value>>,
+}
+
+impl ObservedApp {
+    /// The collection read at `path`; empty when it was not read.
+    pub fn collection(&self, path: &str) -> &[Value] {
+        self.collections.get(path).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The tenant as far as one manifest is concerned.

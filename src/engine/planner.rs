@@ -3,16 +3,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::fields;
-use super::kinds::{self, AppContext, Instance};
+use super::kinds::{self, AppContext, Instance, KINDS, Phase};
 use super::observed::{Observed, str_of};
 use super::ownership;
-use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Plan, ResourceType};
+use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Notice, Plan};
+use super::registry::SEQUENCES;
+use super::step::{Step, digest};
 use crate::catalogue::PermissionKind;
-use crate::model::{DesiredApp, DesiredState, OwnerRef, Principal};
+use crate::model::{DesiredApp, DesiredState};
 
 /// Why a plan cannot be made: every problem, each naming the app and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,6 @@ pub struct PlanOptions {
     pub caller: Option<uuid::Uuid>,
 }
 
-/// A stable digest of a JSON value (object keys are sorted by serde_json's map).
-pub fn digest(value: &Value) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let hash = Sha256::digest(bytes);
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Digest of the desired state, for "plan is stale" checks.
 pub fn manifest_digest(state: &DesiredState) -> String {
     digest(&serde_json::to_value(crate::manifest::to_wire(state)).unwrap_or_default())
@@ -50,16 +43,6 @@ pub struct Planned {
     pub plan: Plan,
     /// `steps[i]` carries out `plan.changes[i]`.
     pub steps: Vec<Step>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// The manifest key of the app this change belongs to; None for a pruned stray app.
-    pub app_key: Option<String>,
-    pub desired: Option<Instance>,
-    pub live: Option<Instance>,
-    /// For a client secret: its planned sequence.
-    pub secret: Option<super::secrets::SecretStep>,
 }
 
 pub fn plan(
@@ -89,50 +72,59 @@ pub fn plan(
         if !check_resources(app, observed, &mut problems) {
             continue;
         }
-        check_principals(app, observed, &mut problems);
         let ctx = AppContext::new(&state.set_name, app, observed);
+        for kind in KINDS {
+            kind.check(&ctx, now, &mut notices, &mut problems);
+        }
         let (desired, live) = kinds::instances(&ctx);
         for (change, desired, live) in pair(desired, live) {
             let mut change = change;
-            // A takeover is its own reason, so a reviewer never reads it as a tag change.
-            if let Some(adopting) = &adopting
-                && change.resource == ResourceType::Application
-            {
-                change.action = Action::Update;
-                change.reason = format!("{}; {}", adopting.reason(), change.reason);
-            }
-            // A certificate with another thumbprint is a new keyCredential in place of the old.
-            if change.resource == ResourceType::Certificate && change.action == Action::Update {
-                change.action = Action::Replace;
-                change.reason = "the certificate file changed".into();
-            }
             let step = Step {
                 app_key: Some(app.key.clone()),
                 desired,
                 live,
                 secret: None,
             };
+            let kind = step.kind().map(kinds::kind);
+            // A takeover is its own reason, so a reviewer never reads it as a tag change.
+            if let Some(adopting) = &adopting
+                && kind.is_some_and(|k| k.phase() == Phase::Application)
+            {
+                change.action = Action::Update;
+                change.reason = format!("{}; {}", adopting.reason(), change.reason);
+            }
+            if change.action == Action::Update
+                && let Some(reason) = kind.and_then(|k| k.replaces())
+            {
+                change.action = Action::Replace;
+                change.reason = reason.into();
+            }
             if change.action == Action::Delete {
                 deletions.push((change, step));
             } else {
                 changes.push((change, step));
             }
         }
-        check_certificates(&ctx, now, &mut notices, &mut problems);
-        for (change, step) in super::secrets::plan_app(&ctx, now, &mut notices, &mut problems) {
-            if change.action == Action::Delete {
-                deletions.push((change, step));
-            } else {
-                changes.push((change, step));
+        for sequence in SEQUENCES {
+            for (change, step) in sequence.plan(&ctx, now, &mut notices, &mut problems) {
+                if change.action == Action::Delete {
+                    deletions.push((change, step));
+                } else {
+                    changes.push((change, step));
+                }
             }
         }
     }
+    let (root_id, root) = kinds::root();
     if options.prune || state.prune {
         for stray in &observed.strays {
             // The identity appreg runs as is never deleted, whatever tags it carries.
             if observed.caller.is_some() && ownership::app_id(stray) == observed.caller {
-                notices.push(crate::engine::plan::Notice {
-                    address: format!("app.{}", ownership::escaped(str_of(stray, "uniqueName").unwrap_or("?"))),
+                notices.push(Notice {
+                    address: format!(
+                        "app.{}",
+                        ownership::escaped(str_of(stray, "uniqueName").unwrap_or("?"))
+                    ),
                     message: format!(
                         "{} carries this set's tags but is the identity appreg runs as; never pruned",
                         ownership::describe(stray)
@@ -144,16 +136,24 @@ pub fn plan(
                 .or_else(|| str_of(stray, "displayName"))
                 .unwrap_or("?");
             let address = format!("app.{key}");
+            if let Some(app) = state.apps.get(key)
+                && app.lifecycle.prevent_destroy
+            {
+                problems.push(format!(
+                    "{address} would be deleted but has lifecycle.preventDestroy"
+                ));
+            }
             let change = Change {
                 address: address.clone(),
-                resource: ResourceType::Application,
+                resource: root.resource(),
                 action: Action::Delete,
                 reason: format!("left the manifest; managed by set `{}`", state.set_name),
                 fields: Vec::new(),
                 live_digest: Some(digest(stray)),
             };
-            let live = Instance::new(address, ResourceType::Application, Default::default())
-                .observed(stray);
+            let mut live =
+                Instance::new(address, root.resource(), Default::default()).observed(stray);
+            live.kind = Some(root_id);
             deletions.push((
                 change,
                 Step {
@@ -165,20 +165,8 @@ pub fn plan(
             ));
         }
     }
-    for (change, _) in &deletions {
-        let key = change.address.strip_prefix("app.").unwrap_or_default();
-        if change.resource == ResourceType::Application
-            && let Some(app) = state.apps.get(key)
-            && app.lifecycle.prevent_destroy
-        {
-            problems.push(format!(
-                "{} would be deleted but has lifecycle.preventDestroy",
-                change.address
-            ));
-        }
-    }
     // Sub-objects go before the apps that hold them.
-    deletions.sort_by_key(|(c, _)| c.resource == ResourceType::Application);
+    deletions.sort_by_key(|(_, step)| step.kind() == Some(root_id));
     changes.extend(deletions);
     if !problems.is_empty() {
         return Err(PlanError { problems });
@@ -196,50 +184,6 @@ pub fn plan(
         notices,
     };
     Ok(Planned { plan, steps })
-}
-
-/// How close to expiry a certificate is reported: appreg cannot renew one (it has no private
-/// key), so a person needs the warning early.
-pub const CERTIFICATE_WARNING_DAYS: i64 = 30;
-
-/// Certificate files that cannot be read stop the plan; certificates near expiry and ones the
-/// manifest does not name are reported.
-fn check_certificates(
-    ctx: &AppContext,
-    now: DateTime<Utc>,
-    notices: &mut Vec<crate::engine::plan::Notice>,
-    problems: &mut Vec<String>,
-) {
-    use crate::engine::plan::Notice;
-    for spec in &ctx.app.certificates {
-        let address = ctx.address(&format!("certificate.{}", spec.name));
-        match ctx.observed.certificate_files.get(&spec.file.resolved()) {
-            Some(Err(e)) => problems.push(format!("{address}: {e}")),
-            Some(Ok(file)) if (file.not_after - now).num_days() < CERTIFICATE_WARNING_DAYS => {
-                notices.push(Notice {
-                    address,
-                    message: format!(
-                        "certificate expires {} ({}); renew it and replace `{}`",
-                        file.not_after.format("%Y-%m-%d"),
-                        crate::credentials::days_left(file.not_after, now),
-                        spec.file.declared
-                    ),
-                })
-            }
-            _ => {}
-        }
-    }
-    if !ctx.observed.prune && !ctx.ignores(crate::model::IgnoredField::Certificates) {
-        for other in super::kinds::certificates::undeclared(ctx) {
-            let name = str_of(other, "displayName")
-                .or_else(|| str_of(other, "keyId"))
-                .unwrap_or("?");
-            notices.push(Notice {
-                address: ctx.address(&format!("certificate.{name}")),
-                message: "certificate not in the manifest (kept; --prune removes it)".into(),
-            });
-        }
-    }
 }
 
 /// Every resource the app names has a service principal in the tenant that defines every
@@ -265,63 +209,6 @@ fn check_resources(app: &DesiredApp, observed: &Observed, problems: &mut Vec<Str
         }
     }
     problems.len() == before
-}
-
-/// Every user, group and owner the app names must exist, and a group name must name one group.
-fn check_principals(app: &DesiredApp, observed: &Observed, problems: &mut Vec<String>) {
-    for assignment in &app.service_principal.assignments {
-        match &assignment.principal {
-            Principal::User(upn) => {
-                if observed
-                    .users
-                    .get(&upn.to_lowercase())
-                    .is_none_or(Option::is_none)
-                {
-                    problems.push(format!(
-                        "app.{}: user `{upn}` does not exist in the tenant",
-                        app.key
-                    ));
-                }
-            }
-            Principal::Group(name) => {
-                match observed
-                    .groups
-                    .get(name)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    [_] => {}
-                    [] => problems.push(format!(
-                        "app.{}: group `{name}` does not exist in the tenant",
-                        app.key
-                    )),
-                    several => {
-                        let ids: Vec<&str> =
-                            several.iter().filter_map(|g| str_of(g, "id")).collect();
-                        problems.push(format!("app.{}: several groups are named `{name}` ({}); name the group by its id", app.key, ids.join(", ")));
-                    }
-                }
-            }
-        }
-    }
-    for owner in &app.owners {
-        let found = match owner {
-            OwnerRef::User(upn) => observed
-                .users
-                .get(&upn.to_lowercase())
-                .is_some_and(Option::is_some),
-            OwnerRef::ServicePrincipal(app_id) => observed
-                .owner_service_principals
-                .get(app_id)
-                .is_some_and(Option::is_some),
-        };
-        if !found {
-            problems.push(format!(
-                "app.{}: owner {owner:?} does not exist in the tenant",
-                app.key
-            ));
-        }
-    }
 }
 
 /// Pairs desired and live instances by address into changes, in the desired order (live-only
@@ -393,7 +280,10 @@ fn pair(
 mod tests {
     use super::*;
     use crate::catalogue;
+    use crate::engine::plan::ResourceType;
     use crate::engine::resolve::ResourceApi;
+    use crate::model::Principal;
+    use serde_json::Value;
     use serde_json::json;
 
     /// A resource service principal as a tenant would have it, from the offline catalogue.
@@ -496,6 +386,129 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("User.Read")
+        );
+    }
+
+    /// The Graph v1.0 properties of each type appreg writes (tests/fixtures, from the CSDL).
+    fn graph_properties() -> BTreeMap<String, Vec<String>> {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(root.join("tests/fixtures/graph-v1.0-properties.tsv")).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(t, p)| (t.to_string(), p.split(',').map(str::to_string).collect()))
+            .collect()
+    }
+
+    /// The Graph type of a nested property, for the properties appreg writes.
+    fn nested_type(property: &str) -> Option<&'static str> {
+        Some(match property {
+            "web" => "webApplication",
+            "implicitGrantSettings" => "implicitGrantSettings",
+            "spa" => "spaApplication",
+            "publicClient" => "publicClientApplication",
+            "api" => "apiApplication",
+            "oauth2PermissionScopes" => "permissionScope",
+            "preAuthorizedApplications" => "preAuthorizedApplication",
+            "appRoles" => "appRole",
+            "optionalClaims" => "optionalClaims",
+            "idToken" | "accessToken" | "saml2Token" => "optionalClaim",
+            "info" => "informationalUrl",
+            "requiredResourceAccess" => "requiredResourceAccess",
+            "resourceAccess" => "resourceAccess",
+            "keyCredentials" => "keyCredential",
+            _ => return None,
+        })
+    }
+
+    fn check_body(
+        schema: &BTreeMap<String, Vec<String>>,
+        graph_type: &str,
+        body: &Value,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) {
+        let items: Vec<&Value> = match body {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for item in items {
+            let Some(object) = item.as_object() else {
+                continue;
+            };
+            for (key, value) in object {
+                if key.starts_with('@') {
+                    continue;
+                }
+                if !schema[graph_type].contains(key) {
+                    problems.push(format!("{at}: `{key}` is not a property of {graph_type}"));
+                }
+                if let Some(nested) = nested_type(key) {
+                    check_body(schema, nested, value, &format!("{at}.{key}"), problems);
+                }
+            }
+        }
+    }
+
+    /// The bodies the kinds build, for every example against an empty tenant, use only properties
+    /// the Graph v1.0 schema defines on the type each request writes.
+    #[test]
+    fn every_body_the_kinds_send_names_only_graph_properties() {
+        let schema = graph_properties();
+        let state = examples();
+        let observed = empty_tenant(&state);
+        let planned = plan(&state, &observed, PlanOptions::default(), Utc::now()).unwrap();
+        let ids = crate::engine::step::AppIds {
+            object_id: Some("object".into()),
+            app_id: Some("app".into()),
+            sp_id: Some("sp".into()),
+            fresh: false,
+        };
+        let (mut problems, mut checked) = (Vec::new(), 0);
+        for (change, step) in planned.plan.changes.iter().zip(&planned.steps) {
+            let (Some(kind), Some(key)) = (step.kind(), &step.app_key) else {
+                continue;
+            };
+            let ctx = AppContext::new(&state.set_name, &state.apps[key], &observed);
+            let write = kinds::Write { step, ids: &ids };
+            let request = kinds::write(kinds::kind(kind), &ctx, change.action, &write).unwrap();
+            let Some(body) = &request.body else { continue };
+            let path = request.path.as_str();
+            let graph_type = if path.ends_with("$ref") {
+                continue;
+            } else if path.starts_with("/applications")
+                && path.ends_with("federatedIdentityCredentials")
+            {
+                "federatedIdentityCredential"
+            } else if path.starts_with("/applications") {
+                "application"
+            } else if path.ends_with("appRoleAssignedTo") || path.ends_with("appRoleAssignments") {
+                "appRoleAssignment"
+            } else if path.starts_with("/servicePrincipals") {
+                "servicePrincipal"
+            } else if path.starts_with("/oauth2PermissionGrants") {
+                "oAuth2PermissionGrant"
+            } else {
+                panic!("no Graph type known for {path}");
+            };
+            checked += 1;
+            check_body(&schema, graph_type, body, &change.address, &mut problems);
+        }
+        assert!(checked > 10, "only {checked} bodies were checked");
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        // The check itself finds a misspelt property.
+        let mut found = Vec::new();
+        check_body(
+            &schema,
+            "application",
+            &json!({"web": {"redirectUri": []}}),
+            "x",
+            &mut found,
+        );
+        assert_eq!(
+            found,
+            ["x.web: `redirectUri` is not a property of webApplication"]
         );
     }
 

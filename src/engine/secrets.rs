@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::apply::{AppIds, ApplyReport};
-use super::kinds::AppContext;
+use super::kinds::{AppContext, CredentialSequence, Phase, SequenceRun};
 use super::observed::str_of;
 use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
-use super::planner::{Step, digest};
+use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step, digest};
+pub use super::step::{Delivered, SecretStep};
 use crate::credentials::{
     Cap, Delivery, Holding, LiveSecret, SecretAction, SecretPlan, Sinks, plan_secret, server_text,
 };
@@ -30,17 +30,43 @@ use crate::graph::{GraphClient, GraphError, Request, Secret};
 use crate::manifest::diagnostic::escape_hidden;
 use crate::model::{DesiredApp, SecretSink};
 
-/// The secret part of a planned step.
-#[derive(Debug, Clone)]
-pub struct SecretStep {
-    pub name: String,
-    pub plan: SecretPlan,
-    /// keyIds of the app's password credentials when the plan was made: a credential of this
-    /// name outside them, seen after an `addPassword` whose answer was lost, is that call's.
-    pub known: Vec<String>,
-    /// What the sink held when the plan was made, None when the plan did not read it (the app did
-    /// not exist yet): delivery re-reads it and refuses when it moved.
-    pub holding: Option<Holding>,
+/// Client secrets, behind the sequence contract the planner and apply know them by.
+pub struct ClientSecrets;
+
+impl CredentialSequence for ClientSecrets {
+    fn resource(&self) -> ResourceType {
+        ResourceType::Secret
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Credential
+    }
+
+    fn plan(
+        &self,
+        ctx: &AppContext,
+        now: DateTime<Utc>,
+        notices: &mut Vec<Notice>,
+        problems: &mut Vec<String>,
+    ) -> Vec<(Change, Step)> {
+        plan_app(ctx, now, notices, problems)
+    }
+
+    fn apply<'a>(
+        &'a self,
+        run: &'a SequenceRun<'a>,
+        work: Vec<(&'a Change, &'a Step)>,
+        report: &'a mut ApplyReport,
+    ) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(apply(
+            run.client,
+            run.sinks,
+            run.state,
+            run.tenant_id,
+            work,
+            report,
+        ))
+    }
 }
 
 /// The keyId a readable sink holds, if any.
@@ -303,14 +329,6 @@ fn live_digest(credentials: &[&LiveSecret], holding: &Holding) -> Option<String>
     Some(digest(&json!({"credentials": keys, "held": held})))
 }
 
-/// A secret apply delivered: the address, keyId and expiry (never the value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    pub address: String,
-    pub key_id: String,
-    pub expiry: DateTime<Utc>,
-}
-
 /// Carries out the secret steps among `steps`, app by app.
 pub async fn apply(
     client: &GraphClient,
@@ -341,9 +359,10 @@ pub async fn apply(
                         outcome.done.push((change.address.clone(), change.action));
                         outcome.delivered.extend(delivered);
                     }
-                    Err(e) => outcome
-                        .failed
-                        .push((change.address.clone(), escape_hidden(&e).into_owned())),
+                    Err(e) => outcome.failed.push(Failure::new(
+                        &change.address,
+                        FailureReason::Sequence(escape_hidden(&e).into_owned()),
+                    )),
                 }
             }
             outcome
@@ -359,7 +378,7 @@ pub async fn apply(
 #[derive(Default)]
 struct Outcome {
     done: Vec<(String, Action)>,
-    failed: Vec<(String, String)>,
+    failed: Vec<Failure>,
     delivered: Vec<Delivered>,
 }
 
@@ -575,6 +594,8 @@ async fn run(
         }
         delivered = Some(Delivered {
             address: change.address.clone(),
+            app_key: app.key.clone(),
+            name: secret.name.clone(),
             key_id,
             expiry,
         });

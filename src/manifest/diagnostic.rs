@@ -63,6 +63,14 @@ impl Diagnostic {
         self
     }
 
+    /// Makes the message, label and help printable and short: hidden characters escaped (also in
+    /// a help set directly), each cut after MAX_TEXT characters. The loader's last step.
+    pub fn bound(&mut self) {
+        self.message = bounded(&self.message);
+        self.label = bounded(&self.label);
+        self.help = self.help.as_deref().map(bounded);
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -112,16 +120,22 @@ pub fn escape_hidden(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// A message, label or help safe to print: hidden characters escaped, cut after MAX_TEXT
-/// characters.
+/// A message, label or help safe to print: hidden characters escaped. Cutting it short waits
+/// for [`Diagnostic::bound`], after the loader has replaced interpolated values by what was
+/// written (a value cut in half would no longer be found).
 fn printable(text: String) -> String {
-    let text = match escape_hidden(&text) {
+    match escape_hidden(&text) {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(escaped) => escaped,
-    };
+    }
+}
+
+/// `text` escaped and cut after MAX_TEXT characters.
+fn bounded(text: &str) -> String {
+    let text = escape_hidden(text);
     match text.char_indices().nth(MAX_TEXT) {
         Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
+        None => text.into_owned(),
     }
 }
 
@@ -171,7 +185,8 @@ mod tests {
         for (text, shown, why) in cases {
             assert_eq!(Diagnostic::error("x", None, text).message, shown, "{why}");
         }
-        let long = Diagnostic::error("x", None, "y".repeat(10_000));
+        let mut long = Diagnostic::error("x", None, "y".repeat(10_000));
+        long.bound();
         assert_eq!(
             long.message.chars().count(),
             MAX_TEXT + 1,

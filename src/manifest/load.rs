@@ -8,12 +8,13 @@ use chrono::NaiveDate;
 
 use super::diagnostic::{self, Diagnostic};
 use super::domains::IdentifierUriSite;
-use super::interpolate::{EnvLookup, interpolate};
-use super::source::{Location, SourceFile};
+use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
+use super::source::{Location, SourceFile, read_limited};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
+use super::view::{self, OutOfView, Survey, is_manifest_name};
 use super::yaml::{self, Node, Step, Value};
-use super::{lower, wire};
+use super::{characters, lower, wire};
 use crate::model::DesiredState;
 
 /// Largest manifest file accepted. Real manifests are a few kilobytes; this bounds time and memory.
@@ -30,6 +31,24 @@ pub struct Loaded {
     pub files: Vec<PathBuf>,
     /// Every identifierUri with where it is written, for the checks that need the tenant.
     pub identifier_uris: Vec<IdentifierUriSite>,
+    /// The YAML files near the given paths that were not loaded.
+    pub survey: Survey,
+    /// The `policy:` section, read; None when no file states one.
+    pub policy: Option<crate::model::policy::Policy>,
+}
+
+impl Loaded {
+    /// Whether the apps of the set may be pruned: refused when pruning is asked for (`requested`,
+    /// or `prune: true` in the manifest) and an unloaded file declares the same set or might.
+    /// Call it before anything reaches the tenant.
+    pub fn prune_in_view(&self, requested: bool) -> Result<(), OutOfView> {
+        if requested || self.state.prune {
+            let set = &self.state.set_name;
+            view::check_prune(&view::assess(&self.survey, set), set)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Why loading failed: every problem, errors and warnings, sorted by position.
@@ -54,6 +73,13 @@ pub fn today() -> NaiveDate {
 pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Loaded, Invalid> {
     let mut diagnostics = Vec::new();
     let files = manifest_files(paths, &mut diagnostics);
+    let default = [PathBuf::from(".")];
+    let given = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
+    let survey = view::survey(given, &files);
     let mut parsed = Vec::new();
     let mut total = 0;
     for path in &files {
@@ -72,7 +98,14 @@ pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Lo
             parsed.push(file);
         }
     }
-    check(files, parsed, env, today, diagnostics)
+    let mut loaded = check(files, parsed, env, today, diagnostics)?;
+    // Files in subdirectories are peeked at now, for the warning; files beside a given file only
+    // when pruning asks (naming one file of a directory is how a user picks it).
+    let mut warnings = view::warnings(&view::assess(&survey.below(), &loaded.state.set_name));
+    loaded.survey = survey;
+    warnings.append(&mut loaded.warnings);
+    loaded.warnings = warnings;
+    Ok(loaded)
 }
 
 /// Validates one manifest given as bytes, as if read from `path` (relative paths in it resolve
@@ -109,10 +142,12 @@ fn check(
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Loaded, Invalid> {
     let mut documents = Vec::new();
+    let mut expansions: Vec<Expansions> = Vec::new();
     for file in parsed {
         match yaml::parse(&file) {
             Ok(mut root) => {
-                interpolate(&mut root, &file, env, &mut diagnostics);
+                characters::check(&root, &file, &mut diagnostics);
+                expansions.push(interpolate(&mut root, &file, env, &mut diagnostics));
                 documents.push((file, root));
             }
             Err(problems) => diagnostics.extend(problems),
@@ -143,12 +178,25 @@ fn check(
             })
         })
         .collect();
+    let policy = stated_policy(&decoded, &mut diagnostics);
     for source in &sources {
-        validate::check_app(source, &mut diagnostics);
-        validate::permissions::check(source, today, &mut diagnostics);
+        let mut found = Vec::new();
+        validate::check_app(source, &mut found);
+        validate::permissions::check(source, today, &mut found);
+        if let Some(policy) = &policy {
+            validate::policy::check(source, policy, &mut found);
+            validate::policy::enforce(policy, source.key, &mut found);
+        }
+        diagnostics.append(&mut found);
     }
     validate::check_across_apps(&sources, &mut diagnostics);
 
+    // No message may quote a variable's value, wherever a rule found it; then each is cut short.
+    let redactor = Redactor::new(&expansions);
+    for diagnostic in &mut diagnostics {
+        redactor.redact(diagnostic);
+        diagnostic.bound();
+    }
     diagnostic::sort(&mut diagnostics);
     // A mistake inside an anchor is found again wherever an alias repeats it.
     diagnostics.dedup_by(|a, b| {
@@ -170,6 +218,8 @@ fn check(
                 warnings: diagnostics,
                 files,
                 identifier_uris: identifier_uri_sites(&sources),
+                survey: Survey::default(),
+                policy,
             })
         }
         _ => Err(Invalid { diagnostics }),
@@ -225,7 +275,7 @@ fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
                         .filter_map(Result::ok)
                         .map(|e| e.path())
                         .filter(|p| is_manifest_name(p))
-                        // Subdirectories are not searched. A dangling or looping symlink is kept
+                        // Subdirectories are not loaded (`view` reports what they hold). A dangling or looping symlink is kept
                         // so reading it reports why: a manifest silently left out would let
                         // `--prune` delete its apps. A FIFO or device is reported, never read
                         // (it could block forever).
@@ -267,15 +317,6 @@ fn manifest_files(paths: &[PathBuf], out: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
     }
     files.dedup();
     files
-}
-
-fn is_manifest_name(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_none_or(|n| n.starts_with('.'));
-    let extension = path.extension().and_then(|e| e.to_str());
-    !hidden && matches!(extension, Some("yaml" | "yml"))
 }
 
 fn no_file(message: String) -> Diagnostic {
@@ -335,21 +376,6 @@ fn decode_text(path: &Path, bytes: &[u8], out: &mut Vec<Diagnostic>) -> Option<A
             None
         }
     }
-}
-
-/// Reads at most MAX_FILE_BYTES + 1 bytes, so a file that grows (or a device) cannot exhaust memory.
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_FILE_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
 }
 
 /// One file after the structural check: its top-level settings and the apps that decoded cleanly.
@@ -505,7 +531,7 @@ fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> 
             out.push(
                 Diagnostic::error("missing-set-name", Some(Location { file: document.file.clone(), span: 0..0 }), "no manifest file declares `name`, the ownership set")
                     .with_label("add `name:` here")
-                    .with_help("add `name: <set>` (letters, digits, `-`, `_`, `.`); managed apps are tagged `appreg:set=<set>` and pruning stays inside it"),
+                    .with_help("add `name: <set>` (lowercase letters, digits, `-`, `_`, `.`); managed apps are tagged `appreg:set=<set>` and pruning stays inside it"),
             );
         }
         return None;
@@ -515,6 +541,34 @@ fn merge(documents: &[Document], out: &mut Vec<Diagnostic>) -> Option<Settings> 
         tenant,
         prune: prune.as_deref() == Some("true"),
     })
+}
+
+/// The manifest's `policy:` section, read; None when no file states one. Files stating it must
+/// agree, like `name`.
+fn stated_policy(
+    documents: &[Document],
+    out: &mut Vec<Diagnostic>,
+) -> Option<crate::model::policy::Policy> {
+    agreed(
+        documents,
+        "policy",
+        |s| {
+            s.policy
+                .as_ref()
+                .map(|p| serde_json::to_string(p).expect("a policy serializes"))
+        },
+        out,
+    )?;
+    let document = documents
+        .iter()
+        .find(|d| d.settings.as_ref().is_some_and(|s| s.policy.is_some()))?;
+    let section = document.settings.as_ref()?.policy.as_ref()?;
+    Some(validate::policy::resolve(
+        section,
+        &document.file,
+        &document.root,
+        out,
+    ))
 }
 
 /// The value of a top-level setting across files; stating different values is an error.

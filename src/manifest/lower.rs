@@ -49,6 +49,22 @@ fn parse_id(text: &Option<String>, fallback: impl FnOnce() -> Uuid) -> Uuid {
         .unwrap_or_else(fallback)
 }
 
+/// An owner as the model keeps it (appIds lower-cased, as Graph compares them).
+fn owner_ref(owner: &wire::Owner) -> model::OwnerRef {
+    match owner {
+        wire::Owner::User(upn) => model::OwnerRef::User(upn.clone()),
+        wire::Owner::ServicePrincipal(id) => model::OwnerRef::ServicePrincipal(id.to_lowercase()),
+    }
+}
+
+/// An owner as the manifest writes it.
+fn owner_to_wire(owner: &model::OwnerRef) -> wire::Owner {
+    match owner {
+        model::OwnerRef::User(u) => wire::Owner::User(u.clone()),
+        model::OwnerRef::ServicePrincipal(s) => wire::Owner::ServicePrincipal(s.clone()),
+    }
+}
+
 fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
     let unique = unique_name(key, app).to_string();
     let path = |declared: &str| ManifestPath {
@@ -87,16 +103,7 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
             }
         },
         tags: app.tags.iter().cloned().collect(),
-        owners: app
-            .owners
-            .iter()
-            .map(|o| match o {
-                wire::Owner::User(upn) => model::OwnerRef::User(upn.clone()),
-                wire::Owner::ServicePrincipal(id) => {
-                    model::OwnerRef::ServicePrincipal(id.to_lowercase())
-                }
-            })
-            .collect(),
+        owners: app.owners.iter().map(owner_ref).collect(),
         identifier_uris: app.identifier_uris.iter().cloned().collect(),
         web: model::WebPlatform {
             redirect_uris: web.redirect_uris.into_iter().collect(),
@@ -222,6 +229,7 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
                     })
                 })
                 .collect(),
+            owners: sp.owners.iter().map(owner_ref).collect(),
         },
         secrets: app
             .secrets
@@ -382,6 +390,7 @@ pub fn to_wire(state: &DesiredState) -> wire::ManifestFile {
             .iter()
             .map(|(k, a)| (k.clone(), app_to_wire(a)))
             .collect::<BTreeMap<_, _>>(),
+        policy: None,
     }
 }
 
@@ -414,14 +423,7 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
             }
         }),
         tags: app.tags.iter().cloned().collect(),
-        owners: app
-            .owners
-            .iter()
-            .map(|o| match o {
-                model::OwnerRef::User(u) => wire::Owner::User(u.clone()),
-                model::OwnerRef::ServicePrincipal(s) => wire::Owner::ServicePrincipal(s.clone()),
-            })
-            .collect(),
+        owners: app.owners.iter().map(owner_to_wire).collect(),
         identifier_uris: app.identifier_uris.iter().cloned().collect(),
         web: Some(wire::Web {
             redirect_uris: web.redirect_uris.iter().cloned().collect(),
@@ -549,6 +551,7 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
                     role: a.role.clone(),
                 })
                 .collect(),
+            owners: sp.owners.iter().map(owner_to_wire).collect(),
         }),
         secrets: app
             .secrets

@@ -20,6 +20,7 @@ pub fn schema_json() -> String {
     text
 }
 
+mod characters;
 pub mod diagnostic;
 pub mod domains;
 mod interpolate;
@@ -28,7 +29,10 @@ mod lower;
 pub mod source;
 mod structure;
 mod validate;
+mod view;
 mod yaml;
 
+pub use interpolate::VARIABLE_PREFIX;
 pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes, load_bytes_on, load_on, today};
 pub use lower::{derived_id, to_wire};
+pub use view::OutOfView;

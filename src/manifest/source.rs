@@ -68,3 +68,19 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     }
     offset
 }
+
+/// Reads at most MAX_FILE_BYTES + 1 bytes, so a file that grows (or a device) cannot exhaust memory.
+pub(super) fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(super::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > super::MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} bytes",
+            super::MAX_FILE_BYTES
+        )));
+    }
+    Ok(bytes)
+}

@@ -336,12 +336,20 @@ impl<'s> Checker<'s> {
                 .map(|re| re.is_match(text))
                 .unwrap_or(true);
             if !matches {
-                self.report(
-                    "bad-format",
-                    node.span.clone(),
-                    format!("`{text}` is not a valid value for {}", describe(path)),
-                )
-                .with_label_mut(format!("must match {pattern}"));
+                let diagnostic = self
+                    .report(
+                        "bad-format",
+                        node.span.clone(),
+                        format!("`{text}` is not a valid value for {}", describe(path)),
+                    )
+                    .with_label_mut(format!("must match {pattern}"));
+                // A lowercase-only pattern (the set name) says which spelling it wants.
+                let lower = text.to_lowercase();
+                if lower != text && regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&lower)) {
+                    diagnostic.help = Some(format!(
+                        "write it in lowercase, `{lower}`: names that differ only in case would be the same to Graph"
+                    ));
+                }
             }
         }
         if let Plain::Int(value) = scalar_meaning(node) {

@@ -16,6 +16,8 @@ use crate::model::Period;
 
 /// High-privilege permissions, acknowledgements, retiring and retired APIs.
 pub(super) mod permissions;
+/// The `policy:` section and the rules it switches on.
+pub(super) mod policy;
 
 /// An app as loaded, with where it came from.
 pub struct AppSource<'a> {
@@ -91,15 +93,6 @@ impl Rules<'_, '_> {
                 format!("{what} is {n} characters long, Graph allows {max}"),
                 "too long",
             );
-        }
-        if value.chars().any(char::is_control) {
-            self.error(
-                "control-character",
-                path,
-                format!("{what} contains control characters"),
-                "control character",
-            )
-            .help = Some("remove line breaks, tabs and other control characters".into());
         }
     }
 
@@ -241,7 +234,6 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             "long",
         );
     }
-    rules.max_chars(&[key("displayName")], "`displayName`", name, usize::MAX);
     if let Some(text) = &app.description {
         rules.max_chars(&[key("description")], "`description`", text, 1024);
     }
@@ -296,8 +288,14 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
     }
     rules.no_duplicates(&[key("tags")], "tag", app.tags.iter().map(String::as_str));
 
-    for (i, owner) in app.owners.iter().enumerate() {
-        let path = [key("owners"), index(i)];
+    check_owners(rules, &[key("owners")], &app.owners);
+}
+
+/// Owners (of the app or of its service principal) are well-formed and listed once each.
+fn check_owners(rules: &mut Rules, base: &[Step], owners: &[wire::Owner]) {
+    for (i, owner) in owners.iter().enumerate() {
+        let mut path = base.to_vec();
+        path.push(index(i));
         match owner {
             wire::Owner::User(upn) if !looks_like_upn(upn) => {
                 rules
@@ -321,12 +319,16 @@ fn check_identity(rules: &mut Rules, app: &wire::App, personal: bool) {
             _ => {}
         }
     }
-    let owner_names: Vec<String> = app.owners.iter().map(|o| format!("{o:?}")).collect();
-    rules.no_duplicates(
-        &[key("owners")],
-        "owner",
-        owner_names.iter().map(String::as_str),
-    );
+    let owner_names: Vec<String> = owners.iter().map(owner_name).collect();
+    rules.no_duplicates(base, "owner", owner_names.iter().map(String::as_str));
+}
+
+/// An owner as the manifest writes it, for messages (`user: alex@contoso.com`).
+fn owner_name(owner: &wire::Owner) -> String {
+    match owner {
+        wire::Owner::User(upn) => format!("user: {upn}"),
+        wire::Owner::ServicePrincipal(app_id) => format!("servicePrincipal: {app_id}"),
+    }
 }
 
 fn looks_like_upn(text: &str) -> bool {
@@ -834,6 +836,7 @@ fn check_service_principal(rules: &mut Rules, app: &wire::App) {
         return;
     };
     let base = [key("servicePrincipal")];
+    check_owners(rules, &[key("servicePrincipal"), key("owners")], &sp.owners);
     for (i, email) in sp.notification_emails.iter().enumerate() {
         if !looks_like_upn(email) {
             rules.error(
@@ -916,7 +919,6 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
     // A fixed reference date makes month/year periods comparable.
     let reference = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     let mut names = HashMap::new();
-    let mut files: HashMap<String, usize> = HashMap::new();
     for (i, secret) in app.secrets.iter().enumerate() {
         let path = vec![key("secrets"), index(i)];
         if secret.name.trim().is_empty() || secret.name.chars().count() > 100 {
@@ -979,7 +981,7 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         {
             rules.warning("long-lifetime", &[path.clone(), vec![key("lifetime")]].concat(), format!("lifetime {lifetime_value} is over two years; tenant policies commonly refuse that"), "long lifetime");
         }
-        check_sink(rules, &path, &secret.deliver, &mut files, i);
+        check_sink(rules, &path, &secret.deliver);
     }
     let generations: u32 = app
         .secrets
@@ -1016,13 +1018,7 @@ fn sink_path_problem(file: &str) -> Option<&'static str> {
     }
 }
 
-fn check_sink(
-    rules: &mut Rules,
-    path: &[Step],
-    deliver: &wire::Deliver,
-    files: &mut HashMap<String, usize>,
-    i: usize,
-) {
+fn check_sink(rules: &mut Rules, path: &[Step], deliver: &wire::Deliver) {
     let base = [path.to_vec(), vec![key("deliver")]].concat();
     let chosen = [
         deliver.file.is_some(),
@@ -1059,15 +1055,6 @@ fn check_sink(
                 .help = Some(
                 "write a relative path without `..`, such as `secrets/app.json`; it is resolved against the manifest's directory".into(),
             );
-        } else if files.insert(file.clone(), i).is_some() {
-            rules
-                .error(
-                    "duplicate-value",
-                    &p,
-                    format!("two secrets deliver to `{file}`"),
-                    "shared file",
-                )
-                .help = Some("give each secret its own file".into());
         }
     }
     if let Some(vault) = &deliver.key_vault {
@@ -1304,8 +1291,10 @@ fn check_federated_credentials(rules: &mut Rules, app: &wire::App) {
     }
 }
 
-/// Rules across apps: one uniqueName per app, one owner of each identifierUri, one adopter per appId.
+/// Rules across apps: one uniqueName per app, one owner of each identifierUri, one adopter per
+/// appId, one secret per sink.
 pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
+    check_sinks_unique(apps, out);
     let mut first: BTreeMap<(&str, String), Location> = BTreeMap::new();
     let mut keys = HashSet::new();
     for source in apps {
@@ -1362,4 +1351,112 @@ pub fn check_across_apps(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// Two secrets delivered to one sink overwrite each other: every apply rotates one and replaces the
+/// other's value, forever, and each consumer holds the wrong secret half the time. So a sink
+/// belongs to one secret across every app and file of a run, compared the way the destination
+/// compares names: files by their path under the manifest's directory, without regard to case
+/// (macOS and Windows runners fold it); Key Vault secrets by vault host and secret name, both
+/// case-insensitive in Key Vault; GitHub step outputs by name, which expressions read in any case.
+fn check_sinks_unique(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<(&str, String), Location> = HashMap::new();
+    let mut keys = HashSet::new();
+    // In file order, so the error is reported at the later of the two places.
+    let mut in_order: Vec<&AppSource> = apps.iter().collect();
+    in_order.sort_by_key(|s| (&s.file.path, s.key_span.start));
+    for source in in_order {
+        // The same key twice is reported as a duplicate app already.
+        if !keys.insert(source.key) {
+            continue;
+        }
+        for (i, secret) in source.app.secrets.iter().enumerate() {
+            let Some((what, field, identity, written)) = sink_identity(source, &secret.deliver)
+            else {
+                continue;
+            };
+            let path = [key("secrets"), index(i), key("deliver"), key(field)];
+            let here = Location {
+                file: source.file.clone(),
+                span: source
+                    .node
+                    .at(&path)
+                    .map_or(source.key_span.clone(), |n| n.span.clone()),
+            };
+            match first.get(&(what, identity.clone())) {
+                Some(previous) => out.push(
+                    Diagnostic::error(
+                        "duplicate-sink",
+                        Some(here),
+                        format!(
+                            "two secrets deliver to the same {what} `{written}`: here and at {previous}"
+                        ),
+                    )
+                    .with_label(format!("same {what} as {previous}"))
+                    .with_help("give each secret its own sink; two secrets sharing one overwrite each other's value on every apply"),
+                ),
+                None => {
+                    first.insert((what, identity), here);
+                }
+            }
+        }
+    }
+}
+
+/// What a sink is called in messages, the manifest field naming it, the identity it is compared
+/// by, and how it is written. None for sinks that are invalid (reported elsewhere) or `stdout`.
+fn sink_identity(
+    source: &AppSource,
+    deliver: &wire::Deliver,
+) -> Option<(&'static str, &'static str, String, String)> {
+    if let Some(file) = &deliver.file {
+        if file.trim().is_empty() || sink_path_problem(file).is_some() {
+            return None;
+        }
+        let base = source.file.base_dir();
+        let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+        // A backslash separates on Windows runners: the same file there.
+        let path = lexically_normal(&base.join(file.replace('\\', "/")));
+        return Some((
+            "file",
+            "file",
+            path.to_string_lossy().to_lowercase(),
+            file.clone(),
+        ));
+    }
+    if let Some(vault) = &deliver.key_vault {
+        let url = url::Url::parse(&vault.vault).ok()?;
+        let host = url.host_str()?.to_lowercase();
+        let port = url.port_or_known_default().unwrap_or_default();
+        return Some((
+            "Key Vault secret",
+            "keyVault",
+            format!("{host}:{port}/{}", vault.secret.to_lowercase()),
+            format!("{}/{}", vault.vault.trim_end_matches('/'), vault.secret),
+        ));
+    }
+    let github = deliver.github.as_ref()?;
+    Some((
+        "GitHub output",
+        "github",
+        github.output.to_lowercase(),
+        github.output.clone(),
+    ))
+}
+
+/// `path` with `.` dropped and `..` taking away the part before it, without asking the file
+/// system (the file may not exist yet).
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

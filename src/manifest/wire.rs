@@ -22,9 +22,10 @@ pub struct ManifestFile {
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
     /// Ownership set: the apps this manifest manages carry the tag `appreg:set=<name>`, and `--prune`
-    /// deletes only apps of this set. Letters, digits, `-`, `_` and `.`.
+    /// deletes only apps of this set. Lowercase letters, digits, `-`, `_` and `.`: Graph compares
+    /// tags without regard to case, so `FINANCE` and `finance` must not be two sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9._-]+$"))]
     pub name: Option<String>,
     /// Directory (tenant) id or a verified domain. `--tenant` and `AZURE_TENANT_ID` override it; with
     /// none at all appreg targets the local sandbox tenant.
@@ -36,6 +37,72 @@ pub struct ManifestFile {
     /// App registrations, keyed by a stable key that becomes the application's uniqueName.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub apps: BTreeMap<String, App>,
+    // No doc comment: schemars would wrap the reference in `allOf` (see `Acknowledgement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// Guardrails for the apps of this manifest (see docs/rules.md): the rules' levels, findings
+/// allowed with a justification, and the limits the rules check against. A manifest with a
+/// `policy:` section is also checked by the rules on credentials, owners, redirects and tags;
+/// `appreg audit --policy FILE` reads the same section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// A production set: localhost redirect URIs are findings (`localhost-redirect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<bool>,
+    /// Longest lifetime a client secret may have (`secret-lifetime`). Default 365d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_secret_lifetime: Option<String>,
+    /// Longest a secret may stay unreplaced (`secret-not-rotated`, audit). Default 180d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_secret_age: Option<String>,
+    /// How soon before expiry a credential is reported (`secret-expiring`,
+    /// `certificate-expiring`, audit). Default 30d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_warning: Option<String>,
+    /// Every app must name an owner: `no-owner` becomes an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_owners: Option<bool>,
+    /// Tags every app must carry, each exactly or as `<tag>=<value>` (`missing-tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_tags: Vec<String>,
+    /// Level per rule id: `off`, `warning` or `error`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, PolicyLevel>,
+    /// Findings accepted on purpose, each with a justification.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<Allowance>,
+}
+
+/// A rule's level under a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyLevel {
+    Off,
+    Warning,
+    Error,
+}
+
+/// A finding accepted on purpose: the rule, the app, optionally what exactly (a permission,
+/// host or credential the finding names), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Allowance {
+    /// A rule id of docs/rules.md.
+    #[schemars(length(min = 1))]
+    pub rule: String,
+    /// The app: its key in the manifest; in an audit also its appId or display name.
+    #[schemars(length(min = 1))]
+    pub app: String,
+    /// What the finding names, e.g. `crm.example.com` or `Mail.Send`; absent: every finding of
+    /// the rule on the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Why it is accepted, for the reviewer.
+    #[schemars(length(min = 1))]
+    pub justification: String,
 }
 
 /// One app registration with its enterprise application (service principal).
@@ -206,7 +273,7 @@ impl Adopt {
     }
 }
 
-/// An owner of the application.
+/// An owner of the application or of its service principal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum Owner {
@@ -407,6 +474,10 @@ pub struct ServicePrincipal {
     /// Users and groups assigned to the app, optionally to one of its roles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignments: Vec<Assignment>,
+    /// Owners of the enterprise application: users by userPrincipalName, service principals by
+    /// appId. Listed owners are reconciled exactly; an empty list leaves the owners alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<Owner>,
 }
 
 /// A user or a group assigned to the enterprise application. Exactly one of `user` and `group`.

@@ -4,6 +4,7 @@
 //! whose order Graph ignores are sets here, so reordering a list in the manifest is no change.
 
 mod period;
+pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -114,6 +115,16 @@ pub enum OwnerRef {
     ServicePrincipal(String),
 }
 
+/// An owner as the manifest writes it (`user: alex@contoso.com`, `servicePrincipal: <appId>`).
+impl std::fmt::Display for OwnerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OwnerRef::User(upn) => write!(f, "user: {upn}"),
+            OwnerRef::ServicePrincipal(app_id) => write!(f, "servicePrincipal: {app_id}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WebPlatform {
     pub redirect_uris: BTreeSet<String>,
@@ -210,6 +221,8 @@ pub struct ServicePrincipalSettings {
     pub visible_to_users: bool,
     pub notification_emails: BTreeSet<String>,
     pub assignments: BTreeSet<AssignmentSpec>,
+    /// Owners of the enterprise application; managed only when the manifest lists some.
+    pub owners: BTreeSet<OwnerRef>,
 }
 
 impl Default for ServicePrincipalSettings {
@@ -219,6 +232,7 @@ impl Default for ServicePrincipalSettings {
             assignment_required: false,
             visible_to_users: true,
             notification_emails: BTreeSet::new(),
+            owners: BTreeSet::new(),
             assignments: BTreeSet::new(),
         }
     }

@@ -149,7 +149,8 @@ pub struct JsonDiagnostic<'a> {
 pub fn json_report(diagnostics: &[Diagnostic], valid: bool) -> JsonReport<'_> {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     JsonReport {
-        format_version: super::machine::FORMAT_VERSION,
+        // machine::FORMAT_VERSION is this same constant; naming it here would make a circle.
+        format_version: crate::engine::plan::FORMAT_VERSION,
         valid,
         errors,
         warnings: diagnostics.len() - errors,

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::engine::AppOutputs;
 use crate::engine::inventory::CredentialRow;
 use crate::engine::plan::Action;
+use crate::engine::step::Failure;
 
 /// Version of every `--json` document and of saved plans; bumped on any incompatible change
 /// (version 2: camelCase keys everywhere, every document an object).
@@ -91,7 +92,8 @@ pub struct AppliedChange<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct ApplyFailure<'a> {
     pub address: &'a str,
-    pub error: &'a str,
+    /// Why, as apply words it to a person (Graph's message where Graph refused).
+    pub error: String,
 }
 
 impl<'a> ApplyReport<'a> {
@@ -99,7 +101,7 @@ impl<'a> ApplyReport<'a> {
         set_name: &'a str,
         tenant_id: &'a str,
         done: &'a [(String, Action)],
-        failed: &'a [(String, String)],
+        failed: &'a [Failure],
         outputs: &'a BTreeMap<String, AppOutputs>,
     ) -> Self {
         let count = |wanted: &[Action]| done.iter().filter(|(_, a)| wanted.contains(a)).count();
@@ -123,7 +125,10 @@ impl<'a> ApplyReport<'a> {
                 .collect(),
             failures: failed
                 .iter()
-                .map(|(address, error)| ApplyFailure { address, error })
+                .map(|failure| ApplyFailure {
+                    address: &failure.address,
+                    error: failure.reason.to_string(),
+                })
                 .collect(),
             outputs,
         }

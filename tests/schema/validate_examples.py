@@ -7,7 +7,7 @@ line are taken the same way: a file alone, or a directory's files together. For 
 - it parses as YAML without duplicate keys;
 - it validates against schemas/appreg.schema.json (jsonschema, the schema's own draft);
 - its first line is the yaml-language-server modeline and the schema path in it resolves;
-- it holds no `${env:...}` reference (the examples must run without any environment);
+- it holds no `${var:...}` (or refused `${env:...}`) reference (the examples must run without any environment);
 - every certificate file it names exists and holds no private key.
 The files of one manifest also get the merge rules: an app key appears in one file only, and `name`,
 `tenant` and `prune` agree where several files state them.
@@ -111,8 +111,9 @@ def check_file(path, validator):
     except yaml.YAMLError as e:
         return problems + [f"YAML: {e}"], None
     for where, value in strings(doc):
-        if "${env:" in value.replace("$${", ""):
-            problems.append(f"{where}: uses ${{env:...}}: an example must run without environment variables")
+        unescaped = value.replace("$${", "")
+        if "${env:" in unescaped or "${var:" in unescaped:
+            problems.append(f"{where}: uses ${{var:...}} or ${{env:...}}: an example must run without environment variables")
     errors = {leaf for error in validator.iter_errors(doc) for leaf in leaf_errors(error)}
     for where, message in sorted(errors):
         problems.append(f"schema: {where}: {message}")

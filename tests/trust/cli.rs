@@ -712,7 +712,132 @@ fn canary_rows() -> Vec<Row> {
             prepare: one_app,
             code: 1,
         },
+        Row {
+            name: "finding 1: ${env:} naming appreg's secret, validate",
+            target: Target::Sandbox,
+            args: &["-vvv", "validate", "env.yaml"],
+            env: &[],
+            prepare: env_reference,
+            code: 1,
+        },
+        Row {
+            name: "finding 1: a ${var:} value in a refused field, plan --json",
+            target: Target::Sandbox,
+            args: &["-vvv", "plan", "var.yaml", "--json"],
+            env: &[("APPREG_VAR_HOST", CANARY_SECRET)],
+            prepare: var_in_refused_field,
+            code: 1,
+        },
+        Row {
+            name: "finding 2: a vault on another host, plan",
+            target: Target::Sandbox,
+            args: &["-vvv", "plan", "vault.yaml"],
+            env: &[],
+            prepare: vault_elsewhere,
+            code: 1,
+        },
+        Row {
+            name: "finding 5: two apps on one sink, validate --strict",
+            target: Target::Sandbox,
+            args: &["-vvv", "validate", "--strict", "sinks.yaml"],
+            env: &[],
+            prepare: shared_sink,
+            code: 1,
+        },
+        Row {
+            name: "finding 10a: a path to Global Administrator, plan --strict",
+            target: Target::Sandbox,
+            args: &["-vvv", "plan", "--strict", "role.yaml"],
+            env: &[],
+            prepare: high_privilege,
+            code: 1,
+        },
+        Row {
+            name: "finding 10c: a stdout sink in CI, apply",
+            target: Target::Sandbox,
+            args: &["-vvv", "apply", "stdout.yaml", "--auto-approve"],
+            env: &[("CI", "true")],
+            prepare: stdout_sink,
+            code: 1,
+        },
+        Row {
+            name: "finding 13: prune with a sibling of the set out of view",
+            target: Target::Sandbox,
+            args: &["-vvv", "apply", "app.yaml", "--prune", "--auto-approve"],
+            env: &[],
+            prepare: sibling_of_the_set,
+            code: 1,
+        },
     ]
+}
+
+/// One app manifest of the canary's set with `body` under the app (indented four spaces).
+fn canary_manifest(dir: &Path, file: &str, body: &str) {
+    let text = format!("version: 1\nname: trust-canary\napps:\n  canary-app:\n{body}");
+    std::fs::write(dir.join(file), text).unwrap();
+}
+
+fn env_reference(dir: &Path) {
+    canary_manifest(
+        dir,
+        "env.yaml",
+        "    displayName: \"x ${env:AZURE_CLIENT_SECRET}\"\n",
+    );
+}
+
+fn var_in_refused_field(dir: &Path) {
+    canary_manifest(
+        dir,
+        "var.yaml",
+        "    displayName: Canary\n    web:\n      redirectUris: [\"http://${var:HOST}.example.com/cb\"]\n",
+    );
+}
+
+fn vault_elsewhere(dir: &Path) {
+    canary_manifest(
+        dir,
+        "vault.yaml",
+        "    displayName: Canary\n    secrets:\n      - name: s\n        lifetime: 30d\n        \
+         rotateBefore: 10d\n        deliver: { keyVault: { vault: https://collector.example.com, secret: s } }\n",
+    );
+}
+
+fn shared_sink(dir: &Path) {
+    let app = |key: &str| {
+        format!(
+            "  {key}:\n    displayName: {key}\n    secrets:\n      - name: s\n        lifetime: 30d\n        \
+             rotateBefore: 10d\n        deliver: {{ file: secrets/shared.json }}\n"
+        )
+    };
+    let text = format!(
+        "version: 1\nname: trust-canary\napps:\n{}{}",
+        app("one"),
+        app("two")
+    );
+    std::fs::write(dir.join("sinks.yaml"), text).unwrap();
+}
+
+fn high_privilege(dir: &Path) {
+    canary_manifest(
+        dir,
+        "role.yaml",
+        "    displayName: Canary\n    permissions:\n      Microsoft Graph:\n        \
+         application: [RoleManagement.ReadWrite.Directory]\n    adminConsent: true\n",
+    );
+}
+
+fn stdout_sink(dir: &Path) {
+    canary_manifest(
+        dir,
+        "stdout.yaml",
+        "    displayName: Canary\n    secrets:\n      - name: s\n        lifetime: 30d\n        \
+         rotateBefore: 10d\n        deliver: { stdout: true }\n",
+    );
+}
+
+fn sibling_of_the_set(dir: &Path) {
+    one_app(dir);
+    canary_manifest(dir, "other.yaml", "    displayName: Sibling\n");
 }
 
 async fn run_row(row: &Row, sb: &RunningSandbox, graph: &str) -> (i32, String, String) {
@@ -750,7 +875,7 @@ async fn run_row(row: &Row, sb: &RunningSandbox, graph: &str) -> (i32, String, S
     }
 }
 
-/// The canary over the refusal and error paths of findings 8, 11, 14 and 15: at -vvv, no row's
+/// The canary over the refusal and error paths of findings 1, 2, 5, 8, 10, 11, 13, 14 and 15: at -vvv, no row's
 /// output holds the client secret it was given, the sandbox's admin secret, a token (JWTs start
 /// `eyJ`), or a line a CI runner would obey; each ends with its exit code. Sibling of
 /// `canary_no_secret_value_or_token_in_any_output` (tests/credentials_cli.rs), which covers the

@@ -8,7 +8,7 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::{AssignmentSpec, Principal};
 
-use super::{ResourceKind, Write};
+use super::{DirectoryName, Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
@@ -108,6 +108,14 @@ impl ResourceKind for Assignments {
         ResourceType::Assignment
     }
 
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::ServicePrincipal
+    }
+
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
         desired(ctx)
     }
@@ -116,7 +124,68 @@ impl ResourceKind for Assignments {
         live(ctx)
     }
 
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    /// Every user and group an assignment names must exist, and a group name must name one group.
+    fn check(
+        &self,
+        ctx: &AppContext,
+        _: chrono::DateTime<chrono::Utc>,
+        _: &mut Vec<crate::engine::plan::Notice>,
+        problems: &mut Vec<String>,
+    ) {
+        let (observed, app) = (ctx.observed, ctx.app);
+        for assignment in &app.service_principal.assignments {
+            match &assignment.principal {
+                Principal::User(upn) => {
+                    if observed
+                        .users
+                        .get(&upn.to_lowercase())
+                        .is_none_or(Option::is_none)
+                    {
+                        problems.push(format!(
+                            "app.{}: user `{upn}` does not exist in the tenant",
+                            app.key
+                        ));
+                    }
+                }
+                Principal::Group(name) => {
+                    match observed
+                        .groups
+                        .get(name)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                    {
+                        [_] => {}
+                        [] => problems.push(format!(
+                            "app.{}: group `{name}` does not exist in the tenant",
+                            app.key
+                        )),
+                        several => {
+                            let ids: Vec<&str> =
+                                several.iter().filter_map(|g| str_of(g, "id")).collect();
+                            problems.push(format!(
+                                "app.{}: several groups are named `{name}` ({}); name the group by its id",
+                                app.key,
+                                ids.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn directory_names(&self, app: &crate::model::DesiredApp) -> Vec<DirectoryName> {
+        app.service_principal
+            .assignments
+            .iter()
+            .map(|a| match &a.principal {
+                Principal::User(upn) => DirectoryName::User(upn.to_lowercase()),
+                Principal::Group(name) => DirectoryName::Group(name.clone()),
+            })
+            .collect()
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let desired = write.desired()?;
         let app = ctx.app;
         let spec = app
@@ -124,7 +193,7 @@ impl ResourceKind for Assignments {
             .assignments
             .iter()
             .find(|a| desired.address == ctx.address(&suffix(a)))
-            .ok_or("assignment not declared")?;
+            .ok_or(WriteError::NotDeclared("assignment"))?;
         let principal = match &spec.principal {
             Principal::User(upn) => ctx
                 .observed
@@ -141,14 +210,14 @@ impl ResourceKind for Assignments {
         };
         let principal_id = principal
             .and_then(|p| str_of(&p, "id").map(str::to_string))
-            .ok_or("principal not found in the tenant")?;
+            .ok_or(WriteError::NotInTenant("principal"))?;
         let role_id = match &spec.role {
             Some(value) => app
                 .app_roles
                 .iter()
                 .find(|r| &r.value == value)
                 .map(|r| r.id.to_string())
-                .ok_or("role not declared")?,
+                .ok_or(WriteError::NotDeclared("app role"))?,
             None => DEFAULT_ACCESS.to_string(),
         };
         let sp_id = write.sp_id()?;
@@ -161,11 +230,11 @@ impl ResourceKind for Assignments {
     }
 
     /// An assignment has nothing to update: it is there or not.
-    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
-        Err("an assignment has no fields to update".into())
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, WriteError> {
+        Err(WriteError::NothingToUpdate("an assignment"))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/servicePrincipals/{}/appRoleAssignedTo/{}",
             write.sp_id()?,

@@ -7,15 +7,20 @@
 //! certificates the manifest does not name, which stay unless pruning. Repeating it is harmless,
 //! and apply sends identical writes once.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{AppContext, Instance, ResourceKind, Write};
+use super::{AppContext, Instance, Phase, Requires, ResourceKind, Write, WriteError};
 use crate::credentials::certificate::live_thumbprint;
 use crate::engine::fields::Fields;
 use crate::engine::observed::str_of;
-use crate::engine::plan::ResourceType;
+use crate::engine::plan::{Notice, ResourceType};
 use crate::graph::Request;
 use crate::model::IgnoredField;
+
+/// How close to expiry a certificate is reported: appreg cannot renew one (it has no private
+/// key), so a person needs the warning early.
+pub const WARNING_DAYS: i64 = 30;
 
 fn address(ctx: &AppContext, name: &str) -> String {
     ctx.address(&format!("certificate.{name}"))
@@ -62,15 +67,20 @@ pub fn undeclared<'a>(ctx: &'a AppContext) -> Vec<&'a Value> {
 }
 
 /// The keyCredentials collection the app should have.
-fn collection(ctx: &AppContext) -> Result<Vec<Value>, String> {
+fn collection(ctx: &AppContext) -> Result<Vec<Value>, WriteError> {
     let live = live_keys(ctx);
     let mut out = Vec::new();
     for spec in &ctx.app.certificates {
         let path = spec.file.resolved();
         let file = match ctx.observed.certificate_files.get(&path) {
             Some(Ok(file)) => file,
-            Some(Err(e)) => return Err(e.clone()),
-            None => return Err(format!("`{}` was not read", path.display())),
+            Some(Err(e)) => return Err(WriteError::Certificate(e.clone())),
+            None => {
+                return Err(WriteError::Certificate(format!(
+                    "`{}` was not read",
+                    path.display()
+                )));
+            }
         };
         let same = live.iter().find(|k| {
             str_of(k, "displayName") == Some(spec.name.as_str())
@@ -85,10 +95,10 @@ fn collection(ctx: &AppContext) -> Result<Vec<Value>, String> {
     if !ctx.observed.prune {
         for other in undeclared(ctx) {
             if other.get("key").is_none_or(Value::is_null) {
-                return Err(format!(
+                return Err(WriteError::Certificate(format!(
                     "the key of certificate `{}` was not read; it cannot be kept",
                     str_of(other, "keyId").unwrap_or("?")
-                ));
+                )));
             }
             out.push(other.clone());
         }
@@ -99,7 +109,7 @@ fn collection(ctx: &AppContext) -> Result<Vec<Value>, String> {
 pub struct Certificates;
 
 impl Certificates {
-    fn patch(ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn patch(ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let body = json!({ "keyCredentials": collection(ctx)? });
         Ok(write.fresh(Request::patch(
             format!("/applications/{}", write.object_id()?),
@@ -111,6 +121,14 @@ impl Certificates {
 impl ResourceKind for Certificates {
     fn resource(&self) -> ResourceType {
         ResourceType::Certificate
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::Application
     }
 
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
@@ -161,15 +179,60 @@ impl ResourceKind for Certificates {
             .collect()
     }
 
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    /// A certificate with another thumbprint is a new keyCredential in place of the old.
+    fn replaces(&self) -> Option<&'static str> {
+        Some("the certificate file changed")
+    }
+
+    /// Certificate files that cannot be read stop the plan; certificates near expiry and ones the
+    /// manifest does not name are reported.
+    fn check(
+        &self,
+        ctx: &AppContext,
+        now: DateTime<Utc>,
+        notices: &mut Vec<Notice>,
+        problems: &mut Vec<String>,
+    ) {
+        for spec in &ctx.app.certificates {
+            let address = address(ctx, &spec.name);
+            match ctx.observed.certificate_files.get(&spec.file.resolved()) {
+                Some(Err(e)) => problems.push(format!("{address}: {e}")),
+                Some(Ok(file)) if (file.not_after - now).num_days() < WARNING_DAYS => {
+                    notices.push(Notice {
+                        address,
+                        message: format!(
+                            "certificate expires {} ({}); renew it and replace `{}`",
+                            file.not_after.format("%Y-%m-%d"),
+                            crate::credentials::days_left(file.not_after, now),
+                            spec.file.declared
+                        ),
+                    })
+                }
+                _ => {}
+            }
+        }
+        if !ctx.observed.prune && !ctx.ignores(IgnoredField::Certificates) {
+            for other in undeclared(ctx) {
+                let name = str_of(other, "displayName")
+                    .or_else(|| str_of(other, "keyId"))
+                    .unwrap_or("?");
+                notices.push(Notice {
+                    address: address(ctx, name),
+                    message: "certificate not in the manifest (kept; --prune removes it)".into(),
+                });
+            }
+        }
+    }
+
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Self::patch(ctx, write)
     }
 
-    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Self::patch(ctx, write)
     }
 
-    fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Self::patch(ctx, write)
     }
 }

@@ -10,7 +10,7 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::FederatedCredentialSpec;
 
-use super::{ResourceKind, Write};
+use super::{Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 
 pub fn body(spec: &FederatedCredentialSpec) -> Value {
@@ -82,19 +82,30 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
 pub struct FederatedCredentials;
 
 impl FederatedCredentials {
-    fn spec<'a>(ctx: &'a AppContext, write: &Write) -> Result<&'a FederatedCredentialSpec, String> {
+    fn spec<'a>(
+        ctx: &'a AppContext,
+        write: &Write,
+    ) -> Result<&'a FederatedCredentialSpec, WriteError> {
         let desired = write.desired()?;
         ctx.app
             .federated_credentials
             .iter()
             .find(|f| desired.address == address(ctx, &f.name))
-            .ok_or_else(|| "credential not declared".to_string())
+            .ok_or(WriteError::NotDeclared("federated credential"))
     }
 }
 
 impl ResourceKind for FederatedCredentials {
     fn resource(&self) -> ResourceType {
         ResourceType::FederatedCredential
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::Application
     }
 
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
@@ -105,7 +116,7 @@ impl ResourceKind for FederatedCredentials {
         live(ctx)
     }
 
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let body = body(Self::spec(ctx, write)?);
         Ok(write.fresh(Request::post(
             format!(
@@ -117,7 +128,7 @@ impl ResourceKind for FederatedCredentials {
     }
 
     /// PATCH by id without the (immutable) name.
-    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let mut body = body(Self::spec(ctx, write)?);
         body.as_object_mut().map(|b| b.remove("name"));
         Ok(Request::patch(
@@ -130,7 +141,7 @@ impl ResourceKind for FederatedCredentials {
         ))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/applications/{}/federatedIdentityCredentials/{}",
             write.object_id()?,

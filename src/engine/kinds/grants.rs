@@ -11,7 +11,7 @@ use crate::engine::fields::{self, Fields};
 use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 
-use super::{ResourceKind, Write};
+use super::{Phase, Requires, ResourceKind, Write, WriteError};
 use crate::engine::application::NamedResource;
 use crate::graph::Request;
 use crate::model::RequestedPermissions;
@@ -94,6 +94,14 @@ impl ResourceKind for Grants {
         ResourceType::DelegatedGrant
     }
 
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::ServicePrincipal
+    }
+
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
         desired(ctx)
     }
@@ -104,7 +112,7 @@ impl ResourceKind for Grants {
 
     /// A POST whose outcome is unknown is not repeated; the next run observes the grant and
     /// updates it instead.
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let (resource, requested) = resource_of(ctx, write)?;
         let scope = scope_string(&requested.delegated);
         Ok(write.fresh(Request::post(
@@ -113,7 +121,7 @@ impl ResourceKind for Grants {
         )))
     }
 
-    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let (_, requested) = resource_of(ctx, write)?;
         Ok(Request::patch(
             format!("/oauth2PermissionGrants/{}", write.live_id()?),
@@ -121,7 +129,7 @@ impl ResourceKind for Grants {
         ))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/oauth2PermissionGrants/{}",
             write.live_id()?
@@ -133,21 +141,21 @@ impl ResourceKind for Grants {
 fn resource_of<'a>(
     ctx: &'a AppContext,
     write: &Write,
-) -> Result<(&'a NamedResource<'a>, &'a RequestedPermissions), String> {
+) -> Result<(&'a NamedResource<'a>, &'a RequestedPermissions), WriteError> {
     let desired = write.desired()?;
     let written = desired
         .address
         .strip_prefix(&ctx.address("grant."))
-        .ok_or("unexpected address")?;
+        .ok_or(WriteError::Address("grant"))?;
     let resource = ctx
         .resources
         .iter()
         .find(|r| r.written == written)
-        .ok_or("resource not resolved")?;
+        .ok_or(WriteError::NotInTenant("resource"))?;
     let requested = ctx
         .app
         .permissions
         .get(written)
-        .ok_or("resource not declared")?;
+        .ok_or(WriteError::NotDeclared("resource"))?;
     Ok((resource, requested))
 }

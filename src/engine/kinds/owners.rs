@@ -6,6 +6,8 @@
 //! an OwnedBy caller out. Idempotency: adding an owner that is already there ("already exist")
 //! counts as done; removing one that is gone too.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::{AppContext, Instance};
@@ -14,7 +16,7 @@ use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 use crate::model::OwnerRef;
 
-use super::{ResourceKind, Write};
+use super::{DirectoryName, Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
@@ -27,32 +29,53 @@ pub fn suffix(owner: &OwnerRef) -> String {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    ctx.app
-        .owners
-        .iter()
-        .map(|o| Instance::new(ctx.address(&suffix(o)), ResourceType::Owner, Fields::new()))
-        .collect()
+    desired_in(ctx, &ctx.app.owners, "")
 }
 
 pub fn live(ctx: &AppContext) -> Vec<Instance> {
-    if ctx.app.owners.is_empty() {
+    live_in(ctx, &ctx.app.owners, &ctx.live.owners, "")
+}
+
+/// Instances for the `listed` owners of one object, addressed under `prefix` (empty for the
+/// app's own owners).
+pub fn desired_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, prefix: &str) -> Vec<Instance> {
+    listed
+        .iter()
+        .map(|o| {
+            Instance::new(
+                ctx.address(&format!("{prefix}{}", suffix(o))),
+                ResourceType::Owner,
+                Fields::new(),
+            )
+        })
+        .collect()
+}
+
+/// Instances for the live owner `objects` of one object whose manifest entry lists `listed`;
+/// none when it lists none (the owners are then left alone).
+pub fn live_in(
+    ctx: &AppContext,
+    listed: &BTreeSet<OwnerRef>,
+    objects: &[Value],
+    prefix: &str,
+) -> Vec<Instance> {
+    if listed.is_empty() {
         return Vec::new();
     }
     // The caller is compared like any owner only when the manifest lists it; otherwise it is
     // invisible here, so never planned for removal.
     let lists_caller = ctx.observed.caller.is_some_and(|caller| {
-        ctx.app.owners.iter().any(|o| {
+        listed.iter().any(|o| {
             matches!(o, OwnerRef::ServicePrincipal(a) if a.eq_ignore_ascii_case(&caller.to_string()))
         })
     });
-    ctx.live
-        .owners
+    objects
         .iter()
         .filter(|o| lists_caller || !is_caller(ctx, o))
         .filter_map(|o| {
             Some(
                 Instance::new(
-                    ctx.address(&suffix(&owner_ref(o)?)),
+                    ctx.address(&format!("{prefix}{}", suffix(&owner_ref(o)?))),
                     ResourceType::Owner,
                     Fields::new(),
                 )
@@ -60,6 +83,41 @@ pub fn live(ctx: &AppContext) -> Vec<Instance> {
             )
         })
         .collect()
+}
+
+/// Every owner in `listed` must exist in the tenant.
+pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<String>) {
+    for owner in listed {
+        if find(ctx, owner).is_none() {
+            problems.push(format!(
+                "{}: owner `{owner}` does not exist in the tenant",
+                ctx.address("")
+            ));
+        }
+    }
+}
+
+/// `POST {collection}/$ref` naming the listed owner the write's desired instance is.
+pub fn reference(
+    ctx: &AppContext,
+    listed: &BTreeSet<OwnerRef>,
+    prefix: &str,
+    write: &Write,
+    collection: String,
+) -> Result<Request, WriteError> {
+    let desired = write.desired()?;
+    let owner = listed
+        .iter()
+        .find(|o| desired.address == ctx.address(&format!("{prefix}{}", suffix(o))))
+        .ok_or(WriteError::NotDeclared("owner"))?;
+    let id = find(ctx, owner)
+        .and_then(|o| str_of(o, "id").map(str::to_string))
+        .ok_or(WriteError::NotInTenant("owner"))?;
+    let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
+    Ok(write.fresh(Request::post(
+        format!("{collection}/$ref"),
+        json!({ "@odata.id": reference }),
+    )))
 }
 
 /// Whether an owner is the service principal of the identity appreg runs as.
@@ -85,11 +143,37 @@ pub fn owner_ref(object: &Value) -> Option<OwnerRef> {
     }
 }
 
+/// The name observation resolves for an owner.
+pub fn directory_name(owner: &OwnerRef) -> DirectoryName {
+    match owner {
+        OwnerRef::User(upn) => DirectoryName::User(upn.to_lowercase()),
+        OwnerRef::ServicePrincipal(app_id) => DirectoryName::ServicePrincipal(app_id.clone()),
+    }
+}
+
+/// The directory object an owner names, as observation found it.
+pub fn find<'a>(ctx: &'a AppContext, owner: &OwnerRef) -> Option<&'a Value> {
+    match owner {
+        OwnerRef::User(upn) => ctx.observed.users.get(&upn.to_lowercase())?.as_ref(),
+        OwnerRef::ServicePrincipal(app_id) => {
+            ctx.observed.owner_service_principals.get(app_id)?.as_ref()
+        }
+    }
+}
+
 pub struct Owners;
 
 impl ResourceKind for Owners {
     fn resource(&self) -> ResourceType {
         ResourceType::Owner
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::Application
     }
 
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
@@ -100,45 +184,33 @@ impl ResourceKind for Owners {
         live(ctx)
     }
 
+    /// Every owner the manifest names must exist in the tenant.
+    fn check(
+        &self,
+        ctx: &AppContext,
+        _: chrono::DateTime<chrono::Utc>,
+        _: &mut Vec<crate::engine::plan::Notice>,
+        problems: &mut Vec<String>,
+    ) {
+        check_in(ctx, &ctx.app.owners, problems);
+    }
+
+    fn directory_names(&self, app: &crate::model::DesiredApp) -> Vec<DirectoryName> {
+        app.owners.iter().map(directory_name).collect()
+    }
+
     /// `POST …/owners/$ref`; "already exist" answers count as done.
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
-        let desired = write.desired()?;
-        let owner = ctx
-            .app
-            .owners
-            .iter()
-            .find(|o| desired.address.ends_with(&suffix(o)))
-            .ok_or("owner not declared")?;
-        let found = match owner {
-            OwnerRef::User(upn) => ctx
-                .observed
-                .users
-                .get(&upn.to_lowercase())
-                .cloned()
-                .flatten(),
-            OwnerRef::ServicePrincipal(app_id) => ctx
-                .observed
-                .owner_service_principals
-                .get(app_id)
-                .cloned()
-                .flatten(),
-        };
-        let id = found
-            .and_then(|o| str_of(&o, "id").map(str::to_string))
-            .ok_or("owner not found in the tenant")?;
-        let reference = format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
-        Ok(write.fresh(Request::post(
-            format!("/applications/{}/owners/$ref", write.object_id()?),
-            json!({ "@odata.id": reference }),
-        )))
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
+        let collection = format!("/applications/{}/owners", write.object_id()?);
+        reference(ctx, &ctx.app.owners, "", write, collection)
     }
 
     /// An owner has nothing to update: it is there or not.
-    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
-        Err("an owner has no fields to update".into())
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, WriteError> {
+        Err(WriteError::NothingToUpdate("an owner"))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/applications/{}/owners/{}/$ref",
             write.object_id()?,

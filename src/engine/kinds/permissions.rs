@@ -9,7 +9,7 @@ use crate::engine::fields::Fields;
 use crate::engine::observed::str_of;
 use crate::engine::plan::ResourceType;
 
-use super::{ResourceKind, Write};
+use super::{Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
@@ -65,6 +65,14 @@ impl ResourceKind for ApplicationPermissions {
         ResourceType::ApplicationPermission
     }
 
+    fn phase(&self) -> Phase {
+        Phase::SubObject
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::ServicePrincipal
+    }
+
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
         desired(ctx)
     }
@@ -73,7 +81,7 @@ impl ResourceKind for ApplicationPermissions {
         live(ctx)
     }
 
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let desired = write.desired()?;
         let (resource, role) = ctx
             .resources
@@ -84,11 +92,11 @@ impl ResourceKind for ApplicationPermissions {
                     .strip_prefix(&address(ctx, r.written, ""))
                     .map(|role| (r, role))
             })
-            .ok_or("resource not resolved")?;
+            .ok_or(WriteError::NotInTenant("resource"))?;
         let role_id = resource
             .api
             .id_of(PermissionKind::Application, role)
-            .ok_or("role not resolved")?;
+            .ok_or(WriteError::NotInTenant("app role"))?;
         let body = json!({ "principalId": write.sp_id()?, "resourceId": resource.api.sp_id, "appRoleId": role_id });
         Ok(write.fresh(Request::post(
             format!(
@@ -100,15 +108,15 @@ impl ResourceKind for ApplicationPermissions {
     }
 
     /// An assignment has nothing to update: it is there or not.
-    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, String> {
-        Err("an application permission has no fields to update".into())
+    fn update(&self, _: &AppContext, _: &Write) -> Result<Request, WriteError> {
+        Err(WriteError::NothingToUpdate("an application permission"))
     }
 
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         let resource_id = write
             .live()
             .and_then(|v| str_of(v, "resourceId"))
-            .ok_or("the assignment has no resource")?;
+            .ok_or(WriteError::MissingId("resource of the assignment"))?;
         Ok(Request::delete(format!(
             "/servicePrincipals/{resource_id}/appRoleAssignedTo/{}",
             write.live_id()?

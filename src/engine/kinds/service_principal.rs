@@ -8,7 +8,9 @@ use crate::engine::fields::{self, Fields};
 use crate::engine::plan::ResourceType;
 use crate::model;
 
-use super::{ResourceKind, Write};
+use super::{Phase, Requires, ResourceKind, Write, WriteError};
+use crate::engine::observed::str_of;
+use crate::engine::step::AppIds;
 use crate::graph::{Request, odata};
 
 /// Tag that hides an enterprise application from users' My Apps portal.
@@ -93,6 +95,14 @@ impl ResourceKind for ServicePrincipal {
         ResourceType::ServicePrincipal
     }
 
+    fn phase(&self) -> Phase {
+        Phase::ServicePrincipal
+    }
+
+    fn requires(&self) -> Requires {
+        Requires::Application
+    }
+
     fn desired(&self, ctx: &AppContext) -> Vec<Instance> {
         desired(ctx)
     }
@@ -102,12 +112,8 @@ impl ResourceKind for ServicePrincipal {
     }
 
     /// `PATCH /servicePrincipals(appId='…')` with `Prefer: create-if-missing`: repeating it updates.
-    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
-        let app_id = write
-            .ids
-            .app_id
-            .clone()
-            .ok_or("the application has no appId yet")?;
+    fn create(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
+        let app_id = write.app_id()?;
         let request = Request::patch(
             format!("/servicePrincipals(appId={})", odata::key(&app_id)),
             Value::Object(body(ctx)),
@@ -116,15 +122,33 @@ impl ResourceKind for ServicePrincipal {
         Ok(write.fresh(request))
     }
 
-    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, String> {
+    fn update(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         self.create(ctx, write)
     }
 
     /// Deleting one that is gone (404) counts as done.
-    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, String> {
+    fn delete(&self, _: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Ok(Request::delete(format!(
             "/servicePrincipals/{}",
             write.live_id()?
         )))
+    }
+
+    fn learn(&self, ids: &mut AppIds, body: &Value, created: bool) {
+        ids.sp_id = str_of(body, "id").map(str::to_string).or(ids.sp_id.take());
+        ids.fresh |= created;
+    }
+
+    /// `GET /servicePrincipals(appId='…')` when the upsert answered 204 without a body.
+    fn read_back(&self, _: &model::DesiredApp, ids: &AppIds) -> Option<Request> {
+        if ids.sp_id.is_some() {
+            return None;
+        }
+        let app_id = ids.app_id.as_ref()?;
+        Some(
+            Request::get(format!("/servicePrincipals(appId={})", odata::key(app_id)))
+                .query("$select", "id,appId")
+                .after_own_write(),
+        )
     }
 }

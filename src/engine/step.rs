@@ -1,0 +1,181 @@
+//! The values the planner hands to apply and that apply fills in: an instance of a kind, a planned
+//! step, the ids learnt about each app, and the report of what was done.
+//!
+//! They live here, not in the planner, apply or a kind, because the kinds, the secret sequence,
+//! the planner and apply all use them: a shared type inside one of its users ties those modules
+//! into circles. This module holds data only; it never plans, observes or writes, and it imports
+//! nothing of the engine but the plan's vocabulary.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::fields::Fields;
+use super::plan::{Action, ResourceType};
+use crate::credentials::{Holding, SecretPlan};
+use crate::graph::GraphError;
+
+/// Which registered kind produced an instance (its place in `kinds::KINDS`), stamped by
+/// `kinds::instances`; None for the instances of a credential sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindId(pub(in crate::engine) usize);
+
+/// One object, desired or live, of one kind.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub address: String,
+    pub resource: ResourceType,
+    pub fields: Fields,
+    /// The live Graph object (its ids are needed to update or delete it).
+    pub live: Option<Value>,
+    /// The kind that carries out writes of this instance.
+    pub kind: Option<KindId>,
+}
+
+impl Instance {
+    pub fn new(address: String, resource: ResourceType, fields: Fields) -> Instance {
+        Instance {
+            address,
+            resource,
+            fields,
+            live: None,
+            kind: None,
+        }
+    }
+
+    pub fn observed(mut self, live: &Value) -> Instance {
+        self.live = Some(live.clone());
+        self
+    }
+}
+
+/// What apply needs to carry out one planned change: the desired and live instances.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The manifest key of the app this change belongs to; None for a pruned stray app.
+    pub app_key: Option<String>,
+    pub desired: Option<Instance>,
+    pub live: Option<Instance>,
+    /// For a client secret: its planned sequence.
+    pub secret: Option<SecretStep>,
+}
+
+impl Step {
+    /// The kind that carries this step out, from its desired instance or else its live one.
+    pub fn kind(&self) -> Option<KindId> {
+        self.desired
+            .as_ref()
+            .and_then(|i| i.kind)
+            .or_else(|| self.live.as_ref().and_then(|i| i.kind))
+    }
+}
+
+/// The secret part of a planned step.
+#[derive(Debug, Clone)]
+pub struct SecretStep {
+    pub name: String,
+    pub plan: SecretPlan,
+    /// keyIds of the app's password credentials when the plan was made: a credential of this
+    /// name outside them, seen after an `addPassword` whose answer was lost, is that call's.
+    pub known: Vec<String>,
+    /// What the sink held when the plan was made, None when the plan did not read it (the app did
+    /// not exist yet): delivery re-reads it and refuses when it moved.
+    pub holding: Option<Holding>,
+}
+
+/// Ids of one app in the tenant, learnt from observation and from writes.
+#[derive(Debug, Clone, Default)]
+pub struct AppIds {
+    pub object_id: Option<String>,
+    pub app_id: Option<String>,
+    pub sp_id: Option<String>,
+    /// Created in this run: reads and references may lag behind.
+    pub fresh: bool,
+}
+
+/// A secret apply delivered: the address, keyId and expiry (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub address: String,
+    /// The manifest key of the app and the secret's name, so readers never parse the address.
+    pub app_key: String,
+    pub name: String,
+    pub key_id: String,
+    pub expiry: DateTime<Utc>,
+}
+
+/// Why a kind could not build the request for a planned change. Each is a planning invariant that
+/// apply found broken; it is reported against the change and the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("the {0} has no id yet")]
+    MissingId(&'static str),
+    #[error("the {0} is not declared in the manifest")]
+    NotDeclared(&'static str),
+    #[error("the {0} was not found in the tenant")]
+    NotInTenant(&'static str),
+    #[error("{0} has no fields to update")]
+    NothingToUpdate(&'static str),
+    #[error("the address does not name a {0}")]
+    Address(&'static str),
+    #[error("{0}")]
+    Certificate(String),
+    #[error("nothing to do")]
+    NoOp,
+    #[error("no kind carries out this change")]
+    NoKind,
+}
+
+/// Why a planned change was not carried out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FailureReason {
+    /// The object it hangs off was not written (its own write failed).
+    #[error("{0}")]
+    Skipped(&'static str),
+    /// The request could not be built.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Graph refused the write.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A credential sequence stopped; the text is already escaped for display.
+    #[error("{0}")]
+    Sequence(String),
+}
+
+/// A change apply did not carry out, and why.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub address: String,
+    pub reason: FailureReason,
+}
+
+impl Failure {
+    pub fn new(address: &str, reason: impl Into<FailureReason>) -> Failure {
+        Failure {
+            address: address.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What apply did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// Address and action of every change carried out.
+    pub done: Vec<(String, Action)>,
+    /// Changes that failed, with why; dependants of a failed change are skipped and listed too.
+    pub failed: Vec<Failure>,
+    pub ids: BTreeMap<String, AppIds>,
+    /// Secrets delivered (address, keyId, expiry; never a value).
+    pub delivered: Vec<Delivered>,
+}
+
+/// A stable digest of a JSON value (object keys are sorted by serde_json's map).
+pub fn digest(value: &Value) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let hash = Sha256::digest(bytes);
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
