@@ -231,7 +231,10 @@ async fn audit_of_hand_registered_integrations_reports_full_access_unrotated_sec
     );
     assert!(writes(&sb).is_empty(), "the audit wrote: {:?}", writes(&sb));
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["formatVersion"], 1);
+    assert_eq!(
+        report["formatVersion"],
+        appreg::output::machine::FORMAT_VERSION
+    );
     let found = findings(&report);
     let has = |rule: &str, app: &str, subject: &str| {
         found

@@ -44,11 +44,13 @@ fn checked(schema: &str, text: &str) -> Value {
 }
 
 /// Collects keys that are not camelCase. Keys chosen by the user (app keys under `apps` and
-/// `outputs`) and Graph's values (`before`, `after`) are data, not the format's keys.
+/// `outputs`), rule ids and Graph's values (`before`, `after`) are data, not the format's keys.
 fn camel_case_keys(value: &Value, path: &str, bad: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
-            let data_keys = path.ends_with("/apps") || path.ends_with("/outputs");
+            // Rule ids count findings in an audit's `byRule`.
+            let data_keys =
+                path.ends_with("/apps") || path.ends_with("/outputs") || path.ends_with("/byRule");
             for (key, item) in map {
                 let camel = key.starts_with(|c: char| c.is_ascii_lowercase())
                     && key.chars().all(|c| c.is_ascii_alphanumeric());
@@ -187,5 +189,22 @@ async fn every_reporting_command_prints_json_valid_against_its_schema() {
     let (code, out, err) = run_cli(&sb, &work, &["drift", "--json", dir]).await;
     assert_eq!(code, 0, "{err}");
     checked("plan", &out);
+
+    // audit (no schema yet): the same version first, camelCase, `--json` as `--format json`.
+    let audit = ["--as-of", "2030-01-01", "audit", "--fail-on", "never"];
+    let (code, out, err) = run_cli(&sb, &work, &[&audit[..], &["--json"]].concat()).await;
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        report["formatVersion"],
+        appreg::output::machine::FORMAT_VERSION
+    );
+    assert!(out.starts_with("{\n  \"formatVersion\""), "{out}");
+    assert!(report["applications"].as_u64().unwrap() > 0, "{out}");
+    let mut bad = Vec::new();
+    camel_case_keys(&report, "", &mut bad);
+    assert!(bad.is_empty(), "audit: keys not in camelCase: {bad:?}");
+    let (_, older, _) = run_cli(&sb, &work, &[&audit[..], &["--format", "json"]].concat()).await;
+    assert_eq!(older, out);
     sb.shutdown().await;
 }

@@ -15,8 +15,9 @@ use super::check::Finding;
 use crate::catalogue::rules::{self, Level};
 use crate::output::untrusted::escape;
 
-/// Version of the JSON report's shape; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the JSON report's shape: the one every `--json` document carries (camelCase keys,
+/// an object whose first key is `formatVersion`), bumped with them.
+pub const FORMAT_VERSION: u32 = crate::output::machine::FORMAT_VERSION;
 
 /// One audit of one tenant.
 #[derive(Debug, Serialize)]

@@ -24,6 +24,9 @@ pub struct AuditArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Print the report as JSON: the same as `--format json`, as every reporting command spells it.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Exit 3 when a finding is at this level or above; `never` always exits 0 after a
     /// complete audit.
     #[arg(long, value_enum, default_value_t = FailOn::Error, value_name = "LEVEL")]
@@ -84,7 +87,8 @@ pub fn run(global: &GlobalArgs, args: &AuditArgs) -> u8 {
                     summary: audit::report::Summary::of(&judged.findings),
                     findings: judged.findings,
                 };
-                run::print_stdout(&match args.format {
+                let format = if args.json { Format::Json } else { args.format };
+                run::print_stdout(&match format {
                     Format::Human => report.human(),
                     Format::Json => report.json(),
                     Format::Markdown => report.markdown(),
