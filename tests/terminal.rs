@@ -187,7 +187,7 @@ fn appreg(args: &[&str]) -> (i32, String, String) {
 /// reach a tenant; they stay accepted everywhere (a pipeline passes one set of flags).
 #[test]
 fn tenant_options_are_shown_only_where_a_tenant_is_reached() {
-    for command in ["plan", "apply", "drift", "output", "credentials"] {
+    for command in ["plan", "apply", "drift", "output", "credentials", "audit"] {
         let (code, help, _) = appreg(&[command, "--help"]);
         assert_eq!(code, 0);
         let heading = help
