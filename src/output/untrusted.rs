@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::manifest::diagnostic::is_hidden;
+use crate::manifest::diagnostic::{escape_hidden, is_hidden};
 
 /// `text` as one printable line: hidden characters (line breaks, ANSI escapes, bidirectional
 /// overrides, invisible characters) spelled `\u{..}`, a leading `::` and any `##[`/`##vso[`
@@ -27,15 +27,8 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     if !needs_escape(text) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_hidden(c) {
-            push_code(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(defuse(&out, false).into_owned())
+    // Hidden characters are spelled as diagnostics spell them; only the defusing is this module's.
+    Cow::Owned(defuse(&escape_hidden(text), false).into_owned())
 }
 
 /// [`escape`] as a `Display` wrapper, for `format!("{}", Untrusted(&name))`.
