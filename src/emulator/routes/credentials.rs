@@ -159,25 +159,39 @@ pub fn add_password(ctx: &mut Ctx, call: &Call, kind: Kind, id: Uuid) -> GraphRe
 pub fn remove_password(ctx: &mut Ctx, call: &Call, kind: Kind, id: Uuid) -> GraphResult<Reply> {
     require_method(call, &[Method::POST])?;
     let body = call.object()?;
-    let key_id = body
-        .get("keyId")
-        .and_then(Value::as_str)
-        .and_then(|k| Uuid::parse_str(k).ok())
-        .ok_or_else(|| GraphError::invalid_value("keyId", "PasswordCredential"))?
-        .to_string();
+    let key_id = body_key_id(&body, "PasswordCredential")?;
     let record = ctx.store.get_mut(kind, id).expect("resolved by caller");
-    let Some(Value::Array(items)) = record.body.get_mut("passwordCredentials") else {
-        return Err(GraphError::not_found(&key_id));
-    };
-    let before = items.len();
-    items.retain(|c| c.get("keyId").and_then(Value::as_str) != Some(key_id.as_str()));
-    if items.len() == before {
-        // UNCONFIRMED: Graph's answer to removing an unknown keyId; the sandbox says 404.
-        return Err(GraphError::not_found(&key_id));
-    }
+    remove_by_key_id(&mut record.body, "passwordCredentials", &key_id)?;
     record.secret_hashes.remove(&key_id);
     record.credential_added_ms.remove(&key_id);
     Ok(Reply::NoContent)
+}
+
+/// The `keyId` of a removePassword/removeKey body; `credential_type` names it in Graph's error.
+fn body_key_id(body: &Map<String, Value>, credential_type: &str) -> GraphResult<String> {
+    body.get("keyId")
+        .and_then(Value::as_str)
+        .and_then(|k| Uuid::parse_str(k).ok())
+        .map(|k| k.to_string())
+        .ok_or_else(|| GraphError::invalid_value("keyId", credential_type))
+}
+
+/// Removes the credential `key_id` from `collection` of an object's body.
+// UNCONFIRMED: Graph's answer to removing an unknown keyId; the sandbox says 404.
+fn remove_by_key_id(
+    body: &mut Map<String, Value>,
+    collection: &str,
+    key_id: &str,
+) -> GraphResult<()> {
+    let Some(Value::Array(items)) = body.get_mut(collection) else {
+        return Err(GraphError::not_found(key_id));
+    };
+    let before = items.len();
+    items.retain(|c| c.get("keyId").and_then(Value::as_str) != Some(key_id));
+    if items.len() == before {
+        return Err(GraphError::not_found(key_id));
+    }
+    Ok(())
 }
 
 /// Audience of the proof-of-possession token addKey and removeKey require (Azure AD Graph's id).
@@ -310,22 +324,10 @@ pub fn add_key(ctx: &mut Ctx, call: &Call, kind: Kind, id: Uuid) -> GraphResult<
 pub fn remove_key(ctx: &mut Ctx, call: &Call, kind: Kind, id: Uuid) -> GraphResult<Reply> {
     require_method(call, &[Method::POST])?;
     let body = call.object()?;
-    let key_id = body
-        .get("keyId")
-        .and_then(Value::as_str)
-        .and_then(|k| Uuid::parse_str(k).ok())
-        .ok_or_else(|| GraphError::invalid_value("keyId", "KeyCredential"))?
-        .to_string();
+    let key_id = body_key_id(&body, "KeyCredential")?;
     check_proof(ctx, kind, id, body.get("proof"))?;
     let record = ctx.store.get_mut(kind, id).expect("resolved by caller");
-    let Some(Value::Array(items)) = record.body.get_mut("keyCredentials") else {
-        return Err(GraphError::not_found(&key_id));
-    };
-    let before = items.len();
-    items.retain(|c| c.get("keyId").and_then(Value::as_str) != Some(key_id.as_str()));
-    if items.len() == before {
-        return Err(GraphError::not_found(&key_id));
-    }
+    remove_by_key_id(&mut record.body, "keyCredentials", &key_id)?;
     record.credential_added_ms.remove(&key_id);
     Ok(Reply::NoContent)
 }
