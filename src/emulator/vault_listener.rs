@@ -1,5 +1,6 @@
-//! The sandbox's Azure Key Vault: the secrets part of the Key Vault data plane (REST api-version
-//! 7.x), served on a listener of its own so that clients keep Key Vault's real URL shape.
+//! The sandbox's Azure Key Vault listener: the secrets part of the Key Vault data plane (REST
+//! api-version 7.x), served on a listener of its own so that clients keep Key Vault's real URL
+//! shape. The vaults themselves are data in `key_vault`, kept in the tenant's store.
 //!
 //! Which vault a request addresses comes from its Host header, as at Key Vault's front door: a
 //! client sends `PUT /secrets/x` to the sandbox's address with `Host: contoso-kv.vault.azure.net`.
@@ -7,9 +8,6 @@
 //! refused, as Key Vault refuses it. Vaults live in the tenant's store (saved and reset with it),
 //! and their requests go through the same log, latency and freeze faults as Graph's. This module
 //! must never touch the directory: a vault knows nothing of applications.
-
-mod error;
-mod secrets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,14 +22,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use secrets::KeyVaults;
-
 use super::auth::{self, KEY_VAULT_AUDIENCE, TokenProblem};
+use super::caller::Caller;
+use super::key_vault::{self, Answer, Page, Scope, VaultError};
 use super::log::{EntryKind, LogEntry};
-use super::routes::Caller;
-use super::server::{self, Shared, lock, now_ms};
-use error::VaultError;
-use secrets::{Answer, Page, Scope};
+use super::pipeline::{Shared, lock, now_ms};
+use super::server;
 
 /// Data-plane versions whose secrets API matches what the sandbox serves.
 const API_VERSIONS: &[&str] = &["7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6"];
@@ -245,7 +241,7 @@ fn run(
             now_secs: now_ms() / 1000,
         };
         let result = match operation {
-            Operation::Set(name) => secrets::check_name(name)
+            Operation::Set(name) => key_vault::check_name(name)
                 .and_then(|()| parse_body(body))
                 .and_then(|body| scope.set(name, body.as_ref())),
             Operation::Get(name, version) => scope.get(name, version),
