@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::kinds::{AppContext, CredentialSequence, Phase, SequenceRun};
 use super::observed::str_of;
 use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
+use super::problem::{Cause, Problem};
 use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step, digest};
 pub use super::step::{Delivered, SecretStep};
 use crate::credentials::{
@@ -47,7 +48,7 @@ impl CredentialSequence for ClientSecrets {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Vec<(Change, Step)> {
         plan_app(ctx, now, notices, problems)
     }
@@ -87,7 +88,7 @@ const LOST_ADD_READ_BACK: std::time::Duration = std::time::Duration::from_secs(3
 /// Most password credentials an app allowing personal accounts may hold (GRAPH.md).
 const PERSONAL_ACCOUNT_CAP: usize = 2;
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::address::Address {
     ctx.address(&format!("secret.{name}"))
 }
 
@@ -123,7 +124,7 @@ pub fn plan_app(
     ctx: &AppContext,
     now: DateTime<Utc>,
     notices: &mut Vec<Notice>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<(Change, Step)> {
     let live = live_secrets(ctx);
     let declared = |c: &LiveSecret| {
@@ -162,7 +163,11 @@ pub fn plan_app(
             SecretAction::Rotate => Action::Rotate,
             SecretAction::Cleanup => Action::Update,
             SecretAction::Blocked => {
-                problems.push(format!("{address}: {}", plan.reason));
+                problems.push(Problem::new(
+                    address.clone(),
+                    Cause::Credential,
+                    plan.reason.clone(),
+                ));
                 Action::NoOp
             }
         };
@@ -232,7 +237,7 @@ fn kept_without_sink(
     ctx: &AppContext,
     spec: &crate::model::SecretSpec,
     live: &[LiveSecret],
-    address: String,
+    address: super::address::Address,
     now: DateTime<Utc>,
     notices: &mut Vec<Notice>,
 ) -> (Change, Step) {
@@ -298,9 +303,9 @@ fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>
 fn check_policy(
     ctx: &AppContext,
     spec: &crate::model::SecretSpec,
-    address: &str,
+    address: &super::address::Address,
     now: DateTime<Utc>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) {
     let Some(policy) = &ctx.observed.secret_policy else {
         return;
@@ -323,9 +328,13 @@ fn check_policy(
             .after(now)
             .map(|end| (end - now).num_days())
             .unwrap_or_default();
-        problems.push(format!(
-            "{address}: lifetime {} is longer than the tenant's app-management policy allows (maxLifetime {}, {days} days); shorten `lifetime`",
-            spec.lifetime, policy.max_lifetime
+        problems.push(Problem::new(
+            address.clone(),
+            Cause::Credential,
+            format!(
+                "lifetime {} is longer than the tenant's app-management policy allows (maxLifetime {}, {days} days); shorten `lifetime`",
+                spec.lifetime, policy.max_lifetime
+            ),
         ));
     }
 }
@@ -434,7 +443,7 @@ pub async fn apply(
 
 #[derive(Default)]
 struct Outcome {
-    done: Vec<(String, Action)>,
+    done: Vec<(super::address::Address, Action)>,
     failed: Vec<Failure>,
     delivered: Vec<Delivered>,
 }
