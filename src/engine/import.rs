@@ -490,3 +490,277 @@ async fn principals(client: &GraphClient, observed: &Observed) -> Result<Names, 
         .collect();
     Ok((users, groups))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each kind's inverse, table by table: a live app -> its manifest entry -> YAML -> loaded
+    //! again -> planned against the same live app: nothing changes but the adoption.
+
+    use super::*;
+    use crate::catalogue::{self, PermissionKind};
+    use crate::engine::plan::Action;
+    use crate::engine::planner::{self, PlanOptions};
+    use serde_json::json;
+
+    const APP_ID: &str = "0f1e2d3c-4b5a-4697-8877-665544332211";
+    const GRAPH_SP: &str = "sp-graph";
+    const ROLE: &str = "5b7c9d1e-0000-4000-8000-00000000aaaa";
+    const SCOPE: &str = "5b7c9d1e-0000-4000-8000-00000000bbbb";
+
+    fn graph() -> ResourceApi {
+        let resource = catalogue::resource("Microsoft Graph").unwrap();
+        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
+        for p in resource.permissions() {
+            match p.kind {
+                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
+                PermissionKind::Application => roles.push(
+                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
+                ),
+            }
+        }
+        let sp = json!({"id": GRAPH_SP, "appId": resource.app_id, "displayName": resource.name,
+            "oauth2PermissionScopes": scopes, "appRoles": roles});
+        ResourceApi::from_service_principal(&sp).unwrap()
+    }
+
+    fn id(name: &str, kind: PermissionKind) -> String {
+        graph().id_of(kind, name).unwrap().to_string()
+    }
+
+    fn base() -> ObservedApp {
+        ObservedApp {
+            application: Some(
+                json!({"id": "obj-1", "appId": APP_ID, "displayName": "Bare app",
+                "createdDateTime": "2025-01-01T00:00:00Z"}),
+            ),
+            service_principal: Some(
+                json!({"id": "sp-1", "appId": APP_ID, "accountEnabled": true,
+                "appRoleAssignmentRequired": false, "tags": []}),
+            ),
+            ..Default::default()
+        }
+    }
+
+    /// (why, what the table row changes on the base app)
+    fn table() -> Vec<(&'static str, ObservedApp)> {
+        let app = |patch: Value| {
+            let mut live = base();
+            let object = live.application.as_mut().unwrap().as_object_mut().unwrap();
+            for (k, v) in patch.as_object().unwrap() {
+                object.insert(k.clone(), v.clone());
+            }
+            live
+        };
+        let requested = json!([{ "resourceAppId": "00000003-0000-0000-c000-000000000000",
+        "resourceAccess": [
+            {"id": id("User.Read", PermissionKind::Delegated), "type": "Scope"},
+            {"id": id("Calendars.Read", PermissionKind::Delegated), "type": "Scope"},
+            {"id": id("Mail.Send", PermissionKind::Application), "type": "Role"},
+        ]}]);
+        let grant = |scope: &str| {
+            json!({"id": "g-1", "clientId": "sp-1", "consentType": "AllPrincipals",
+            "resourceId": GRAPH_SP, "scope": scope})
+        };
+        let held = json!({"id": "a-1", "principalId": "sp-1", "resourceId": GRAPH_SP,
+            "appRoleId": id("Mail.Send", PermissionKind::Application)});
+        vec![
+            ("only a display name", base()),
+            (
+                "platforms",
+                app(json!({
+                    "web": {"redirectUris": ["https://a.example.com/cb", "https://b.example.com/cb"],
+                        "homePageUrl": "https://a.example.com", "logoutUrl": "https://a.example.com/out",
+                        "implicitGrantSettings": {"enableIdTokenIssuance": true, "enableAccessTokenIssuance": false}},
+                    "spa": {"redirectUris": ["https://spa.example.com/"]},
+                    "publicClient": {"redirectUris": ["http://localhost"]},
+                    "isFallbackPublicClient": true,
+                })),
+            ),
+            (
+                "an API with scope ids kept",
+                app(json!({
+                    "identifierUris": [format!("api://{APP_ID}")],
+                    "api": {"requestedAccessTokenVersion": 2,
+                        "oauth2PermissionScopes": [{"id": SCOPE, "value": "Tasks.Read", "type": "Admin",
+                            "isEnabled": true, "adminConsentDisplayName": "Read tasks",
+                            "adminConsentDescription": "Reads: tasks", "userConsentDisplayName": null,
+                            "userConsentDescription": null}],
+                        "preAuthorizedApplications": [{"appId": "11111111-2222-3333-4444-555555555555",
+                            "delegatedPermissionIds": [SCOPE]}]},
+                })),
+            ),
+            (
+                "roles and prose",
+                app(json!({
+                    "description": "Syncs ${var:X} \"things\"", "notes": "line one\nline: two",
+                    "tags": ["crm", "#hash"], "groupMembershipClaims": "SecurityGroup",
+                    "appRoles": [{"id": ROLE, "value": "Admin", "displayName": "Admins", "description": "- yes",
+                        "allowedMemberTypes": ["User", "Application"], "isEnabled": false}],
+                    "optionalClaims": {"idToken": [{"name": "email", "source": null, "essential": true,
+                        "additionalProperties": []}], "accessToken": [], "saml2Token": []},
+                    "info": {"supportUrl": "https://help.example.com", "marketingUrl": null},
+                })),
+            ),
+            (
+                "permissions without consent",
+                app(json!({"requiredResourceAccess": requested})),
+            ),
+            ("permissions with full consent", {
+                let mut live = app(json!({"requiredResourceAccess": requested}));
+                live.grants = vec![grant("User.Read Calendars.Read")];
+                live.app_role_assignments = vec![held.clone()];
+                live
+            }),
+            ("permissions with partial consent", {
+                let mut live = app(json!({"requiredResourceAccess": requested}));
+                live.grants = vec![grant("User.Read")];
+                live
+            }),
+            ("service principal settings, owners, assignments", {
+                let mut live = app(json!({"appRoles": [{"id": ROLE, "value": "Admin",
+                    "displayName": "Admins", "description": "d", "allowedMemberTypes": ["User"],
+                    "isEnabled": true}]}));
+                live.service_principal = Some(json!({"id": "sp-1", "appId": APP_ID,
+                    "accountEnabled": false, "appRoleAssignmentRequired": true,
+                    "tags": ["HideApp"], "notificationEmailAddresses": ["ops@contoso.com"]}));
+                live.owners = vec![
+                    json!({"@odata.type": "#microsoft.graph.user", "id": "u-1", "userPrincipalName": "adele@contoso.com"}),
+                    json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-9", "appId": "99999999-0000-0000-0000-000000000009"}),
+                ];
+                live.collections.insert("/servicePrincipals/sp-1/owners".into(), vec![
+                    json!({"@odata.type": "#microsoft.graph.user", "id": "u-1", "userPrincipalName": "adele@contoso.com"}),
+                ]);
+                live.assigned_to = vec![
+                    json!({"id": "as-1", "principalId": "u-1", "principalType": "User", "resourceId": "sp-1", "appRoleId": ROLE}),
+                    json!({"id": "as-2", "principalId": "g-1", "principalType": "Group", "principalDisplayName": "All staff", "resourceId": "sp-1", "appRoleId": "00000000-0000-0000-0000-000000000000"}),
+                ];
+                live
+            }),
+            ("federated credentials", {
+                let mut live = base();
+                live.federated_credentials = vec![
+                    json!({"id": "f-1", "name": "main", "issuer": "https://token.actions.githubusercontent.com",
+                        "subject": "repo:c/r:ref:refs/heads/main", "audiences": ["api://AzureADTokenExchange"]}),
+                    json!({"id": "f-2", "name": "k8s", "issuer": "https://k8s.example.com",
+                        "subject": "system:serviceaccount:ns:sa", "audiences": ["custom"], "description": "cluster: one"}),
+                ];
+                live
+            }),
+            (
+                "secrets named and unnamed",
+                app(json!({"passwordCredentials": [
+                    {"keyId": "aaaaaaaa-0000-0000-0000-000000000001", "displayName": null,
+                        "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-12-10T00:00:00Z"},
+                    {"keyId": "aaaaaaaa-0000-0000-0000-000000000002", "displayName": "portal",
+                        "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2028-01-01T00:00:00Z"},
+                    {"keyId": "aaaaaaaa-0000-0000-0000-000000000003", "displayName": "portal",
+                        "startDateTime": "2026-02-01T00:00:00Z", "endDateTime": "2028-02-01T00:00:00Z"},
+                ]})),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_inverse_plans_no_change_but_the_adoption() {
+        let graph = graph();
+        let resources: BTreeMap<String, (String, ResourceApi)> = [(
+            graph.app_id.to_string(),
+            ("Microsoft Graph".to_string(), graph.clone()),
+        )]
+        .into();
+        let users: BTreeMap<String, String> = [("u-1".into(), "adele@contoso.com".into())].into();
+        let groups: BTreeMap<String, (String, bool)> =
+            [("g-1".into(), ("All staff".into(), true))].into();
+        let now: chrono::DateTime<chrono::Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        for (why, live) in table() {
+            let application = live.application.clone().unwrap();
+            let mut app = skeleton("k", &application, Uuid::parse_str(APP_ID).unwrap(), "set");
+            let from = Adopted {
+                live: &live,
+                resources: &resources,
+                users: &users,
+                groups: &groups,
+                caller: None,
+                key: "k",
+            };
+            let mut inverse = kinds::inverse(&from, &mut app);
+            crate::engine::secrets::inverse(&live, &mut app, &mut inverse);
+            assert!(
+                inverse.unrepresented.is_empty(),
+                "{why}: {:?}",
+                inverse.unrepresented
+            );
+
+            // Through the manifest text and back, the certificate files beside it.
+            let dir = tempfile::tempdir().unwrap();
+            for (path, pem) in &inverse.files {
+                assert!(!pem.contains("PRIVATE"), "{why}");
+                std::fs::write(dir.path().join(path), pem).unwrap();
+            }
+            let text = crate::manifest::emit::manifest(
+                "set",
+                "appreg.schema.json",
+                &[crate::manifest::emit::EmittedApp {
+                    app: &app,
+                    comments: vec![],
+                }],
+            )
+            .unwrap();
+            let loaded = crate::manifest::load_bytes(
+                &dir.path().join("import.yaml"),
+                text.as_bytes(),
+                &|_: &str| Some("INJECTED".into()),
+            )
+            .unwrap_or_else(|e| panic!("{why}: {:?}\n{text}", e.diagnostics));
+            let back = &loaded.state.apps["k"];
+            assert_eq!(
+                back, &app,
+                "{why}: the manifest text reads back otherwise\n{text}"
+            );
+
+            // Planned against the same tenant: only the adoption.
+            let mut observed = Observed {
+                tenant_id: "t".into(),
+                ..Default::default()
+            };
+            observed.apps.insert("k".into(), live.clone());
+            for certificate in &loaded.state.apps["k"].certificates {
+                observed.certificate_files.insert(
+                    certificate.file.resolved(),
+                    crate::credentials::CertificateFile::read(&certificate.file),
+                );
+            }
+            observed
+                .resources
+                .insert("Microsoft Graph".into(), graph.clone());
+            observed.users.insert(
+                "adele@contoso.com".into(),
+                Some(json!({"id": "u-1", "userPrincipalName": "adele@contoso.com"})),
+            );
+            observed
+                .groups
+                .insert("All staff".into(), vec![json!({"id": "g-1"})]);
+            observed.owner_service_principals.insert(
+                "99999999-0000-0000-0000-000000000009".into(),
+                Some(json!({"id": "sp-9"})),
+            );
+            let planned = planner::plan(&loaded.state, &observed, PlanOptions::default(), now)
+                .unwrap_or_else(|e| panic!("{why}: {e}"));
+            for change in planned
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.action != Action::NoOp)
+            {
+                assert_eq!(change.address, "app.k", "{why}: {change:?}");
+                assert!(
+                    change
+                        .fields
+                        .iter()
+                        .all(|f| f.field == "tags" || f.field == "uniqueName"),
+                    "{why}: more than the adoption: {change:?}"
+                );
+            }
+        }
+    }
+}
