@@ -213,6 +213,7 @@ async fn apply(
         PlanOptions {
             prune,
             caller: connection.caller,
+            as_of: global.as_of_instant(),
         },
     )
     .await;
@@ -307,7 +308,7 @@ async fn apply(
         }
     }
     drop(err);
-    let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
+    let rows = engine::inventory::inventory(state, &observed, global.now());
     let outputs = outputs(
         state,
         &report.ids,

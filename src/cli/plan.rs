@@ -141,6 +141,7 @@ pub fn make_plan(
             PlanOptions {
                 prune,
                 caller: connection.caller,
+                as_of: global.as_of_instant(),
             },
         )
         .await;

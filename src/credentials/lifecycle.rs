@@ -731,6 +731,7 @@ mod tests {
             ..spec(keep)
         };
         // (why, live, holding, keep, action, removed after delivery, earlier recorded)
+        #[allow(clippy::type_complexity)]
         let cases: Vec<(
             &str,
             Vec<LiveSecret>,
