@@ -360,6 +360,25 @@ async fn an_app_made_by_hand_imports_plans_only_the_adoption_and_keeps_its_secre
         stdout.lines().all(|l| !l.trim_start().starts_with("::")),
         "{stdout}"
     );
+
+    // By owner and by filter: each names exactly its app.
+    for (selection, value, wanted) in [
+        ("--owned-by", "ADELE.VANCE@contoso.com", app_id.as_str()),
+        (
+            "--filter",
+            "startswith(displayName,'ERP')",
+            smuggler["appId"].as_str().unwrap(),
+        ),
+    ] {
+        let (code, stdout, stderr) = cli(&sb, dir.path(), &["import", selection, value]).await;
+        assert_eq!(code, 0, "{selection}: {stderr}");
+        assert_eq!(
+            stdout.matches("\n    adopt:").count(),
+            1,
+            "{selection}: {stdout}"
+        );
+        assert!(stdout.contains(wanted), "{selection}: {stdout}");
+    }
 }
 
 /// Many apps: the reads are batched as plan's are, the grants listed once for the tenant
