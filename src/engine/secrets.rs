@@ -237,7 +237,7 @@ fn kept_without_sink(
     ctx: &AppContext,
     spec: &crate::model::SecretSpec,
     live: &[LiveSecret],
-    address: String,
+    address: super::address::Address,
     now: DateTime<Utc>,
     notices: &mut Vec<Notice>,
 ) -> (Change, Step) {
