@@ -18,5 +18,6 @@ mod hostile_input;
 mod machine_interface;
 mod schemas;
 mod security;
+mod targets;
 mod terminal;
 mod validate_corpus;
