@@ -15,6 +15,7 @@ mod credentials;
 mod github_action;
 mod guardrails;
 mod hostile_input;
+mod human_output;
 mod import;
 mod machine_interface;
 mod schemas;
