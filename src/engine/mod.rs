@@ -21,6 +21,7 @@ pub mod resolve;
 pub mod retirements;
 pub mod secrets;
 pub mod step;
+pub mod targets;
 
 use chrono::Utc;
 

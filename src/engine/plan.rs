@@ -29,6 +29,10 @@ pub struct Plan {
     /// The manifest paths the plan was made from; `apply PLANFILE` loads them again.
     #[serde(default)]
     pub manifest_paths: Vec<String>,
+    /// The apps a `--target` run is limited to (empty: every app of the manifest). A targeted
+    /// plan never prunes, and applying it saved applies to these apps only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
     /// Every object the manifest names, in apply order; no-op changes included.
     pub changes: Vec<Change>,
     /// What apply leaves alone but `drift` reports: credentials the manifest does not declare,

@@ -179,6 +179,7 @@ pub fn plan(
         created_at: now,
         prune: options.prune || state.prune,
         manifest_paths: Vec::new(),
+        targets: Vec::new(),
         changes,
         notices,
     };

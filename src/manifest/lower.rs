@@ -8,7 +8,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use super::load::Settings;
+use super::settings::Settings;
 use super::validate::unique_name;
 use super::wire;
 use crate::model::{self, DesiredApp, DesiredState, ManifestPath, Period};

@@ -27,6 +27,7 @@ pub mod emit;
 mod interpolate;
 mod load;
 mod lower;
+mod settings;
 pub mod source;
 mod structure;
 mod validate;
