@@ -887,3 +887,76 @@ pub fn registration(index: usize) -> impl Strategy<Value = Registration> {
 pub fn registrations(max: usize) -> impl Strategy<Value = Vec<Registration>> {
     (1..=max).prop_flat_map(|n| (0..n).map(registration).collect::<Vec<_>>())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The three example integrations, registered the way their portal guides say
+// ---------------------------------------------------------------------------------------------
+
+/// examples/crm-calendar-sync.yaml, examples/erp-contacts-sync.yaml and
+/// examples/odoo-outlook-mail.yaml as a person following each vendor's guide in the portal
+/// leaves them: the app, its platform and permissions, admin consent where the guide says to
+/// click it, one client secret with a description where the integration needs one.
+pub fn example_integrations() -> [Registration; 3] {
+    let base = Registration {
+        maker: Maker::Portal,
+        display_name: String::new(),
+        audience: "AzureADMyOrg",
+        web: Vec::new(),
+        spa: Vec::new(),
+        public_client: Vec::new(),
+        scopes: Vec::new(),
+        roles: Vec::new(),
+        graph_delegated: Vec::new(),
+        graph_application: Vec::new(),
+        exchange_application: Vec::new(),
+        custom: Vec::new(),
+        consent: Consent::None,
+        users: Vec::new(),
+        groups: Vec::new(),
+        owners: vec!["adele.vance@contoso.com"],
+        certificates: 0,
+        federated: 0,
+        secrets: Vec::new(),
+    };
+    [
+        Registration {
+            display_name: "CRM calendar sync".into(),
+            web: vec!["https://crm.example.com/modules/Office365Sync/authentication.php".into()],
+            graph_delegated: vec!["User.Read"],
+            graph_application: vec!["Calendars.ReadWrite"],
+            consent: Consent::Full,
+            secrets: vec![Some("vendor-handoff".into())],
+            ..base.clone()
+        },
+        Registration {
+            display_name: "ERP contacts sync".into(),
+            public_client: vec![
+                "https://login.microsoftonline.com/common/oauth2/nativeclient".into(),
+            ],
+            graph_delegated: vec![
+                "User.Read",
+                "Contacts.ReadWrite",
+                "Calendars.ReadWrite",
+                "offline_access",
+            ],
+            federated: 1,
+            ..base.clone()
+        },
+        Registration {
+            display_name: "Odoo".into(),
+            audience: "AzureADandPersonalMicrosoftAccount",
+            web: vec!["https://odoo.example.com/microsoft_outlook/confirm".into()],
+            graph_delegated: vec![
+                "User.Read",
+                "SMTP.Send",
+                "IMAP.AccessAsUser.All",
+                "offline_access",
+            ],
+            consent: Consent::Full,
+            users: vec!["mail-sender@contoso.com"],
+            groups: vec!["Odoo mail senders"],
+            secrets: vec![Some("odoo-fetchmail".into())],
+            ..base
+        },
+    ]
+}
