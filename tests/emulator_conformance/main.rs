@@ -3,6 +3,9 @@
 //! plus its realism switches.
 //! Each test starts its own sandbox on 127.0.0.1:0 and talks only to loopback.
 
+#[path = "../support/raw.rs"]
+mod raw;
+
 mod applications;
 mod auth;
 mod batch;

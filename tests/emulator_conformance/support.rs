@@ -6,50 +6,12 @@
 use std::time::Duration;
 
 use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use crate::raw::{Answer, form, into_answer, send, urlencode};
+
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
-
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Asserts Graph's error envelope and returns `(code, message)`.
-    pub fn error(&self) -> (String, String) {
-        let error = &self.body["error"];
-        assert!(
-            error.is_object(),
-            "expected an error envelope, got {}",
-            self.text
-        );
-        let inner = &error["innerError"];
-        assert!(
-            inner["request-id"].is_string(),
-            "innerError.request-id: {}",
-            self.text
-        );
-        assert!(
-            inner["client-request-id"].is_string(),
-            "innerError.client-request-id: {}",
-            self.text
-        );
-        assert!(inner["date"].is_string(), "innerError.date: {}", self.text);
-        (
-            error["code"].as_str().unwrap().to_string(),
-            error["message"].as_str().unwrap().to_string(),
-        )
-    }
-}
 
 pub struct Env {
     pub sandbox: RunningSandbox,
@@ -92,8 +54,8 @@ impl Env {
         env
     }
 
-    pub async fn token_request(&self, form: &[(&str, &str)]) -> Answer {
-        let response = crate::support::form(self.http.post(self.sandbox.token_url()), form)
+    pub async fn token_request(&self, pairs: &[(&str, &str)]) -> Answer {
+        let response = form(self.http.post(self.sandbox.token_url()), pairs)
             .send()
             .await
             .unwrap();
@@ -138,17 +100,15 @@ impl Env {
         body: Option<Value>,
     ) -> Answer {
         let url = format!("{}{path}", self.sandbox.key_vault_url());
-        let mut request = self
-            .http
-            .request(method, url)
-            .header(reqwest::header::HOST, vault);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        into_answer(request.send().await.unwrap()).await
+        send(
+            &self.http,
+            token,
+            method,
+            &url,
+            body.as_ref(),
+            &[("host", vault)],
+        )
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -178,14 +138,15 @@ impl Env {
         } else {
             self.url(path)
         };
-        let mut request = self.http.request(method, url).bearer_auth(token);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        into_answer(request.send().await.unwrap()).await
+        send(
+            &self.http,
+            Some(token),
+            method,
+            &url,
+            body.as_ref(),
+            headers,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -252,41 +213,4 @@ impl Env {
             .await;
         answer.body["value"][0].clone()
     }
-}
-
-pub async fn into_answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        body,
-        text,
-    }
-}
-
-pub fn urlencode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Sets an `application/x-www-form-urlencoded` body.
-pub fn form(request: reqwest::RequestBuilder, pairs: &[(&str, &str)]) -> reqwest::RequestBuilder {
-    let mut body = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        body.append_pair(k, v);
-    }
-    request
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.finish())
 }

@@ -14,7 +14,8 @@ use appreg::engine::{self, ApplyReport, PlanOptions, plan::Action};
 use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
 use appreg::graph::{Backoff, Cloud, Endpoints, GraphClient, GraphConfig};
 use appreg::model::DesiredState;
-use serde_json::Value;
+
+pub use crate::raw::Raw;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -177,129 +178,6 @@ pub fn writes(sb: &RunningSandbox) -> Vec<String> {
         .filter(|e| e.is_write())
         .map(|e| format!("{} {} -> {}", e.method, e.path, e.status))
         .collect()
-}
-
-/// Raw HTTP with the sandbox admin's token: the independent view of the tenant.
-pub struct Raw {
-    pub http: reqwest::Client,
-    pub graph: String,
-    pub token: String,
-}
-
-impl Raw {
-    pub async fn new(sb: &RunningSandbox) -> Raw {
-        let http = reqwest::Client::new();
-        let answer: Value = http
-            .post(sb.token_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("client_id", sb.admin_client_id())
-                    .append_pair("client_secret", sb.admin_client_secret())
-                    .append_pair("scope", "https://graph.microsoft.com/.default")
-                    .finish(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Raw {
-            http,
-            graph: sb.graph_url().trim_end_matches('/').to_string(),
-            token: answer["access_token"]
-                .as_str()
-                .expect("a token")
-                .to_string(),
-        }
-    }
-
-    /// One Graph request; throttled answers (fault runs) are retried after their Retry-After.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        loop {
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.graph))
-                .bearer_auth(&self.token);
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            if status == 429 || status == 503 {
-                tokio::time::sleep(Duration::from_millis(60)).await;
-                continue;
-            }
-            let text = response.text().await.unwrap();
-            let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            return (status, value);
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Every item of a collection, across pages.
-    pub async fn list(&self, path: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut body = self.get(path).await;
-        loop {
-            items.extend(body["value"].as_array().cloned().unwrap_or_default());
-            match body["@odata.nextLink"].as_str() {
-                Some(next) => {
-                    let next = next.strip_prefix(&self.graph).unwrap_or(next).to_string();
-                    body = self.get(&next).await;
-                }
-                None => return items,
-            }
-        }
-    }
-
-    pub async fn write(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, answer) = self.call(method.clone(), path, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path} -> {status}: {answer}"
-        );
-        answer
-    }
-
-    pub async fn app(&self, unique_name: &str) -> Value {
-        self.get(&format!("/applications(uniqueName='{unique_name}')"))
-            .await
-    }
-
-    pub async fn sp(&self, app_id: &str) -> Value {
-        self.get(&format!("/servicePrincipals(appId='{app_id}')"))
-            .await
-    }
-
-    pub async fn user_id(&self, upn: &str) -> String {
-        self.get(&format!("/users/{upn}")).await["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Object id of a first-party resource's service principal.
-    pub async fn resource_sp(&self, app_id: &str) -> Value {
-        self.sp(app_id).await
-    }
-
-    /// Every application in the tenant.
-    pub async fn apps(&self) -> Vec<Value> {
-        self.list("/applications?$top=999").await
-    }
 }
 
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

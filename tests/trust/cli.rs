@@ -878,7 +878,7 @@ async fn run_row(row: &Row, sb: &RunningSandbox, graph: &str) -> (i32, String, S
 /// The canary over the refusal and error paths of findings 1, 2, 5, 8, 10, 11, 13, 14 and 15: at -vvv, no row's
 /// output holds the client secret it was given, the sandbox's admin secret, a token (JWTs start
 /// `eyJ`), or a line a CI runner would obey; each ends with its exit code. Sibling of
-/// `canary_no_secret_value_or_token_in_any_output` (tests/credentials_cli.rs), which covers the
+/// `canary_no_secret_value_or_token_in_any_output` (tests/cli/credentials.rs), which covers the
 /// successful paths; to cover a new refusal, add a [`Row`] to [`canary_rows`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_no_secret_token_or_runner_command_in_any_refusal() {

@@ -5,6 +5,8 @@
 //! One module per room of the code the defence lives in, so the table in SECURITY.md can point at
 //! `trust::<room>::<test>`.
 
+#[path = "../support/raw.rs"]
+mod raw;
 #[path = "../support/tenant.rs"]
 mod tenant;
 
