@@ -292,25 +292,25 @@ pub fn new_certificate(common_name: &str) -> (SigningCertificate, Vec<u8>) {
     (signer, cert.der().to_vec())
 }
 
-/// A PATCH or POST with `Prefer: create-if-missing` (appreg's upsert by uniqueName).
+/// A PATCH with `Prefer: create-if-missing` (appreg's upsert by uniqueName).
 async fn upsert(raw: &Raw, path: &str, body: Value) -> (u16, Value) {
+    let url = format!("{}{path}", raw.graph);
     loop {
-        let response = raw
-            .http
-            .patch(format!("{}{path}", raw.graph))
-            .bearer_auth(&raw.token)
-            .header("Prefer", "create-if-missing")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
+        let answer = crate::raw::send(
+            &raw.http,
+            Some(&raw.token),
+            Method::PATCH,
+            &url,
+            Some(&body),
+            &[("Prefer", "create-if-missing")],
+        )
+        .await;
+        let status = answer.status.as_u16();
         if status == 429 || status == 503 {
             tokio::time::sleep(Duration::from_millis(60)).await;
             continue;
         }
-        let text = response.text().await.unwrap();
-        return (status, serde_json::from_str(&text).unwrap_or(Value::Null));
+        return (status, answer.body);
     }
 }
 
@@ -655,37 +655,23 @@ fn base64_std(bytes: &[u8]) -> String {
 // Does a credential still sign in?
 // ---------------------------------------------------------------------------------------------
 
-/// Client credentials for Microsoft Graph at the sandbox's token endpoint; Ok(()) or the error code.
+/// Client credentials for Microsoft Graph at the sandbox's token endpoint; Ok(()) or the
+/// status and error code.
 async fn token(sb: &RunningSandbox, form: &[(&str, &str)]) -> Result<(), String> {
-    let body = form
-        .iter()
-        .fold(
-            form_urlencoded::Serializer::new(String::new()),
-            |mut s, (k, v)| {
-                s.append_pair(k, v);
-                s
-            },
-        )
-        .finish();
-    let response = reqwest::Client::new()
-        .post(sb.token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    if status == 200 && answer["access_token"].is_string() {
+    let http = reqwest::Client::new();
+    let request = crate::raw::form(http.post(sb.token_url()), form);
+    let answer = crate::raw::into_answer(request.send().await.unwrap()).await;
+    if answer.status == 200 && answer.body["access_token"].is_string() {
         Ok(())
     } else {
         Err(format!(
-            "{status} {}",
-            answer["error_codes"]
+            "{} {}",
+            answer.status,
+            answer.body["error_codes"]
                 .as_array()
                 .and_then(|c| c.first())
                 .cloned()
-                .unwrap_or(answer["error"].clone())
+                .unwrap_or(answer.body["error"].clone())
         ))
     }
 }

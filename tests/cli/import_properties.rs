@@ -2,11 +2,7 @@
 //! left in a tenant, importing it gives manifests whose plan is only the adoption, whose apply
 //! converges, and after which every credential that signed in before still does.
 
-#[path = "support/tenant.rs"]
-mod tenant;
-
-#[path = "support/registrations.rs"]
-mod registrations;
+use crate::{registrations, tenant};
 
 use appreg::emulator::Faults;
 use proptest::prelude::*;
