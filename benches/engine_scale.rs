@@ -22,33 +22,23 @@
 //! `APPREG_BENCH_SIZES=10,100 cargo bench --bench engine_scale` (or `-- 10 100`).
 //! `APPREG_BENCH_LATENCY_MS` overrides the 50 ms for experiments.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use appreg::emulator::{EntryKind, Faults, RequestLog, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::emulator::{EntryKind, RequestLog, RunningSandbox};
 use appreg::engine::observed::{Observed, str_of};
 use appreg::engine::plan::Action;
 use appreg::engine::{self, PlanOptions};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request, RequestStats, odata};
+use appreg::graph::{GraphClient, Request, RequestStats, odata};
 use appreg::model::DesiredState;
+use common::{GROUPS, MAX_IN_FLIGHT, USERS, client_for, faults, latency, sizes};
 use futures_util::future::join_all;
 use regex::Regex;
 
-/// appreg's in-flight bound against the sandbox and a tenant (src/cli/target.rs).
-const MAX_IN_FLIGHT: usize = 8;
 const SET_NAME: &str = "bench";
-/// Seeded principals (src/emulator/seed.rs): assignments cycle through them.
-const USERS: &[&str] = &[
-    "adele.vance@contoso.com",
-    "alex.wilber@contoso.com",
-    "conor.obrien@contoso.com",
-    "megan.bowen@contoso.com",
-    "mail-sender@contoso.com",
-];
-const GROUPS: &[&str] = &["Odoo mail senders", "All staff", "IT admins"];
 
 /// Targets of the issue.
 const TARGET_PLAN_RT: u64 = 250;
@@ -94,48 +84,6 @@ impl Row {
             .filter(|e| matches!(e.kind, EntryKind::Graph | EntryKind::Batch))
             .map(|e| e.latency_ms)
             .fold(0.0, f64::max)
-    }
-}
-
-fn sizes() -> Vec<usize> {
-    let from_args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .flat_map(|a| {
-            a.split(',')
-                .filter_map(|s| s.trim().parse().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !from_args.is_empty() {
-        return from_args;
-    }
-    match std::env::var("APPREG_BENCH_SIZES") {
-        Ok(text) if !text.trim().is_empty() => text
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("APPREG_BENCH_SIZES: `{s}` is not a number"))
-            })
-            .collect(),
-        _ => vec![10, 100, 1000],
-    }
-}
-
-fn latency() -> Duration {
-    let ms = std::env::var("APPREG_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(50);
-    Duration::from_millis(ms)
-}
-
-fn faults(latency: Duration) -> Faults {
-    Faults {
-        latency,
-        jitter: Duration::ZERO,
-        ..Faults::default()
     }
 }
 
@@ -193,35 +141,6 @@ fn load(paths: &[PathBuf]) -> DesiredState {
             panic!("the generated manifest is invalid");
         }
     }
-}
-
-/// A Graph client for the sandbox built the way `appreg` builds it (src/cli/target.rs): the admin
-/// app's client secret through the credential chain, 8 requests in flight.
-fn client_for(sandbox: &RunningSandbox, max_in_flight: usize) -> GraphClient {
-    let info = sandbox.connection_info();
-    let graph = url::Url::parse(&info.graph_url).expect("graph url");
-    let authority = url::Url::parse(&info.authority_url).expect("authority url");
-    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
-        .with_authority(authority)
-        .and_then(|e| e.with_graph(graph.clone()))
-        .expect("endpoints");
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
-        (
-            "AZURE_CLIENT_SECRET".to_string(),
-            info.client_secret.clone(),
-        ),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(info.tenant_id.clone()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
-    let mut config = GraphConfig::new(graph);
-    config.max_in_flight = max_in_flight;
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
 }
 
 /// Zero the client's counters and the emulator's log before an operation.
@@ -462,12 +381,7 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let load_time = started.elapsed();
     assert_eq!(state.apps.len(), n);
 
-    let sandbox = Sandbox::start(SandboxConfig {
-        faults: faults(latency),
-        ..SandboxConfig::default()
-    })
-    .await
-    .expect("sandbox");
+    let sandbox = common::sandbox(latency).await;
     let client = client_for(&sandbox, MAX_IN_FLIGHT);
     let tenant_id = sandbox.tenant_id().to_string();
     // Fetch the token outside the measurements (one token request per run, not a Graph request).
