@@ -125,7 +125,7 @@ pub fn plan_secret(
 ) -> SecretPlan {
     let mut mine: Vec<&LiveSecret> = live
         .iter()
-        .filter(|c| c.display_name.as_deref() == Some(spec.name.as_str()))
+        .filter(|c| spec.claims(&c.key_id, c.display_name.as_deref()))
         .collect();
     // Newest first; keyId breaks ties so the order is stable.
     mine.sort_by(|a, b| (b.start, &b.key_id).cmp(&(a.start, &a.key_id)));
@@ -244,7 +244,7 @@ fn blocked(
 ) -> SecretPlan {
     let others: Vec<String> = live
         .iter()
-        .filter(|c| c.display_name.as_deref() != Some(spec.name.as_str()))
+        .filter(|c| !spec.claims(&c.key_id, c.display_name.as_deref()))
         .filter(|c| !removable.contains(&c.key_id))
         .map(|c| {
             let name = c.display_name.as_deref().unwrap_or("(unnamed)");
@@ -387,7 +387,8 @@ mod tests {
             lifetime: Period::days(180),
             rotate_before: Period::days(30),
             keep,
-            sink: SecretSink::Stdout,
+            sink: Some(SecretSink::Stdout),
+            key_ids: Default::default(),
         }
     }
 

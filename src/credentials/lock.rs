@@ -115,7 +115,7 @@ pub fn sweep_temporaries(state: &DesiredState) -> Vec<String> {
     let mut problems = Vec::new();
     for app in state.apps.values() {
         for secret in &app.secrets {
-            if let SecretSink::File(path) = &secret.sink {
+            if let Some(SecretSink::File(path)) = &secret.sink {
                 match files::sweep_temporaries(path) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(

@@ -19,7 +19,7 @@ use super::kinds::{self, DirectoryName, KINDS};
 use super::observed::{Observed, ObservedApp, SecretPolicy, str_of};
 use super::ownership;
 use super::resolve::{ResourceApi, ResourceRef};
-use crate::credentials::{CertificateFile, Sinks};
+use crate::credentials::{CertificateFile, Holding, Sinks};
 use crate::graph::{GraphClient, Request, odata};
 use crate::model::{self, DesiredState};
 
@@ -438,7 +438,8 @@ pub async fn local(
         else {
             continue;
         };
-        for secret in &app.secrets {
+        // A secret without a sink holds nothing anywhere: it is kept, never rotated.
+        for secret in app.secrets.iter().filter(|s| s.sink.is_some()) {
             let (key, name, app_id, tenant_id) = (
                 app.key.clone(),
                 secret.name.clone(),
@@ -446,7 +447,10 @@ pub async fn local(
                 tenant_id.clone(),
             );
             reads.push(async move {
-                let holding = sinks.holding(&secret.sink, &tenant_id, &app_id).await;
+                let holding = match &secret.sink {
+                    Some(sink) => sinks.holding(sink, &tenant_id, &app_id).await,
+                    None => Ok(Holding::WriteOnly),
+                };
                 (key, name, holding)
             });
         }

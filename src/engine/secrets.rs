@@ -130,7 +130,7 @@ pub fn plan_app(
         ctx.app
             .secrets
             .iter()
-            .any(|s| c.display_name.as_deref() == Some(s.name.as_str()))
+            .any(|s| s.claims(&c.key_id, c.display_name.as_deref()))
     };
     // Credentials of undeclared names that this run prunes anyway may make room under the cap.
     let pruned: Vec<String> = live
@@ -149,8 +149,12 @@ pub fn plan_app(
     let mut out = Vec::new();
     for spec in &ctx.app.secrets {
         let address = address(ctx, &spec.name);
+        let Some(sink) = &spec.sink else {
+            out.push(kept_without_sink(ctx, spec, &live, address, now, notices));
+            continue;
+        };
         check_policy(ctx, spec, &address, now, problems);
-        let holding = holding(ctx, &spec.name, &spec.sink);
+        let holding = holding(ctx, &spec.name, sink);
         let plan = plan_secret(spec, &live, &holding, cap, now);
         let action = match plan.action {
             SecretAction::NoOp => Action::NoOp,
@@ -164,7 +168,7 @@ pub fn plan_app(
         };
         let mine: Vec<&LiveSecret> = live
             .iter()
-            .filter(|c| c.display_name.as_deref() == Some(spec.name.as_str()))
+            .filter(|c| spec.claims(&c.key_id, c.display_name.as_deref()))
             .collect();
         let change = Change {
             address,
@@ -180,11 +184,9 @@ pub fn plan_app(
     // Credentials of names the manifest does not declare: appreg cannot tell one it made from
     // one made by hand, so they go only when pruning.
     let mut others: BTreeMap<String, Vec<&LiveSecret>> = BTreeMap::new();
-    for credential in &live {
+    for credential in live.iter().filter(|c| !declared(c)) {
         let name = credential.display_name.clone().unwrap_or_default();
-        if !ctx.app.secrets.iter().any(|s| s.name == name) {
-            others.entry(name).or_default().push(credential);
-        }
+        others.entry(name).or_default().push(credential);
     }
     for (name, credentials) in others {
         let label = if name.is_empty() { "(unnamed)" } else { &name };
@@ -221,6 +223,61 @@ pub fn plan_app(
         out.push((change, step(ctx, &name, plan, None)));
     }
     out
+}
+
+/// A secret declared without a sink (an adopted app's credential): kept as it is, never rotated
+/// or removed, since a new value would have nowhere to go. When rotation falls due the plan says
+/// that a sink must be chosen first.
+fn kept_without_sink(
+    ctx: &AppContext,
+    spec: &crate::model::SecretSpec,
+    live: &[LiveSecret],
+    address: String,
+    now: DateTime<Utc>,
+    notices: &mut Vec<Notice>,
+) -> (Change, Step) {
+    let mine: Vec<&LiveSecret> = live
+        .iter()
+        .filter(|c| spec.claims(&c.key_id, c.display_name.as_deref()))
+        .collect();
+    let newest = mine.iter().max_by_key(|c| (c.end, c.key_id.clone()));
+    let rotate_at = spec
+        .rotate_before
+        .after(now)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    match newest {
+        None => notices.push(Notice {
+            address: address.clone(),
+            message: "no credential of this secret exists and it has no sink: choose one under `deliver` before appreg can create it".into(),
+        }),
+        Some(c) if c.end <= rotate_at => notices.push(Notice {
+            address: address.clone(),
+            message: format!(
+                "{} on {}; choose a sink under `deliver` before appreg can rotate it (kept as it is until then)",
+                if c.end <= now { "expired" } else { "expires" },
+                c.end.format("%Y-%m-%d")
+            ),
+        }),
+        Some(_) => {}
+    }
+    let plan = SecretPlan {
+        action: SecretAction::NoOp,
+        reason: "kept: no sink to deliver a new value to".into(),
+        current: newest.map(|c| (*c).clone()),
+        add: None,
+        remove_first: Vec::new(),
+        remove_after: Vec::new(),
+        earlier: Vec::new(),
+    };
+    let change = Change {
+        address,
+        resource: ResourceType::Secret,
+        action: Action::NoOp,
+        reason: plan.reason.clone(),
+        fields: Vec::new(),
+        live_digest: live_digest(&mine, &Holding::WriteOnly),
+    };
+    (change, step(ctx, &spec.name, plan, None))
 }
 
 fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>) -> Step {
@@ -482,11 +539,26 @@ async fn run(
             }
         }
     };
+    // A secret declared without a sink is never rotated: the plan keeps it, and a plan that says
+    // otherwise (edited, or made by another version) is refused before anything is written.
+    if let Some(spec) = spec
+        && spec.sink.is_none()
+        && (plan.add.is_some() || !plan.remove_first.is_empty() || !plan.remove_after.is_empty())
+    {
+        return Err(format!(
+            "secret `{}` has no sink: choose one under `deliver` before appreg can rotate it; nothing was changed",
+            escape_hidden(&spec.name)
+        ));
+    }
     let mut delivered = None;
     if plan.add.is_some() {
         let spec = spec.ok_or("the secret is not declared")?;
+        let target = spec
+            .sink
+            .as_ref()
+            .ok_or("the secret has no sink: choose one under `deliver`")?;
         // Check the sink can take a value before a credential exists that it would have to hold.
-        let (checker, sink) = (sinks.clone(), spec.sink.clone());
+        let (checker, sink) = (sinks.clone(), target.clone());
         tokio::task::spawn_blocking(move || checker.preflight(&sink))
             .await
             .map_err(|e| e.to_string())?
@@ -495,8 +567,8 @@ async fn run(
         // find (so could not read for), a reading taken now, before the credential exists.
         let before = match &secret.holding {
             Some(holding) => holding.clone(),
-            None if Sinks::is_readable(&spec.sink) => sinks
-                .holding(&spec.sink, tenant_id, app_id)
+            None if Sinks::is_readable(target) => sinks
+                .holding(target, tenant_id, app_id)
                 .await
                 .map_err(|e| e.to_string())?,
             None => Holding::WriteOnly,
@@ -571,7 +643,7 @@ async fn run(
             earlier: &plan.earlier,
         };
         // Compare before delivering: a sink that moved since the plan was written by another run.
-        if let Some(moved) = sink_moved(sinks, &spec.sink, tenant_id, app_id, &before).await {
+        if let Some(moved) = sink_moved(sinks, target, tenant_id, app_id, &before).await {
             drop(value);
             return Err(match remove(key_id.clone()).await {
                 Ok(()) => format!(
@@ -582,7 +654,7 @@ async fn run(
                 ),
             });
         }
-        if let Err(e) = sinks.deliver(&spec.sink, &delivery, &value).await {
+        if let Err(e) = sinks.deliver(target, &delivery, &value).await {
             drop(value);
             // Nobody holds the new value: take the credential back before reporting.
             return Err(match remove(key_id.clone()).await {
@@ -604,4 +676,127 @@ async fn run(
         remove(key_id.clone()).await?;
     }
     Ok(delivered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::observed::{Observed, ObservedApp};
+    use crate::model::{Period, SecretSpec};
+
+    fn credential(key_id: &str, name: Option<&str>, ends: DateTime<Utc>) -> Value {
+        json!({
+            "keyId": key_id,
+            "displayName": name,
+            "startDateTime": "2026-01-01T00:00:00Z",
+            "endDateTime": ends.to_rfc3339(),
+        })
+    }
+
+    fn app_with(secret: SecretSpec) -> DesiredApp {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut state = crate::manifest::load(&[root.join("examples")], &|_: &str| None)
+            .unwrap()
+            .state;
+        let mut app = state.apps.pop_first().unwrap().1;
+        app.secrets = vec![secret];
+        app
+    }
+
+    /// A secret adopted without a sink keeps every credential it claims by keyId, whatever their
+    /// names and however near their expiry; rotation falling due is a notice, not a change.
+    #[test]
+    fn a_secret_without_a_sink_is_kept_and_never_rotated() {
+        let now: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        let soon = now + chrono::Duration::days(3);
+        let later = now + chrono::Duration::days(300);
+        for (why, ends, notice) in [
+            ("expiring inside the window", soon, true),
+            ("far from expiry", later, false),
+        ] {
+            let spec = SecretSpec {
+                name: "portal".into(),
+                lifetime: Period::days(180),
+                rotate_before: Period::days(30),
+                keep: 1,
+                sink: None,
+                key_ids: ["aaaaaaaa-0000-0000-0000-000000000001".into()].into(),
+            };
+            let app = app_with(spec);
+            let mut observed = Observed::default();
+            observed.apps.insert(
+                app.key.clone(),
+                ObservedApp {
+                    application: Some(json!({
+                        "id": "obj-1",
+                        "appId": "00000000-0000-0000-0000-0000000000aa",
+                        "passwordCredentials": [
+                            credential("AAAAAAAA-0000-0000-0000-000000000001", None, ends),
+                            credential("aaaaaaaa-0000-0000-0000-000000000002", Some("portal"), ends),
+                        ],
+                    })),
+                    ..Default::default()
+                },
+            );
+            let ctx = AppContext::new("set", &app, &observed);
+            let (mut notices, mut problems) = (Vec::new(), Vec::new());
+            let planned = plan_app(&ctx, now, &mut notices, &mut problems);
+            assert!(problems.is_empty(), "{why}: {problems:?}");
+            assert_eq!(planned.len(), 1, "{why}: both credentials are the secret's");
+            let (change, step) = &planned[0];
+            assert_eq!(change.action, Action::NoOp, "{why}");
+            let plan = &step.secret.as_ref().unwrap().plan;
+            assert!(
+                plan.add.is_none() && plan.remove_after.is_empty() && plan.remove_first.is_empty(),
+                "{why}: {plan:?}"
+            );
+            let said = notices.iter().any(|n| n.message.contains("choose a sink"));
+            assert_eq!(said, notice, "{why}: {notices:?}");
+        }
+    }
+
+    /// With a sink chosen, the credential claimed by keyId is an earlier generation of the secret:
+    /// the policy (`keep`) applies to it from then on, and nothing else reports it as undeclared.
+    #[test]
+    fn a_credential_claimed_by_key_id_counts_as_the_secrets() {
+        let now: DateTime<Utc> = "2026-12-07T12:00:00Z".parse().unwrap();
+        let spec = SecretSpec {
+            name: "portal".into(),
+            lifetime: Period::days(180),
+            rotate_before: Period::days(30),
+            keep: 2,
+            sink: Some(SecretSink::Stdout),
+            key_ids: ["aaaaaaaa-0000-0000-0000-000000000001".into()].into(),
+        };
+        let app = app_with(spec);
+        let mut observed = Observed::default();
+        observed.apps.insert(
+            app.key.clone(),
+            ObservedApp {
+                application: Some(json!({
+                    "id": "obj-1",
+                    "appId": "00000000-0000-0000-0000-0000000000aa",
+                    "passwordCredentials": [
+                        credential("aaaaaaaa-0000-0000-0000-000000000001", Some("made by hand"), now + chrono::Duration::days(3)),
+                    ],
+                })),
+                ..Default::default()
+            },
+        );
+        let ctx = AppContext::new("set", &app, &observed);
+        let (mut notices, mut problems) = (Vec::new(), Vec::new());
+        let planned = plan_app(&ctx, now, &mut notices, &mut problems);
+        assert_eq!(planned.len(), 1, "{planned:?}");
+        assert_eq!(
+            planned[0].0.action,
+            Action::Rotate,
+            "expiring: rotated, not created"
+        );
+        assert!(
+            notices
+                .iter()
+                .all(|n| !n.message.contains("not in the manifest")),
+            "{notices:?}"
+        );
+    }
 }

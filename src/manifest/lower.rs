@@ -195,20 +195,14 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
             support_url: info.support_url,
             terms_of_service_url: info.terms_of_service_url,
         },
-        permissions: app
-            .permissions
-            .iter()
-            .map(|(resource, p)| {
-                (
-                    resource.clone(),
-                    model::RequestedPermissions {
-                        delegated: p.delegated.iter().cloned().collect(),
-                        application: p.application.iter().cloned().collect(),
-                    },
-                )
-            })
-            .collect(),
-        admin_consent: app.admin_consent.unwrap_or(false),
+        permissions: requested(&app.permissions),
+        admin_consent: match &app.admin_consent {
+            None | Some(wire::AdminConsent::All(false)) => model::AdminConsent::None,
+            Some(wire::AdminConsent::All(true)) => model::AdminConsent::All,
+            Some(wire::AdminConsent::Granted(granted)) => {
+                model::AdminConsent::Granted(requested(granted))
+            }
+        },
         service_principal: model::ServicePrincipalSettings {
             account_enabled: sp.account_enabled.unwrap_or(true),
             assignment_required: sp.assignment_required.unwrap_or(false),
@@ -239,7 +233,8 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
                 lifetime: period(&s.lifetime, model::DEFAULT_SECRET_LIFETIME),
                 rotate_before: period(&s.rotate_before, model::DEFAULT_ROTATE_BEFORE),
                 keep: s.keep.unwrap_or(model::DEFAULT_KEEP),
-                sink: sink(&s.deliver, &path),
+                sink: s.deliver.as_ref().map(|d| sink(d, &path)),
+                key_ids: s.key_ids.iter().map(|k| k.to_lowercase()).collect(),
             })
             .collect(),
         certificates: app
@@ -279,6 +274,42 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
         },
         unique_name: unique,
     }
+}
+
+/// Permissions by resource, as the model keeps them.
+fn requested(
+    permissions: &BTreeMap<String, wire::ResourcePermissions>,
+) -> BTreeMap<String, model::RequestedPermissions> {
+    permissions
+        .iter()
+        .map(|(resource, p)| {
+            (
+                resource.clone(),
+                model::RequestedPermissions {
+                    delegated: p.delegated.iter().cloned().collect(),
+                    application: p.application.iter().cloned().collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Permissions by resource, as the manifest writes them.
+pub(crate) fn requested_to_wire(
+    permissions: &BTreeMap<String, model::RequestedPermissions>,
+) -> BTreeMap<String, wire::ResourcePermissions> {
+    permissions
+        .iter()
+        .map(|(r, p)| {
+            (
+                r.clone(),
+                wire::ResourcePermissions {
+                    delegated: p.delegated.iter().cloned().collect(),
+                    application: p.application.iter().cloned().collect(),
+                },
+            )
+        })
+        .collect()
 }
 
 fn claim(c: &wire::OptionalClaim) -> model::OptionalClaim {
@@ -517,20 +548,14 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
             support_url: app.info.support_url.clone(),
             terms_of_service_url: app.info.terms_of_service_url.clone(),
         }),
-        permissions: app
-            .permissions
-            .iter()
-            .map(|(r, p)| {
-                (
-                    r.clone(),
-                    wire::ResourcePermissions {
-                        delegated: p.delegated.iter().cloned().collect(),
-                        application: p.application.iter().cloned().collect(),
-                    },
-                )
-            })
-            .collect(),
-        admin_consent: Some(app.admin_consent),
+        permissions: requested_to_wire(&app.permissions),
+        admin_consent: Some(match &app.admin_consent {
+            model::AdminConsent::None => wire::AdminConsent::All(false),
+            model::AdminConsent::All => wire::AdminConsent::All(true),
+            model::AdminConsent::Granted(granted) => {
+                wire::AdminConsent::Granted(requested_to_wire(granted))
+            }
+        }),
         service_principal: Some(wire::ServicePrincipal {
             account_enabled: Some(sp.account_enabled),
             assignment_required: Some(sp.assignment_required),
@@ -561,29 +586,8 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
                 lifetime: Some(s.lifetime.to_string()),
                 rotate_before: Some(s.rotate_before.to_string()),
                 keep: Some(s.keep),
-                deliver: match &s.sink {
-                    model::SecretSink::File(p) => wire::Deliver {
-                        file: Some(p.declared.clone()),
-                        ..Default::default()
-                    },
-                    model::SecretSink::KeyVault { vault, secret } => wire::Deliver {
-                        key_vault: Some(wire::KeyVaultSink {
-                            vault: vault.clone(),
-                            secret: secret.clone(),
-                        }),
-                        ..Default::default()
-                    },
-                    model::SecretSink::GithubOutput { output } => wire::Deliver {
-                        github: Some(wire::GithubSink {
-                            output: output.clone(),
-                        }),
-                        ..Default::default()
-                    },
-                    model::SecretSink::Stdout => wire::Deliver {
-                        stdout: Some(true),
-                        ..Default::default()
-                    },
-                },
+                key_ids: s.key_ids.iter().cloned().collect(),
+                deliver: s.sink.as_ref().map(sink_to_wire),
             })
             .collect(),
         certificates: app
@@ -616,6 +620,32 @@ fn app_to_wire(app: &DesiredApp) -> wire::App {
         }),
         // Acknowledgements are for review only; the desired state does not carry them.
         acknowledge: Vec::new(),
+    }
+}
+
+fn sink_to_wire(sink: &model::SecretSink) -> wire::Deliver {
+    match sink {
+        model::SecretSink::File(p) => wire::Deliver {
+            file: Some(p.declared.clone()),
+            ..Default::default()
+        },
+        model::SecretSink::KeyVault { vault, secret } => wire::Deliver {
+            key_vault: Some(wire::KeyVaultSink {
+                vault: vault.clone(),
+                secret: secret.clone(),
+            }),
+            ..Default::default()
+        },
+        model::SecretSink::GithubOutput { output } => wire::Deliver {
+            github: Some(wire::GithubSink {
+                output: output.clone(),
+            }),
+            ..Default::default()
+        },
+        model::SecretSink::Stdout => wire::Deliver {
+            stdout: Some(true),
+            ..Default::default()
+        },
     }
 }
 

@@ -743,6 +743,7 @@ fn check_permissions(rules: &mut Rules, app: &wire::App, personal: bool) {
             "too many permissions",
         );
     }
+    check_admin_consent(rules, app);
     for (resource_name, requested) in &app.permissions {
         let base = [key("permissions"), key(resource_name)];
         if personal && requested.delegated.len() + requested.application.len() > 30 {
@@ -767,6 +768,52 @@ fn check_permissions(rules: &mut Rules, app: &wire::App, personal: bool) {
             for (i, name) in names.iter().enumerate() {
                 let path = [base.to_vec(), vec![key(field), index(i)]].concat();
                 check_permission_name(rules, &path, resource, kind, name);
+            }
+        }
+    }
+}
+
+/// Consent that lists permissions grants exactly those: each must be requested under
+/// `permissions` (Graph consents only to what an app requests).
+fn check_admin_consent(rules: &mut Rules, app: &wire::App) {
+    let Some(wire::AdminConsent::Granted(granted)) = &app.admin_consent else {
+        return;
+    };
+    for (resource_name, consent) in granted {
+        let base = [key("adminConsent"), key(resource_name)];
+        let Some(requested) = app.permissions.get(resource_name) else {
+            rules
+                .error(
+                    "consent-not-requested",
+                    &base,
+                    format!("consent to `{resource_name}`, which `permissions` does not name"),
+                    "not requested",
+                )
+                .help = Some(
+                "consent grants what the app requests: add the permissions under `permissions` first, with the resource written the same way".into(),
+            );
+            continue;
+        };
+        for (field, names, asked) in [
+            ("delegated", &consent.delegated, &requested.delegated),
+            ("application", &consent.application, &requested.application),
+        ] {
+            rules.no_duplicates(
+                &[base.to_vec(), vec![key(field)]].concat(),
+                "permission",
+                names.iter().map(String::as_str),
+            );
+            for (i, name) in names.iter().enumerate() {
+                if !asked.contains(name) {
+                    rules
+                        .error(
+                            "consent-not-requested",
+                            &[base.to_vec(), vec![key(field), index(i)]].concat(),
+                            format!("consent to {field} permission `{name}` of `{resource_name}`, which `permissions` does not request"),
+                            "not requested",
+                        )
+                        .help = Some(format!("add `{name}` under `permissions.{resource_name}.{field}`, or remove it here"));
+                }
             }
         }
     }
@@ -981,7 +1028,55 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         {
             rules.warning("long-lifetime", &[path.clone(), vec![key("lifetime")]].concat(), format!("lifetime {lifetime_value} is over two years; tenant policies commonly refuse that"), "long lifetime");
         }
-        check_sink(rules, &path, &secret.deliver);
+        if let Some(deliver) = &secret.deliver {
+            check_sink(rules, &path, deliver);
+        }
+        let mut key_ids = HashSet::new();
+        for (k, key_id) in secret.key_ids.iter().enumerate() {
+            let at = [path.clone(), vec![key("keyIds"), index(k)]].concat();
+            match uuid::Uuid::parse_str(key_id) {
+                Err(_) => {
+                    rules
+                        .error(
+                            "bad-key-id",
+                            &at,
+                            format!("`{key_id}` is not a keyId (a GUID)"),
+                            "not a GUID",
+                        )
+                        .help = Some(
+                        "write the keyId of an existing password credential, as `appreg import` or Graph shows it".into(),
+                    );
+                }
+                Ok(id) if !key_ids.insert(id) => {
+                    rules.error(
+                        "duplicate-value",
+                        &at,
+                        format!("keyId `{key_id}` is listed twice"),
+                        "duplicate",
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    // A credential belongs to one secret: two claiming it would each plan its rotation.
+    let mut claimed: std::collections::HashMap<uuid::Uuid, &str> = Default::default();
+    for (i, secret) in app.secrets.iter().enumerate() {
+        for (k, key_id) in secret.key_ids.iter().enumerate() {
+            let Ok(id) = uuid::Uuid::parse_str(key_id) else {
+                continue;
+            };
+            if let Some(other) = claimed.insert(id, &secret.name)
+                && other != secret.name
+            {
+                rules.error(
+                    "duplicate-value",
+                    &[key("secrets"), index(i), key("keyIds"), index(k)],
+                    format!("keyId `{key_id}` also belongs to secret `{other}`"),
+                    "claimed twice",
+                );
+            }
+        }
     }
     let generations: u32 = app
         .secrets
@@ -1371,7 +1466,10 @@ fn check_sinks_unique(apps: &[AppSource], out: &mut Vec<Diagnostic>) {
             continue;
         }
         for (i, secret) in source.app.secrets.iter().enumerate() {
-            let Some((what, field, identity, written)) = sink_identity(source, &secret.deliver)
+            let Some((what, field, identity, written)) = secret
+                .deliver
+                .as_ref()
+                .and_then(|deliver| sink_identity(source, deliver))
             else {
                 continue;
             };

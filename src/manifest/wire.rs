@@ -160,9 +160,9 @@ pub struct App {
     /// a service principal in the tenant.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub permissions: BTreeMap<String, ResourcePermissions>,
-    /// Grant tenant-wide admin consent for every permission above.
+    // No doc comment: schemars would wrap the reference in `allOf` (see `Acknowledgement`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin_consent: Option<bool>,
+    pub admin_consent: Option<AdminConsent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_principal: Option<ServicePrincipal>,
     /// Client secrets, each delivered to exactly one sink and rotated before expiry.
@@ -443,6 +443,16 @@ pub struct Info {
     pub terms_of_service_url: Option<String>,
 }
 
+/// Tenant-wide admin consent: `true` grants every permission under `permissions`; a mapping
+/// grants exactly the permissions it lists (each one also requested under `permissions`), as an
+/// app whose consent covers only part of what it requests has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AdminConsent {
+    All(bool),
+    Granted(BTreeMap<String, ResourcePermissions>),
+}
+
 /// Permissions requested from one resource API.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -512,11 +522,18 @@ pub struct Secret {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub keep: Option<u32>,
-    /// Where the value goes, exactly once.
-    pub deliver: Deliver,
+    /// Existing credentials (by keyId) that belong to this secret whatever their displayName:
+    /// the credentials of an adopted app, kept with their names and expiry; this secret's
+    /// policy applies to them from then on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<String>,
+    // No doc comment: schemars would wrap the reference in `allOf` (see `Acknowledgement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver: Option<Deliver>,
 }
 
-/// The sink a new secret value is delivered to. Exactly one of the fields.
+/// Where a new value goes, exactly once: exactly one of the fields. A secret without `deliver` is
+/// kept as it is and never rotated (appreg has nowhere to put a new value).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deliver {

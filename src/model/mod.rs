@@ -88,7 +88,7 @@ pub struct DesiredApp {
     pub info: InfoUrls,
     /// Keyed by the resource as written in the manifest (well-known name, appId or display name).
     pub permissions: BTreeMap<String, RequestedPermissions>,
-    pub admin_consent: bool,
+    pub admin_consent: AdminConsent,
     pub service_principal: ServicePrincipalSettings,
     pub secrets: Vec<SecretSpec>,
     pub certificates: Vec<CertificateSpec>,
@@ -214,6 +214,55 @@ pub struct RequestedPermissions {
     pub application: BTreeSet<String>,
 }
 
+/// Tenant-wide consent to the app's requested permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AdminConsent {
+    /// Nothing granted tenant-wide (`adminConsent: false` or omitted).
+    #[default]
+    None,
+    /// Every requested permission granted (`adminConsent: true`).
+    All,
+    /// Exactly these permissions granted, by resource as written under `permissions` (an app
+    /// whose consent covers part of what it requests, as imported apps often are).
+    Granted(BTreeMap<String, RequestedPermissions>),
+}
+
+impl From<bool> for AdminConsent {
+    fn from(all: bool) -> Self {
+        if all {
+            AdminConsent::All
+        } else {
+            AdminConsent::None
+        }
+    }
+}
+
+impl AdminConsent {
+    /// What is granted of `requested`, per resource; resources with nothing granted are left out.
+    pub fn granted<'a>(
+        &'a self,
+        requested: &'a BTreeMap<String, RequestedPermissions>,
+    ) -> BTreeMap<&'a str, std::borrow::Cow<'a, RequestedPermissions>> {
+        use std::borrow::Cow;
+        match self {
+            AdminConsent::None => BTreeMap::new(),
+            AdminConsent::All => requested
+                .iter()
+                .map(|(r, p)| (r.as_str(), Cow::Borrowed(p)))
+                .collect(),
+            AdminConsent::Granted(granted) => granted
+                .iter()
+                .map(|(r, p)| (r.as_str(), Cow::Borrowed(p)))
+                .collect(),
+        }
+    }
+
+    /// Whether anything at all is granted.
+    pub fn any(&self) -> bool {
+        !matches!(self, AdminConsent::None)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePrincipalSettings {
     pub account_enabled: bool,
@@ -259,7 +308,19 @@ pub struct SecretSpec {
     pub lifetime: Period,
     pub rotate_before: Period,
     pub keep: u32,
-    pub sink: SecretSink,
+    /// Where new values go; None for a secret adopted as it is: its credentials are kept and
+    /// never rotated until a sink is chosen.
+    pub sink: Option<SecretSink>,
+    /// keyIds (lower-cased) of existing credentials that belong to this secret whatever their
+    /// displayName (credentials made by hand, before appreg managed the app).
+    pub key_ids: BTreeSet<String>,
+}
+
+impl SecretSpec {
+    /// Whether the live credential with `key_id` and `display_name` belongs to this secret.
+    pub fn claims(&self, key_id: &str, display_name: Option<&str>) -> bool {
+        display_name == Some(self.name.as_str()) || self.key_ids.contains(&key_id.to_lowercase())
+    }
 }
 
 /// Default lifetime of a secret generation.

@@ -1137,7 +1137,7 @@ mod props {
                     group_membership_claims: None,
                     info: InfoUrls::default(),
                     permissions,
-                    admin_consent,
+                    admin_consent: admin_consent.into(),
                     service_principal: ServicePrincipalSettings {
                         account_enabled: true,
                         assignment_required: flags.2,

@@ -103,15 +103,26 @@ fn secrets(max: usize, personal: bool) -> impl Strategy<Value = Vec<SecretSpec>>
             .into_iter()
             .map(|name| {
                 let keep = if personal { 1u32..=2 } else { 1u32..=4 };
-                (period(), 1u32..60, keep, sink(name.clone())).prop_map(
-                    move |(lifetime, rotate, keep, sink)| SecretSpec {
-                        name: name.clone(),
-                        lifetime,
-                        rotate_before: Period::days(rotate),
-                        keep,
-                        sink,
-                    },
+                (
+                    period(),
+                    1u32..60,
+                    keep,
+                    proptest::option::weighted(0.8, sink(name.clone())),
+                    btree_set(any::<u128>(), 0..3),
                 )
+                    .prop_map(move |(lifetime, rotate, keep, sink, key_ids)| {
+                        SecretSpec {
+                            name: name.clone(),
+                            lifetime,
+                            rotate_before: Period::days(rotate),
+                            keep,
+                            sink,
+                            key_ids: key_ids
+                                .into_iter()
+                                .map(|k| Uuid::from_u128(k).to_string())
+                                .collect(),
+                        }
+                    })
             })
             .collect();
         specs
@@ -250,7 +261,7 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
         let extras = (
             roles,
             permissions(),
-            any::<bool>(),
+            0u8..3,
             secrets(if personal { 1 } else { 3 }, personal),
             btree_set(("[a-z][a-z0-9]{0,8}@contoso\\.com", any::<bool>()), 0..3),
             btree_set(
@@ -284,7 +295,7 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
             let (
                 app_roles,
                 permissions,
-                admin_consent,
+                consent,
                 secrets,
                 assignment_users,
                 ignore,
@@ -372,8 +383,27 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
                     support_url: flags.1.then(|| "https://support.example.com".to_string()),
                     ..Default::default()
                 },
-                permissions,
-                admin_consent,
+                permissions: permissions.clone(),
+                admin_consent: match consent {
+                    0 => AdminConsent::None,
+                    1 => AdminConsent::All,
+                    // Part of what is requested: the delegated permissions of the first resource.
+                    _ => AdminConsent::Granted(
+                        permissions
+                            .iter()
+                            .take(1)
+                            .map(|(r, p)| {
+                                (
+                                    r.clone(),
+                                    RequestedPermissions {
+                                        delegated: p.delegated.clone(),
+                                        application: Default::default(),
+                                    },
+                                )
+                            })
+                            .collect(),
+                    ),
+                },
                 service_principal: ServicePrincipalSettings {
                     account_enabled: !flags.2,
                     assignment_required: false,
@@ -414,7 +444,7 @@ fn desired_state() -> impl Strategy<Value = DesiredState> {
 fn rebase(state: &mut DesiredState, dir: &Path) {
     for app in state.apps.values_mut() {
         for secret in &mut app.secrets {
-            if let SecretSink::File(path) = &mut secret.sink {
+            if let Some(SecretSink::File(path)) = &mut secret.sink {
                 path.base_dir = dir.to_path_buf();
             }
         }

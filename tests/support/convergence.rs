@@ -116,7 +116,7 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
                     .duplicates
                     .push(format!("{what}: {} (keep {})", mine.len(), spec.keep));
             }
-            if let SecretSink::File(path) = &spec.sink {
+            if let Some(SecretSink::File(path)) = &spec.sink {
                 let held = std::fs::read_to_string(path.resolved())
                     .ok()
                     .and_then(|text| serde_json::from_str::<Value>(&text).ok())
@@ -151,14 +151,8 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
                 "/oauth2PermissionGrants?$filter=clientId eq '{sp_id}'"
             ))
             .await;
-        let wanted_grants = if app.admin_consent {
-            app.permissions
-                .values()
-                .filter(|p| !p.delegated.is_empty())
-                .count()
-        } else {
-            0
-        };
+        let granted = app.admin_consent.granted(&app.permissions);
+        let wanted_grants = granted.values().filter(|p| !p.delegated.is_empty()).count();
         compare(
             &mut census,
             format!("{}: delegated grants", app.key),
@@ -168,11 +162,7 @@ pub async fn census(raw: &Raw, state: &DesiredState) -> Census {
         let held = raw
             .list(&format!("/servicePrincipals/{sp_id}/appRoleAssignments"))
             .await;
-        let wanted_roles: usize = if app.admin_consent {
-            app.permissions.values().map(|p| p.application.len()).sum()
-        } else {
-            0
-        };
+        let wanted_roles: usize = granted.values().map(|p| p.application.len()).sum();
         compare(
             &mut census,
             format!("{}: application permissions", app.key),

@@ -1,6 +1,6 @@
 //! Tenant-wide delegated consent: one AllPrincipals oauth2PermissionGrant per resource, with the
-//! exact scope string of the manifest's delegated permissions. Only with `adminConsent: true`;
-//! without it, AllPrincipals grants of a managed app are removed (consent a user gave for
+//! exact scope string of the consented delegated permissions (every requested one with
+//! `adminConsent: true`, those listed when `adminConsent` lists them); without consent, AllPrincipals grants of a managed app are removed (consent a user gave for
 //! themselves, consentType Principal, is theirs and never touched). Idempotency: a grant for the
 //! same client and resource is updated in place, never duplicated.
 
@@ -28,12 +28,10 @@ fn fields(scopes: &[&str]) -> Fields {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    if !ctx.app.admin_consent {
-        return Vec::new();
-    }
     ctx.app
-        .permissions
-        .iter()
+        .admin_consent
+        .granted(&ctx.app.permissions)
+        .into_iter()
         .filter(|(_, p)| !p.delegated.is_empty())
         .map(|(resource, p)| {
             let scopes: Vec<&str> = p.delegated.iter().map(String::as_str).collect();
@@ -137,11 +135,11 @@ impl ResourceKind for Grants {
     }
 }
 
-/// The resource a grant's address names, and what the manifest requests from it.
+/// The resource a grant's address names, and what consent grants of it.
 fn resource_of<'a>(
     ctx: &'a AppContext,
     write: &Write,
-) -> Result<(&'a NamedResource<'a>, &'a RequestedPermissions), WriteError> {
+) -> Result<(&'a NamedResource<'a>, RequestedPermissions), WriteError> {
     let desired = write.desired()?;
     let written = desired
         .address
@@ -152,10 +150,12 @@ fn resource_of<'a>(
         .iter()
         .find(|r| r.written == written)
         .ok_or(WriteError::NotInTenant("resource"))?;
-    let requested = ctx
+    let granted = ctx
         .app
-        .permissions
-        .get(written)
-        .ok_or(WriteError::NotDeclared("resource"))?;
-    Ok((resource, requested))
+        .admin_consent
+        .granted(&ctx.app.permissions)
+        .remove(written)
+        .ok_or(WriteError::NotDeclared("resource"))?
+        .into_owned();
+    Ok((resource, granted))
 }

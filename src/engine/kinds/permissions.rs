@@ -1,5 +1,6 @@
 //! Application permissions granted by admin consent: one appRoleAssignment of the app's service
-//! principal per role on each resource. Only with `adminConsent: true`; assignments the manifest does
+//! principal per consented role on each resource (all requested with `adminConsent: true`, those
+//! listed when it lists them); assignments the manifest does
 //! not declare are removed. Idempotency: assigning a role that is already held ("already exists")
 //! counts as done; deleting one that is gone too.
 
@@ -18,13 +19,10 @@ fn address(ctx: &AppContext, resource: &str, role: &str) -> String {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
-    if !ctx.app.admin_consent {
-        return Vec::new();
-    }
-    ctx.app
-        .permissions
+    let granted = ctx.app.admin_consent.granted(&ctx.app.permissions);
+    granted
         .iter()
-        .flat_map(|(resource, p)| p.application.iter().map(move |role| (resource, role)))
+        .flat_map(|(resource, p)| p.application.iter().map(move |role| (*resource, role)))
         .map(|(resource, role)| {
             Instance::new(
                 address(ctx, resource, role),

@@ -17,7 +17,7 @@ use crate::catalogue::rules::{self, Level, Rule};
 use crate::catalogue::{self, PermissionKind, lifecycle::Stage};
 use crate::manifest::diagnostic::{Diagnostic, Severity};
 use crate::manifest::source::Location;
-use crate::manifest::wire::{AcknowledgedRule, Acknowledgement};
+use crate::manifest::wire::{self, AcknowledgedRule, Acknowledgement};
 use crate::manifest::yaml::Step;
 
 /// One permission the app requests, with where it is written.
@@ -62,10 +62,16 @@ pub fn check(source: &AppSource, today: NaiveDate, out: &mut Vec<Diagnostic>) {
                 .iter()
                 .any(|&i| covers(&source.app.acknowledge[i], permission))
         {
-            let consent = if source.app.admin_consent == Some(true) {
-                "`adminConsent: true` grants it tenant-wide"
-            } else {
-                "an administrator's consent would grant it tenant-wide"
+            let consent = match &source.app.admin_consent {
+                Some(wire::AdminConsent::All(true)) => "`adminConsent: true` grants it tenant-wide",
+                Some(wire::AdminConsent::Granted(granted))
+                    if granted
+                        .get(permission.resource)
+                        .is_some_and(|p| p.application.iter().any(|n| n == permission.name)) =>
+                {
+                    "`adminConsent` lists it, so it is granted tenant-wide"
+                }
+                _ => "an administrator's consent would grant it tenant-wide",
             };
             let message = format!(
                 "`{}` is a high-privilege application permission of {}: {}; {consent}",
