@@ -347,7 +347,7 @@ async fn run_size(n: usize, latency: Duration) -> Vec<Row> {
         .as_array()
         .expect("changes")
         .iter()
-        .filter(|c| c["action"] != "noOp")
+        .filter(|c| c["action"] != "no_op")
         .collect();
     for change in &pending {
         let only_adoption = change["action"] == "update"

@@ -2,8 +2,9 @@
 //! left in a tenant, importing it gives manifests whose plan is only the adoption, whose apply
 //! converges, and after which every credential that signed in before still does.
 
-use crate::{registrations, tenant};
+use crate::{adoption, registrations, tenant};
 
+use adoption::*;
 use appreg::emulator::Faults;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -72,4 +73,144 @@ fn hand_made_registrations_land_and_their_credentials_sign_in() {
             })
         })
         .unwrap();
+}
+
+/// The set the imported manifests declare.
+const SET: &str = "imported";
+
+/// What must hold after importing `tenant_apps` (each registered by hand), as a list of
+/// violations; empty when the property holds.
+async fn import_converges(tenant_apps: &[Registration]) -> Vec<String> {
+    let sb = start(Faults::default(), 13).await;
+    let raw = Raw::new(&sb).await;
+    let dir = Directory::load(&raw).await;
+    let mut made = Vec::new();
+    for registration in tenant_apps {
+        made.push(register(&raw, &dir, registration).await);
+    }
+    let mut before = Vec::new();
+    for app in &made {
+        before.push(working_credentials(&sb, app).await);
+    }
+    let mut violations = Vec::new();
+    let out = tempfile::tempdir().unwrap();
+    let manifests = out.path().join("apps");
+
+    // 1. Import every app of the tenant: writes nothing to the tenant.
+    sb.clear_log();
+    let (code, _, stderr) = run_cli(
+        &sb,
+        out.path(),
+        &[
+            "import",
+            "--all",
+            "--set",
+            SET,
+            "--out",
+            path_str(&manifests),
+        ],
+    )
+    .await;
+    if code != 0 {
+        sb.shutdown().await;
+        return vec![format!("import exited {code}: {stderr}")];
+    }
+    if !writes(&sb).is_empty() {
+        violations.push(format!("import wrote to the tenant: {:?}", writes(&sb)));
+    }
+    for app in &made {
+        if entry_adopting(&manifests, &app.app_id).is_none() {
+            violations.push(format!(
+                "{} ({}): no manifest entry adopts it",
+                app.display_name, app.app_id
+            ));
+        }
+    }
+
+    // 2. The first plan is the adoption and nothing else.
+    let (code, plan, stderr) =
+        run_cli(&sb, out.path(), &["plan", "--json", path_str(&manifests)]).await;
+    if code != 0 {
+        sb.shutdown().await;
+        violations.push(format!("plan after import exited {code}: {stderr}"));
+        return violations;
+    }
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    violations.extend(beyond_adoption(&plan, SET, &[OTHER_SET]));
+    let adopted = adopted(&plan);
+    for app in &made {
+        if let Some((_, key)) = entry_adopting(&manifests, &app.app_id)
+            && !adopted.contains(&format!("app.{key}"))
+        {
+            violations.push(format!(
+                "{} is not adopted by the plan (app.{key})",
+                app.display_name
+            ));
+        }
+    }
+
+    // 3. Apply it; the next plan has nothing to do.
+    let (code, stdout, stderr) = run_cli(
+        &sb,
+        out.path(),
+        &["apply", "--auto-approve", path_str(&manifests)],
+    )
+    .await;
+    if code != 0 {
+        violations.push(format!("apply exited {code}: {stderr}{stdout}"));
+    }
+    let (code, again, stderr) = run_cli(
+        &sb,
+        out.path(),
+        &[
+            "plan",
+            "--json",
+            "--detailed-exitcode",
+            path_str(&manifests),
+        ],
+    )
+    .await;
+    if code != 0 {
+        let again: serde_json::Value = serde_json::from_str(&again).unwrap_or_default();
+        violations.push(format!(
+            "plan after apply exited {code} (not \"No changes\"): {stderr}{:#?}",
+            pending_changes(&again)
+        ));
+    }
+
+    // 4. Every credential that signed in before still does.
+    for (app, before) in made.iter().zip(&before) {
+        let after = working_credentials(&sb, app).await;
+        for credential in before {
+            if !after.contains(credential) {
+                violations.push(format!(
+                    "{}: {credential} signed in before the import and no longer does",
+                    app.display_name
+                ));
+            }
+        }
+    }
+    sb.shutdown().await;
+    violations
+}
+
+/// The property, over small tenants of hand-made registrations. Few cases: each starts a sandbox
+/// and runs the binary four times.
+#[test]
+fn import_of_hand_made_registrations_adopts_converges_and_keeps_credentials_working() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 6,
+        max_shrink_iters: 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&registrations(3), |tenant_apps| {
+        let violations = runtime.block_on(import_converges(&tenant_apps));
+        prop_assert!(violations.is_empty(), "{violations:#?}");
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
 }

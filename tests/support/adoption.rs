@@ -48,10 +48,7 @@ pub fn entry_adopting(dir: &Path, app_id: &str) -> Option<(PathBuf, String)> {
 }
 
 fn is_no_op(change: &Value) -> bool {
-    matches!(
-        change["action"].as_str().unwrap_or_default(),
-        "noOp" | "no-op" | "noop"
-    )
+    matches!(change["action"].as_str().unwrap_or_default(), "no_op")
 }
 
 /// Pending changes of a JSON plan, as `address: action (reason) fields`.
