@@ -7,6 +7,7 @@ mod apply;
 mod audit;
 mod completions;
 mod credentials;
+mod import;
 mod output;
 mod plan;
 mod progress;
@@ -48,7 +49,15 @@ pub struct Cli {
 pub const TENANT_OPTIONS: &str = "Tenant options";
 
 /// Commands that reach a tenant; every other command's help leaves the tenant options out.
-const TENANT_COMMANDS: [&str; 6] = ["plan", "apply", "drift", "output", "credentials", "audit"];
+const TENANT_COMMANDS: [&str; 7] = [
+    "plan",
+    "apply",
+    "drift",
+    "output",
+    "credentials",
+    "audit",
+    "import",
+];
 
 /// Flags every command accepts (before or after the command name, as pipelines write them). Tenant
 /// and cloud settings matter only to commands that reach a tenant, and only those list them.
@@ -176,6 +185,9 @@ pub enum Command {
     /// Judge every app registration and service principal of the tenant by the rule catalogue
     /// (docs/rules.md); exit 3 when a finding reaches `--fail-on`.
     Audit(audit::AuditArgs),
+    /// Write manifests for apps registered by hand (selected by appId, filter, owner or all),
+    /// so that adopting them plans only the adoption. Never writes to the tenant.
+    Import(import::ImportArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
     /// Print shell completions (bash, zsh, fish, powershell).
@@ -235,6 +247,7 @@ pub fn main() -> ExitCode {
         Command::Output(args) => output::run(&cli.global, &args),
         Command::Credentials(args) => credentials::run(&cli.global, &args),
         Command::Audit(args) => audit::run(&cli.global, &args),
+        Command::Import(args) => import::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),

@@ -6,6 +6,7 @@ pub mod application;
 pub mod apply;
 pub mod domains;
 pub mod fields;
+pub mod import;
 pub mod inventory;
 pub mod kinds;
 pub mod observe;

@@ -24,11 +24,11 @@ use crate::graph::{GraphClient, Request, odata};
 use crate::model::{self, DesiredState};
 
 /// Properties read for resource service principals.
-const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
-const SP_SELECT: &str =
+pub(super) const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
+pub(super) const SP_SELECT: &str =
     "id,appId,displayName,accountEnabled,appRoleAssignmentRequired,tags,notificationEmailAddresses";
 /// `in` accepts at most 15 values (GRAPH.md).
-const IN_LIMIT: usize = 15;
+pub(super) const IN_LIMIT: usize = 15;
 
 pub async fn observe(
     client: &GraphClient,
@@ -183,7 +183,14 @@ pub async fn observe(
         .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
         .collect();
 
-    sub_objects(client, state, &mut observed).await?;
+    sub_objects(client, &mut observed, |key, app| {
+        state
+            .apps
+            .get(key)
+            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
+            .unwrap_or_default()
+    })
+    .await?;
     Ok(observed)
 }
 
@@ -281,7 +288,7 @@ async fn resources(
     }
 }
 
-fn collection(body: Option<Value>) -> Vec<Value> {
+pub(super) fn collection(body: Option<Value>) -> Vec<Value> {
     body.and_then(|b| b.get("value").and_then(Value::as_array).cloned())
         .unwrap_or_default()
 }
@@ -475,10 +482,11 @@ pub async fn local(
 
 /// Round 3: grants, app role assignments (held and granted), federated credentials and
 /// certificate keys per app.
-async fn sub_objects(
+/// `reads` names the collections kinds ask for, per app key.
+pub(super) async fn sub_objects(
     client: &GraphClient,
-    state: &DesiredState,
     observed: &mut Observed,
+    reads: impl Fn(&str, &ObservedApp) -> Vec<String>,
 ) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
@@ -503,12 +511,7 @@ async fn sub_objects(
                 slots.push((key.clone(), Slot::Keys));
             }
         }
-        let reads: Vec<String> = state
-            .apps
-            .get(key)
-            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
-            .unwrap_or_default();
-        for path in reads {
+        for path in reads(key, app) {
             requests.push(Request::get(path.clone()));
             slots.push((key.clone(), Slot::Collection(path)));
         }

@@ -425,7 +425,7 @@ pub fn to_wire(state: &DesiredState) -> wire::ManifestFile {
     }
 }
 
-fn app_to_wire(app: &DesiredApp) -> wire::App {
+pub(super) fn app_to_wire(app: &DesiredApp) -> wire::App {
     let web = &app.web;
     let sp = &app.service_principal;
     let claims = &app.optional_claims;

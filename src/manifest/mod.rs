@@ -23,6 +23,7 @@ pub fn schema_json() -> String {
 mod characters;
 pub mod diagnostic;
 pub mod domains;
+pub mod emit;
 mod interpolate;
 mod load;
 mod lower;

@@ -19,6 +19,7 @@ mod credentials;
 mod github_action;
 mod guardrails;
 mod hostile_input;
+mod import;
 mod import_e2e;
 mod import_properties;
 mod machine_interface;

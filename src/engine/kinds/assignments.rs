@@ -241,4 +241,56 @@ impl ResourceKind for Assignments {
             write.live_id()?
         )))
     }
+
+    /// Users by userPrincipalName and groups by display name (by id when the name is not the
+    /// tenant's only group of that name), each with the role's value. Service principals
+    /// assigned to the app's roles are not the manifest's to declare and stay as they are.
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        let mut assignments = std::collections::BTreeSet::new();
+        for assignment in &from.live.assigned_to {
+            let principal_id = str_of(assignment, "principalId").unwrap_or_default();
+            let principal = match str_of(assignment, "principalType") {
+                Some("User") => match from.users.get(principal_id) {
+                    Some(upn) => Principal::User(upn.clone()),
+                    None => {
+                        out.unrepresented.push(format!(
+                            "the assignment of user {principal_id}: no userPrincipalName could be read; the first apply removes it"
+                        ));
+                        continue;
+                    }
+                },
+                Some("Group") => match from.groups.get(principal_id) {
+                    Some((name, true)) => Principal::Group(name.clone()),
+                    _ => Principal::Group(principal_id.to_string()),
+                },
+                // Applications granted the app's roles: left alone by plan and apply alike.
+                _ => continue,
+            };
+            let role_id = str_of(assignment, "appRoleId").unwrap_or(DEFAULT_ACCESS);
+            let role = if role_id == DEFAULT_ACCESS {
+                None
+            } else {
+                match app
+                    .app_roles
+                    .iter()
+                    .find(|r| r.id.to_string().eq_ignore_ascii_case(role_id))
+                {
+                    Some(r) => Some(r.value.clone()),
+                    None => {
+                        out.unrepresented.push(format!(
+                            "an assignment to role {role_id}, which the app does not define; the first apply removes it"
+                        ));
+                        continue;
+                    }
+                }
+            };
+            assignments.insert(AssignmentSpec { principal, role });
+        }
+        app.service_principal.assignments = assignments;
+    }
 }

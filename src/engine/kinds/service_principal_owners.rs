@@ -107,6 +107,20 @@ impl ResourceKind for ServicePrincipalOwners {
             write.live_id()?
         )))
     }
+
+    /// The enterprise application's owners, as for the app's own.
+    fn inverse(&self, from: &super::Adopted, app: &mut DesiredApp, out: &mut super::Inverse) {
+        let objects = live_sp_id(from.live)
+            .map(|id| from.live.collection(&collection(id)))
+            .unwrap_or_default();
+        app.service_principal.owners =
+            owners::owner_refs(from, objects, "the enterprise application", out);
+    }
+
+    /// The owners of the service principal, whatever the (empty) manifest lists.
+    fn import_reads(&self, live: &ObservedApp) -> Vec<String> {
+        live_sp_id(live).map(collection).into_iter().collect()
+    }
 }
 
 #[cfg(test)]
