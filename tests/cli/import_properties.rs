@@ -120,8 +120,18 @@ async fn import_converges(tenant_apps: &[Registration]) -> Vec<String> {
     }
     for app in &made {
         if entry_adopting(&manifests, &app.app_id).is_none() {
+            let mentions: Vec<String> = manifest_texts(&manifests)
+                .iter()
+                .flat_map(|(path, text)| {
+                    text.lines()
+                        .enumerate()
+                        .filter(|(_, l)| l.contains(&app.app_id))
+                        .map(|(n, l)| format!("{}:{}: {l}", path.display(), n + 1))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             violations.push(format!(
-                "{} ({}): no manifest entry adopts it",
+                "{} ({}): no manifest entry adopts it; import said: {stderr}; mentioned at {mentions:?}",
                 app.display_name, app.app_id
             ));
         }
@@ -213,4 +223,43 @@ fn import_of_hand_made_registrations_adopts_converges_and_keeps_credentials_work
     if let Err(failure) = result {
         panic!("{failure}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions: failures the property found, kept as named cases
+// ---------------------------------------------------------------------------------------------
+
+fn holds(tenant_apps: &[Registration]) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let violations = runtime.block_on(import_converges(tenant_apps));
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// PRODUCT GAP (found by the property): `az ad app create` leaves an app without a service
+/// principal; its import plans to create one, which is more than the adoption.
+#[test]
+fn regression_azure_cli_app_without_service_principal_imports_without_creating_one() {
+    holds(&[Registration::bare(
+        Maker::AzureCli {
+            service_principal: false,
+        },
+        "CRM calendar sync 0",
+    )]);
+}
+
+/// PRODUCT GAP (found by the property): an app open to personal accounts may hold two secrets
+/// (Graph's limit); import declares each as its own secret with the default keep of 2, the
+/// result does not validate, and the whole import exits 1.
+#[test]
+fn regression_personal_account_app_with_two_secrets_imports_into_a_valid_manifest() {
+    holds(&[Registration {
+        audience: "AzureADandPersonalMicrosoftAccount",
+        secrets: vec![None, None],
+        ..Registration::bare(
+            Maker::AzureCli {
+                service_principal: true,
+            },
+            "CRM calendar sync 2",
+        )
+    }]);
 }

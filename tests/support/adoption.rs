@@ -28,10 +28,18 @@ pub fn manifest_texts(dir: &Path) -> Vec<(PathBuf, String)> {
 pub fn entry_adopting(dir: &Path, app_id: &str) -> Option<(PathBuf, String)> {
     for (path, text) in manifest_texts(dir) {
         let mut key = None;
+        // Indentation of an `adopt:` written as a block mapping ({appId, fromSet}), while in it.
+        let mut adopt_block: Option<usize> = None;
         for line in text.lines() {
             let indent = line.len() - line.trim_start().len();
             let trimmed = line.trim();
-            if indent == 2 && trimmed.ends_with(':') && !trimmed.starts_with('#') {
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if adopt_block.is_some_and(|at| indent <= at) {
+                adopt_block = None;
+            }
+            if indent == 2 && trimmed.ends_with(':') {
                 key = Some(
                     trimmed
                         .trim_end_matches(':')
@@ -39,7 +47,11 @@ pub fn entry_adopting(dir: &Path, app_id: &str) -> Option<(PathBuf, String)> {
                         .to_string(),
                 );
             }
-            if trimmed.starts_with("adopt") && line.contains(app_id) {
+            if trimmed == "adopt:" {
+                adopt_block = Some(indent);
+            }
+            let in_block = adopt_block.is_some() && trimmed.starts_with("appId:");
+            if (trimmed.starts_with("adopt:") || in_block) && line.contains(app_id) {
                 return key.map(|k| (path, k));
             }
         }

@@ -101,6 +101,31 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The least a maker registers: a name, the single-tenant audience, nothing else.
+    pub fn bare(maker: Maker, display_name: &str) -> Registration {
+        Registration {
+            maker,
+            display_name: display_name.to_string(),
+            audience: "AzureADMyOrg",
+            web: Vec::new(),
+            spa: Vec::new(),
+            public_client: Vec::new(),
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            graph_delegated: Vec::new(),
+            graph_application: Vec::new(),
+            exchange_application: Vec::new(),
+            custom: Vec::new(),
+            consent: Consent::None,
+            users: Vec::new(),
+            groups: Vec::new(),
+            owners: Vec::new(),
+            certificates: 0,
+            federated: 0,
+            secrets: Vec::new(),
+        }
+    }
+
     pub fn has_service_principal(&self) -> bool {
         !matches!(
             self.maker,
@@ -884,25 +909,8 @@ pub fn registrations(max: usize) -> impl Strategy<Value = Vec<Registration>> {
 /// click it, one client secret with a description where the integration needs one.
 pub fn example_integrations() -> [Registration; 3] {
     let base = Registration {
-        maker: Maker::Portal,
-        display_name: String::new(),
-        audience: "AzureADMyOrg",
-        web: Vec::new(),
-        spa: Vec::new(),
-        public_client: Vec::new(),
-        scopes: Vec::new(),
-        roles: Vec::new(),
-        graph_delegated: Vec::new(),
-        graph_application: Vec::new(),
-        exchange_application: Vec::new(),
-        custom: Vec::new(),
-        consent: Consent::None,
-        users: Vec::new(),
-        groups: Vec::new(),
         owners: vec!["adele.vance@contoso.com"],
-        certificates: 0,
-        federated: 0,
-        secrets: Vec::new(),
+        ..Registration::bare(Maker::Portal, "")
     };
     [
         Registration {
