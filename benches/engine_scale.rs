@@ -14,6 +14,13 @@
 //! - a per-object reader: one GET per object and sub-object, the way resource-per-object IaC tools
 //!   refresh their state, through the same `GraphClient` (so the same in-flight bound, 8).
 //!
+//! The sandbox runs in a child process (this same binary, started with
+//! `APPREG_BENCH_SANDBOX_CHILD=1`, in memory, nothing persisted), so the benchmark's own peak RSS is
+//! appreg's side alone and the child's CPU time (utime + stime from `/proc`) is the sandbox's.
+//! Peak RSS is the process high-water mark (`VmHWM`), reset before each operation through
+//! `/proc/self/clear_refs`. The child reduces its request log to a summary before sending it, so the
+//! benchmark holds no raw logs.
+//!
 //! It prints Markdown tables (results, targets, where round trips go, an emulator check) to stdout
 //! and a progress line per step to stderr. It asserts correctness (no failed changes, an unchanged
 //! plan, a zero-write re-apply), never timing: targets are reported as met or not.
@@ -22,35 +29,294 @@
 //! `APPREG_BENCH_SIZES=10,100 cargo bench --bench engine_scale` (or `-- 10 100`).
 //! `APPREG_BENCH_LATENCY_MS` overrides the 50 ms for experiments.
 
-mod common;
-
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use appreg::emulator::{EntryKind, RequestLog, RunningSandbox};
+use appreg::emulator::{ConnectionInfo, EntryKind, Faults, RequestLog, Sandbox, SandboxConfig};
 use appreg::engine::observed::{Observed, str_of};
 use appreg::engine::plan::Action;
 use appreg::engine::{self, PlanOptions};
-use appreg::graph::{GraphClient, Request, RequestStats, odata};
+use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request, RequestStats, odata};
 use appreg::model::DesiredState;
-use common::{GROUPS, MAX_IN_FLIGHT, USERS, client_for, faults, latency, sizes};
 use futures_util::future::join_all;
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
+/// appreg's in-flight bound against the sandbox and a tenant (src/cli/target.rs).
+const MAX_IN_FLIGHT: usize = 8;
 const SET_NAME: &str = "bench";
+/// Seeded principals (src/emulator/seed.rs): assignments cycle through them.
+const USERS: &[&str] = &[
+    "adele.vance@contoso.com",
+    "alex.wilber@contoso.com",
+    "conor.obrien@contoso.com",
+    "megan.bowen@contoso.com",
+    "mail-sender@contoso.com",
+];
+const GROUPS: &[&str] = &["Odoo mail senders", "All staff", "IT admins"];
 
-/// Targets of the issue.
-const TARGET_PLAN_RT: u64 = 250;
-const TARGET_PLAN_WALL: Duration = Duration::from_secs(10);
-const TARGET_PLAN_N: usize = 1000;
+/// Targets of the issue (plan of 10,000 unchanged apps).
+const TARGET_PLAN_RT: u64 = 2100;
+const TARGET_PLAN_WALL: Duration = Duration::from_secs(30);
+const TARGET_PLAN_N: usize = 10_000;
+/// Peak RSS of appreg's side per app, at the largest size run.
+const TARGET_RSS_PER_APP: f64 = 25.0 * 1024.0;
+/// Sandbox CPU as a share of wall time.
+const TARGET_SANDBOX_SHARE: f64 = 0.2;
+
+/// What the sandbox's log said about one operation, reduced in the child process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Summary {
+    http_requests: u64,
+    graph_requests: u64,
+    /// Graph writes, batch items counted one by one.
+    writes: u64,
+    /// The emulator's own write counter.
+    counted_writes: u64,
+    /// The first few writes, for an assertion message.
+    first_writes: Vec<String>,
+    /// Server-side processing of every round trip (a `$batch` envelope's time covers its items),
+    /// injected latency excluded (it is added before the handler runs).
+    server_ms: f64,
+    server_max_ms: f64,
+    /// Where the round trips went: (what, round trips, Graph requests).
+    breakdown: Vec<(String, u64, u64)>,
+    /// Server time by request kind: label -> (sum of µs, count).
+    per_kind: BTreeMap<String, (f64, u64)>,
+}
+
+impl Summary {
+    fn of(log: &RequestLog, re: &Labeler) -> Summary {
+        let round_trip =
+            |e: &&appreg::emulator::LogEntry| matches!(e.kind, EntryKind::Graph | EntryKind::Batch);
+        let mut per_kind: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+        for e in &log.requests {
+            if matches!(e.kind, EntryKind::Graph | EntryKind::BatchItem) {
+                let slot = per_kind.entry(label(&e.method, &e.path, re)).or_default();
+                slot.0 += e.latency_ms * 1000.0;
+                slot.1 += 1;
+            }
+        }
+        Summary {
+            http_requests: log.counters.http_requests,
+            graph_requests: log.counters.graph_requests,
+            writes: log.requests.iter().filter(|e| e.is_write()).count() as u64,
+            counted_writes: log.counters.writes,
+            first_writes: log
+                .requests
+                .iter()
+                .filter(|e| e.is_write())
+                .take(10)
+                .map(|e| format!("{} {}", e.method, e.path))
+                .collect(),
+            server_ms: log
+                .requests
+                .iter()
+                .filter(round_trip)
+                .map(|e| e.latency_ms)
+                .sum(),
+            server_max_ms: log
+                .requests
+                .iter()
+                .filter(round_trip)
+                .map(|e| e.latency_ms)
+                .fold(0.0, f64::max),
+            breakdown: breakdown(log, re),
+            per_kind,
+        }
+    }
+}
+
+/// Resources one operation used, measured around it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    wall: Duration,
+    /// CPU time of the benchmark process (appreg's client, engine and this harness).
+    client_cpu: Duration,
+    /// CPU time of the sandbox's process.
+    sandbox_cpu: Duration,
+    /// Resident set of this process before the operation and its peak during it (bytes).
+    start_rss: u64,
+    peak_rss: u64,
+}
+
+/// Starts measuring an operation: resets this process's RSS high-water mark.
+struct Meter {
+    started: Instant,
+    client_cpu: Duration,
+    sandbox_cpu: Duration,
+    start_rss: u64,
+}
+
+impl Meter {
+    fn start(sandbox: &SandboxProcess) -> Meter {
+        // "5" resets VmHWM to the current RSS (Linux); without it the peak is since start-up.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        Meter {
+            started: Instant::now(),
+            client_cpu: process_cpu("self"),
+            sandbox_cpu: process_cpu(&sandbox.pid.to_string()),
+            start_rss: status_kb("VmRSS") * 1024,
+        }
+    }
+
+    fn stop(self, sandbox: &SandboxProcess) -> Usage {
+        Usage {
+            wall: self.started.elapsed(),
+            client_cpu: process_cpu("self").saturating_sub(self.client_cpu),
+            sandbox_cpu: process_cpu(&sandbox.pid.to_string()).saturating_sub(self.sandbox_cpu),
+            start_rss: self.start_rss,
+            peak_rss: status_kb("VmHWM") * 1024,
+        }
+    }
+}
+
+/// utime + stime of a process (all its threads), from `/proc/<pid>/stat`, in clock ticks of 10 ms.
+fn process_cpu(pid: &str) -> Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15: indexes 11 and 12 from field 3.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// A `kB` line of `/proc/self/status` (VmRSS, VmHWM).
+fn status_kb(name: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            rest.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The sandbox in a child process, driven by one-line commands on its stdin.
+struct SandboxProcess {
+    pid: u32,
+    info: ConnectionInfo,
+    pipes: Mutex<(Child, ChildStdin, BufReader<ChildStdout>)>,
+}
+
+impl SandboxProcess {
+    fn start(latency: Duration) -> SandboxProcess {
+        let exe = std::env::current_exe().expect("own executable");
+        let mut child = Command::new(exe)
+            .env("APPREG_BENCH_SANDBOX_CHILD", "1")
+            .env("APPREG_BENCH_LATENCY_MS", latency.as_millis().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the sandbox process");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("connection line");
+        let info: ConnectionInfo = serde_json::from_str(&line).expect("connection info");
+        SandboxProcess {
+            pid: child.id(),
+            info,
+            pipes: Mutex::new((child, stdin, stdout)),
+        }
+    }
+
+    fn ask(&self, command: &str) -> String {
+        let mut pipes = self.pipes.lock().expect("pipes");
+        let (_, stdin, stdout) = &mut *pipes;
+        writeln!(stdin, "{command}").expect("command to the sandbox");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("sandbox answer");
+        line
+    }
+
+    fn clear_log(&self) {
+        self.ask("clear");
+    }
+
+    fn summary(&self) -> Summary {
+        serde_json::from_str(&self.ask("summary")).expect("summary")
+    }
+
+    fn set_latency(&self, latency: Duration) {
+        self.ask(&format!("latency {}", latency.as_millis()));
+    }
+
+    fn shutdown(self) {
+        let mut pipes = self.pipes.into_inner().expect("pipes");
+        let _ = writeln!(pipes.1, "quit");
+        let _ = pipes.1.flush();
+        let _ = pipes.0.wait();
+    }
+}
+
+/// The child side: serve a fresh in-memory sandbox and answer the parent's commands.
+fn sandbox_child() {
+    let latency = latency();
+    let re = labeler();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sandbox = runtime
+        .block_on(Sandbox::start(SandboxConfig {
+            faults: faults(latency),
+            ..SandboxConfig::default()
+        }))
+        .expect("sandbox");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&sandbox.connection_info()).expect("info")
+    )
+    .expect("stdout");
+    out.flush().expect("flush");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap_or_default();
+        let answer = match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["clear"] => {
+                sandbox.clear_log();
+                "ok".to_string()
+            }
+            ["summary"] => {
+                serde_json::to_string(&Summary::of(&sandbox.request_log(), &re)).expect("summary")
+            }
+            ["latency", ms] => {
+                sandbox.set_faults(faults(Duration::from_millis(ms.parse().unwrap_or(0))));
+                "ok".to_string()
+            }
+            _ => break,
+        };
+        writeln!(out, "{answer}").expect("stdout");
+        out.flush().expect("flush");
+    }
+    runtime.block_on(sandbox.shutdown());
+}
 
 /// One measured operation.
 struct Row {
     n: usize,
     op: &'static str,
     stats: RequestStats,
-    log: RequestLog,
+    log: Summary,
+    usage: Usage,
     wall: Duration,
     /// Time in the engine's own computation (diff/plan), where it can be separated.
     compute: Option<Duration>,
@@ -58,32 +324,93 @@ struct Row {
 }
 
 impl Row {
+    fn new(
+        n: usize,
+        op: &'static str,
+        stats: RequestStats,
+        log: Summary,
+        usage: Usage,
+        compute: Option<Duration>,
+        note: String,
+    ) -> Row {
+        Row {
+            n,
+            op,
+            stats,
+            log,
+            wall: usage.wall,
+            usage,
+            compute,
+            note,
+        }
+    }
     fn log_round_trips(&self) -> u64 {
-        self.log.counters.http_requests
+        self.log.http_requests
     }
     fn log_graph_requests(&self) -> u64 {
-        self.log.counters.graph_requests
+        self.log.graph_requests
     }
     fn log_writes(&self) -> u64 {
-        self.log.requests.iter().filter(|e| e.is_write()).count() as u64
+        self.log.writes
     }
-    /// Server-side processing of every round trip (a `$batch` envelope's time covers its items),
-    /// injected latency excluded (it is added before the handler runs).
     fn server_ms(&self) -> f64 {
-        self.log
-            .requests
-            .iter()
-            .filter(|e| matches!(e.kind, EntryKind::Graph | EntryKind::Batch))
-            .map(|e| e.latency_ms)
-            .sum()
+        self.log.server_ms
     }
     fn server_max_ms(&self) -> f64 {
-        self.log
-            .requests
-            .iter()
-            .filter(|e| matches!(e.kind, EntryKind::Graph | EntryKind::Batch))
-            .map(|e| e.latency_ms)
-            .fold(0.0, f64::max)
+        self.log.server_max_ms
+    }
+    /// The sandbox's CPU as a share of the wall time.
+    fn sandbox_share(&self) -> f64 {
+        self.usage.sandbox_cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+    fn peak_per_app(&self) -> f64 {
+        self.usage.peak_rss as f64 / self.n.max(1) as f64
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn sizes() -> Vec<usize> {
+    let from_args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .flat_map(|a| {
+            a.split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !from_args.is_empty() {
+        return from_args;
+    }
+    match std::env::var("APPREG_BENCH_SIZES") {
+        Ok(text) if !text.trim().is_empty() => text
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("APPREG_BENCH_SIZES: `{s}` is not a number"))
+            })
+            .collect(),
+        _ => vec![10, 100, 1000],
+    }
+}
+
+fn latency() -> Duration {
+    let ms = std::env::var("APPREG_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(50);
+    Duration::from_millis(ms)
+}
+
+fn faults(latency: Duration) -> Faults {
+    Faults {
+        latency,
+        jitter: Duration::ZERO,
+        ..Faults::default()
     }
 }
 
@@ -143,8 +470,37 @@ fn load(paths: &[PathBuf]) -> DesiredState {
     }
 }
 
+/// A Graph client for the sandbox built the way `appreg` builds it (src/cli/target.rs): the admin
+/// app's client secret through the credential chain, 8 requests in flight.
+fn client_for(sandbox: &SandboxProcess, max_in_flight: usize) -> GraphClient {
+    let info = &sandbox.info;
+    let graph = url::Url::parse(&info.graph_url).expect("graph url");
+    let authority = url::Url::parse(&info.authority_url).expect("authority url");
+    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
+        .with_authority(authority)
+        .and_then(|e| e.with_graph(graph.clone()))
+        .expect("endpoints");
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
+        (
+            "AZURE_CLIENT_SECRET".to_string(),
+            info.client_secret.clone(),
+        ),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(info.tenant_id.clone()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
+    let mut config = GraphConfig::new(graph);
+    config.max_in_flight = max_in_flight;
+    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
+}
+
 /// Zero the client's counters and the emulator's log before an operation.
-fn reset(sandbox: &RunningSandbox, client: &GraphClient) {
+fn reset(sandbox: &SandboxProcess, client: &GraphClient) {
     client.reset_stats();
     sandbox.clear_log();
 }
@@ -381,9 +737,9 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let load_time = started.elapsed();
     assert_eq!(state.apps.len(), n);
 
-    let sandbox = common::sandbox(latency).await;
+    let sandbox = SandboxProcess::start(latency);
     let client = client_for(&sandbox, MAX_IN_FLIGHT);
-    let tenant_id = sandbox.tenant_id().to_string();
+    let tenant_id = sandbox.info.tenant_id.clone();
     // Fetch the token outside the measurements (one token request per run, not a Graph request).
     client
         .send(Request::get("/organization"))
@@ -394,7 +750,7 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     // 1. Apply from empty: observe, plan, apply.
     progress("apply from empty");
     reset(&sandbox, &client);
-    let started = Instant::now();
+    let meter = Meter::start(&sandbox);
     let (observed, planned, compute) = plan(&client, &state, &tenant_id).await;
     let observe_stats = delta_stats(&client);
     let changes = summarize_changes(&planned);
@@ -407,7 +763,8 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     )
     .await
     .expect("apply");
-    let wall = started.elapsed();
+    drop((observed, planned));
+    let usage = meter.stop(&sandbox);
     assert!(
         report.failed.is_empty(),
         "apply from empty failed: {:?}",
@@ -418,44 +775,50 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
         .iter()
         .filter(|(_, a)| *a == Action::Create)
         .count();
-    rows.push(Row {
+    drop(report);
+    rows.push(Row::new(
         n,
-        op: "apply from empty",
-        stats: delta_stats(&client),
-        log: sandbox.request_log(),
-        wall,
-        compute: Some(compute),
-        note: format!(
+        "apply from empty",
+        delta_stats(&client),
+        sandbox.summary(),
+        usage,
+        Some(compute),
+        format!(
             "{creates} creates ({changes}); observe part: {} round trips, {} Graph requests",
             observe_stats.round_trips, observe_stats.graph_requests
         ),
-    });
+    ));
 
     // 2. Plan with no changes.
     progress("plan with no changes");
     reset(&sandbox, &client);
-    let started = Instant::now();
+    let meter = Meter::start(&sandbox);
     let (observed, planned, compute) = plan(&client, &state, &tenant_id).await;
-    let wall = started.elapsed();
+    let usage = meter.stop(&sandbox);
     let leftover = summarize_changes(&planned);
     assert!(
         !planned.plan.has_changes(),
         "plan after apply is not empty: {leftover}"
     );
-    rows.push(Row {
+    let no_ops = planned.plan.changes.len();
+    drop(planned);
+    rows.push(Row::new(
         n,
-        op: "plan, no changes",
-        stats: delta_stats(&client),
-        log: sandbox.request_log(),
-        wall,
-        compute: Some(compute),
-        note: format!("{} no-op changes", planned.plan.changes.len()),
-    });
+        "plan, no changes",
+        delta_stats(&client),
+        sandbox.summary(),
+        usage,
+        Some(compute),
+        format!("{no_ops} no-op changes"),
+    ));
+    // The per-object reader needs the ids: keep only them.
+    let (reader, per_app) = reader_requests(&observed);
+    drop(observed);
 
     // 3. Re-apply: plan, then apply whatever it says (nothing), and prove nothing was written.
     progress("re-apply");
     reset(&sandbox, &client);
-    let started = Instant::now();
+    let meter = Meter::start(&sandbox);
     let (observed2, planned2, compute) = plan(&client, &state, &tenant_id).await;
     let report = engine::apply::apply(
         &client,
@@ -466,38 +829,33 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     )
     .await
     .expect("re-apply");
-    let wall = started.elapsed();
-    let log = sandbox.request_log();
-    let writes: Vec<String> = log
-        .requests
-        .iter()
-        .filter(|e| e.is_write())
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect();
+    drop((observed2, planned2));
+    let usage = meter.stop(&sandbox);
+    let log = sandbox.summary();
     assert!(
-        writes.is_empty() && report.done.is_empty() && report.failed.is_empty(),
+        log.writes == 0 && report.done.is_empty() && report.failed.is_empty(),
         "re-apply wrote {} requests: {:?}",
-        writes.len(),
-        &writes[..writes.len().min(10)]
+        log.writes,
+        log.first_writes
     );
-    assert_eq!(log.counters.writes, 0, "the emulator counted writes");
-    rows.push(Row {
+    assert_eq!(log.counted_writes, 0, "the emulator counted writes");
+    rows.push(Row::new(
         n,
-        op: "re-apply",
-        stats: delta_stats(&client),
+        "re-apply",
+        delta_stats(&client),
         log,
-        wall,
-        compute: Some(compute),
-        note: "0 writes (emulator log, batch items counted)".into(),
-    });
+        usage,
+        Some(compute),
+        "0 writes (emulator log, batch items counted)".into(),
+    ));
 
     // 4. Per-object reader, same client (8 in flight), every GET on its own round trip.
     progress("per-object reader");
-    let (requests, per_app) = reader_requests(&observed);
     reset(&sandbox, &client);
-    let started = Instant::now();
-    let answers = join_all(requests.into_iter().map(|r| client.send(r))).await;
-    let wall = started.elapsed();
+    let meter = Meter::start(&sandbox);
+    let total = reader.len();
+    let answers = join_all(reader.into_iter().map(|r| client.send(r))).await;
+    let usage = meter.stop(&sandbox);
     let failed: Vec<String> = answers
         .iter()
         .filter_map(|a| a.as_ref().err().map(|e| e.to_string()))
@@ -507,39 +865,41 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
         "per-object reads failed: {:?}",
         &failed[..failed.len().min(5)]
     );
-    rows.push(Row {
+    drop(answers);
+    rows.push(Row::new(
         n,
-        op: "per-object reader",
-        stats: delta_stats(&client),
-        log: sandbox.request_log(),
-        wall,
-        compute: None,
-        note: format!(
+        "per-object reader",
+        delta_stats(&client),
+        sandbox.summary(),
+        usage,
+        None,
+        format!(
             "{} GETs per app + {} data-source GETs; {MAX_IN_FLIGHT} in flight; sequential would be ≥ {} s of latency alone",
             per_app / n.max(1),
-            answers.len() - per_app,
-            answers.len() as u64 * latency.as_millis() as u64 / 1000
+            total - per_app,
+            total as u64 * latency.as_millis() as u64 / 1000
         ),
-    });
+    ));
 
     // 5. The floor: the same unchanged plan with no injected latency (client, engine and emulator
     //    work only), to see whether the emulator's own throughput matters.
     progress("plan with no latency (floor)");
-    sandbox.set_faults(faults(Duration::ZERO));
+    sandbox.set_latency(Duration::ZERO);
     reset(&sandbox, &client);
-    let started = Instant::now();
+    let meter = Meter::start(&sandbox);
     let (_, planned, compute) = plan(&client, &state, &tenant_id).await;
-    let wall = started.elapsed();
+    let usage = meter.stop(&sandbox);
     assert!(!planned.plan.has_changes());
-    let floor_plan = Row {
+    drop(planned);
+    let floor_plan = Row::new(
         n,
-        op: "plan, no changes, 0 ms latency",
-        stats: delta_stats(&client),
-        log: sandbox.request_log(),
-        wall,
-        compute: Some(compute),
-        note: String::new(),
-    };
+        "plan, no changes, 0 ms latency",
+        delta_stats(&client),
+        sandbox.summary(),
+        usage,
+        Some(compute),
+        String::new(),
+    );
     progress("plan with no latency, 1 in flight (uncontended emulator)");
     let sequential = client_for(&sandbox, 1);
     sequential
@@ -547,20 +907,20 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
         .await
         .expect("warm-up request");
     reset(&sandbox, &sequential);
-    let started = Instant::now();
+    let meter = Meter::start(&sandbox);
     let (_, planned, compute) = plan(&sequential, &state, &tenant_id).await;
-    let wall = started.elapsed();
+    let usage = meter.stop(&sandbox);
     assert!(!planned.plan.has_changes());
-    let floor_sequential = Row {
+    let floor_sequential = Row::new(
         n,
-        op: "plan, no changes, 0 ms latency, 1 in flight",
-        stats: delta_stats(&sequential),
-        log: sandbox.request_log(),
-        wall,
-        compute: Some(compute),
-        note: String::new(),
-    };
-    sandbox.shutdown().await;
+        "plan, no changes, 0 ms latency, 1 in flight",
+        delta_stats(&sequential),
+        sandbox.summary(),
+        usage,
+        Some(compute),
+        String::new(),
+    );
+    sandbox.shutdown();
     SizeResult {
         floor_sequential,
         rows,
@@ -570,14 +930,8 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     }
 }
 
-fn main() {
-    let sizes = sizes();
-    let latency = latency();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let re = Labeler {
+fn labeler() -> Labeler {
+    Labeler {
         uuid: Regex::new(
             r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
         )
@@ -585,7 +939,20 @@ fn main() {
         quoted: Regex::new(r"'(?:[^']|'')*'").expect("regex"),
         upn: Regex::new(r"/[^/?]*(?:%40|@)[^/?]*").expect("regex"),
         opaque: Regex::new(r"/[A-Za-z0-9_-]{32,}").expect("regex"),
-    };
+    }
+}
+
+fn main() {
+    if std::env::var_os("APPREG_BENCH_SANDBOX_CHILD").is_some() {
+        sandbox_child();
+        return;
+    }
+    let sizes = sizes();
+    let latency = latency();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let bench_started = Instant::now();
     let mut results = Vec::new();
     for &n in &sizes {
@@ -609,12 +976,12 @@ fn main() {
          (a seeded user and a seeded group), one GitHub federated credential.\n"
     );
     println!(
-        "| N | operation | round trips | Graph requests | writes | wall (s) | round trips / app | server time (ms) |"
+        "| N | operation | round trips | Graph requests | writes | wall (s) | round trips / app | appreg CPU (s) | sandbox CPU (s) | sandbox CPU / wall | appreg peak RSS (MiB) | peak RSS / app (KiB) | RSS growth during it (MiB) |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results.iter().flat_map(|s| &s.rows) {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {} | {} | {:.0}% | {} | {:.1} | {} |",
             r.n,
             r.op,
             r.stats.round_trips,
@@ -622,9 +989,17 @@ fn main() {
             r.log_writes(),
             secs(r.wall),
             r.stats.round_trips as f64 / r.n as f64,
-            r.server_ms(),
+            secs(r.usage.client_cpu),
+            secs(r.usage.sandbox_cpu),
+            100.0 * r.sandbox_share(),
+            mib(r.usage.peak_rss),
+            r.peak_per_app() / 1024.0,
+            mib(r.usage.peak_rss.saturating_sub(r.usage.start_rss)),
         );
     }
+    println!(
+        "\nappreg CPU and peak RSS are the benchmark process's (client, engine, manifest, this harness); the sandbox runs in its own process. Peak RSS / app divides the whole peak by N.\n"
+    );
 
     println!("\n## Raw numbers\n");
     println!(
@@ -756,6 +1131,40 @@ fn main() {
             "| {op}: round trips per app do not grow with N{informational} | {measured} | {met} |"
         );
     }
+    if let Some(&largest) = sizes.iter().max() {
+        for op in ["plan, no changes", "apply from empty", "re-apply"] {
+            if let Some(r) = find(largest, op) {
+                println!(
+                    "| {op} of {largest} apps: appreg peak RSS ≤ {:.0} KiB per app | {:.1} KiB per app ({} MiB) | {} |",
+                    TARGET_RSS_PER_APP / 1024.0,
+                    r.peak_per_app() / 1024.0,
+                    mib(r.usage.peak_rss),
+                    yes(r.peak_per_app() <= TARGET_RSS_PER_APP)
+                );
+                println!(
+                    "| {op} of {largest} apps: sandbox CPU < {:.0}% of wall | {:.0}% ({} s of {} s) | {} |",
+                    TARGET_SANDBOX_SHARE * 100.0,
+                    100.0 * r.sandbox_share(),
+                    secs(r.usage.sandbox_cpu),
+                    secs(r.wall),
+                    yes(r.sandbox_share() < TARGET_SANDBOX_SHARE)
+                );
+            }
+        }
+    }
+    for &n in &sizes {
+        if let Some(r) = find(n, "apply from empty") {
+            // The write floor: every write in a full $batch of 20, nothing else.
+            let floor = r.log_writes().div_ceil(20);
+            println!(
+                "| apply from empty, N={n}: round trips within 10% of the write floor ({floor} = {} writes / 20) | {} round trips ({:+.1}%) | {} |",
+                r.log_writes(),
+                r.stats.round_trips,
+                100.0 * (r.stats.round_trips as f64 / floor.max(1) as f64 - 1.0),
+                yes(r.stats.round_trips as f64 <= floor as f64 * 1.1)
+            );
+        }
+    }
     let reapply: Vec<String> = sizes
         .iter()
         .filter_map(|&n| find(n, "re-apply").map(|r| format!("{} @{n}", r.log_writes())))
@@ -779,7 +1188,7 @@ fn main() {
         println!("\n### N={} {}\n", r.n, r.op);
         println!("| round trips | Graph requests | what |");
         println!("|---:|---:|---|");
-        for (what, rt, gr) in breakdown(&r.log, &re) {
+        for (what, rt, gr) in &r.log.breakdown {
             println!("| {rt} | {gr} | {what} |");
         }
     }
@@ -790,18 +1199,20 @@ fn main() {
         "Server time is measured by the emulator per round trip, from the handler's start (after the injected latency) to its answer; one lock serializes the store, and a handler's time includes waiting for it, so with requests in flight concurrently the sum over-counts (busy / wall above 100% is contention). The \"1 in flight\" run has no contention: its times are the emulator's own cost.\n"
     );
     println!(
-        "| N | operation | wall (ms) | emulator busy (ms) | busy / wall | slowest round trip server-side (ms) | server ms per Graph request |"
+        "| N | operation | wall (ms) | sandbox CPU (ms) | sandbox CPU / wall | emulator busy (ms) | busy / wall | slowest round trip server-side (ms) | server ms per Graph request |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in results
         .iter()
         .flat_map(|s| s.rows.iter().chain([&s.floor_plan, &s.floor_sequential]))
     {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0}% | {:.1} | {:.3} |",
+            "| {} | {} | {} | {} | {:.0}% | {:.0} | {:.0}% | {:.1} | {:.3} |",
             r.n,
             r.op,
             ms(r.wall),
+            ms(r.usage.sandbox_cpu),
+            100.0 * r.sandbox_share(),
             r.server_ms(),
             100.0 * r.server_ms() / (r.wall.as_secs_f64() * 1000.0),
             r.server_max_ms(),
@@ -819,16 +1230,14 @@ fn main() {
         if r.op == "per-object reader" {
             continue;
         }
-        for e in &r.log.requests {
-            if matches!(e.kind, EntryKind::Graph | EntryKind::BatchItem) {
-                let slot = per_kind
-                    .entry((r.op.to_string(), label(&e.method, &e.path, &re)))
-                    .or_default()
-                    .entry(r.n)
-                    .or_default();
-                slot.0 += e.latency_ms * 1000.0;
-                slot.1 += 1;
-            }
+        for (what, (sum, count)) in &r.log.per_kind {
+            let slot = per_kind
+                .entry((r.op.to_string(), what.clone()))
+                .or_default()
+                .entry(r.n)
+                .or_default();
+            slot.0 += sum;
+            slot.1 += count;
         }
     }
     print!("| operation | request |");

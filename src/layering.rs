@@ -43,22 +43,6 @@ const KNOWN_CIRCLES: &[(&str, &[&str])] = &[
     // `Settings` lives in load.rs and lower.rs uses it (issue 17: move it once the manifest room
     // lands its directory view).
     ("manifest", &["load", "lower"]),
-    // The request pipeline (`server::Shared`, `lock`, `execute`) and the caller (`routes::Caller`)
-    // are shared from inside their users.
-    (
-        "emulator",
-        &[
-            "auth",
-            "batch",
-            "discovery",
-            "key_vault",
-            "persist",
-            "routes",
-            "server",
-            "store",
-            "wire",
-        ],
-    ),
 ];
 
 fn src() -> PathBuf {

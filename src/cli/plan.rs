@@ -187,7 +187,7 @@ fn stray_notices(observed: &engine::observed::Observed) -> Vec<engine::plan::Not
                 .find_map(|field| stray[*field].as_str())
                 .unwrap_or("?");
             engine::plan::Notice {
-                address: format!("app.{name}"),
+                address: engine::address::Address::app(name),
                 message: "left the manifest; apply keeps it, `apply --prune` deletes it".into(),
             }
         })

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// contoso.com: https identifierUris must use one of them as host.
     #[arg(long = "verified-domain", value_name = "DOMAIN")]
     pub verified_domains: Vec<String>,
+    /// Never write the state file: the tenant is read from it when it exists and kept in memory
+    /// (for benchmarks, where rewriting the file would be measured instead of the directory).
+    #[arg(long)]
+    pub no_persist: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -222,6 +226,7 @@ fn serve(args: &ServeArgs) -> u8 {
         // Key Vault listens beside Graph, on the same address with a port of its own.
         key_vault_listen: SocketAddr::new(args.listen.ip(), 0),
         state_file: Some(args.state.clone()),
+        persist: !args.no_persist,
         seed: args.seed,
         token_lifetime: args.token_lifetime,
         faults,

@@ -16,12 +16,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::caller::Caller;
 use super::cert;
 use super::error::GraphError;
 use super::keys::Signer;
-use super::routes::Caller;
 use super::routes::secret_hash;
-use super::store::{Kind, Record, Store, replicated};
+use super::store::{End, Kind, Record, Store, replicated};
 
 /// Audience of Graph tokens.
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
@@ -174,7 +174,7 @@ fn resolve_resource(
         return Ok(Resource::Graph);
     }
     let found = store
-        .objects
+        .objects()
         .values()
         .filter(|r| r.kind == Kind::ServicePrincipal)
         .find(|r| {
@@ -434,9 +434,10 @@ fn assigned_roles(store: &Store, sp_id: &str, resource_id: &str) -> Vec<String> 
         .cloned()
         .unwrap_or_default();
     let mut names: Vec<String> = store
-        .assignments
-        .values()
-        .filter(|a| a.str("principalId") == Some(sp_id) && a.str("resourceId") == Some(resource_id))
+        .assignments_at(End::Holder, sp_id)
+        .into_iter()
+        .map(|(_, a)| a)
+        .filter(|a| a.str("resourceId") == Some(resource_id))
         .filter_map(|a| {
             let role = a.str("appRoleId")?;
             roles

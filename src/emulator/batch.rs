@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::caller::Caller;
 use super::error::GraphError;
 use super::log::{EntryKind, LogEntry};
-use super::routes::Caller;
-use super::server::{Input, Outcome, Payload, Shared, execute, lock};
+use super::pipeline::{Input, Outcome, Payload, Shared, execute, lock};
 
 /// Most requests one batch may carry.
 pub const MAX_BATCH_REQUESTS: usize = 20;

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::origin;
-use super::server::{Shared, lock};
+use super::pipeline::{Shared, lock};
 
 /// Tenant names a metadata request may use besides the tenant's id and domains.
 const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];

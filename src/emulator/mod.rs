@@ -8,6 +8,7 @@
 
 mod auth;
 mod batch;
+mod caller;
 mod cert;
 mod discovery;
 mod error;
@@ -20,11 +21,13 @@ mod log;
 mod odata;
 mod origin;
 mod persist;
+mod pipeline;
 mod routes;
 mod seed;
 mod server;
 mod store;
 mod tls;
+mod vault_listener;
 mod wire;
 
 use std::net::SocketAddr;
@@ -45,7 +48,8 @@ pub use log::{Counters, EntryKind, LogEntry, RequestLog};
 use faults::FaultState;
 use freeze::Freeze;
 use keys::Signer;
-use server::{ConnectionHandle, ResettableListener, Shared, lock};
+use pipeline::{Shared, lock};
+use server::{ConnectionHandle, ResettableListener};
 
 /// Default location of a saved sandbox, relative to the working directory.
 pub const DEFAULT_STATE_FILE: &str = ".appreg/sandbox.json";
@@ -59,6 +63,9 @@ pub struct SandboxConfig {
     pub key_vault_listen: SocketAddr,
     /// Where the tenant is loaded from and saved to; `None` keeps it in memory only.
     pub state_file: Option<PathBuf>,
+    /// Whether changes are written back to `state_file` (`false`: it is only read, when it
+    /// exists; benchmarks measure the directory, not the disk).
+    pub persist: bool,
     /// Seed of every id in a fresh tenant (and of the fault generator).
     pub seed: u64,
     /// Lifetime of the access tokens the sandbox issues.
@@ -77,6 +84,7 @@ impl Default for SandboxConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             key_vault_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state_file: None,
+            persist: true,
             seed: 0x5eed,
             token_lifetime: Duration::from_secs(3599),
             faults: Faults::default(),
@@ -149,7 +157,7 @@ pub struct Sandbox;
 impl Sandbox {
     /// Binds, loads or seeds the tenant, and serves until [`RunningSandbox::shutdown`] (or drop).
     pub async fn start(config: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
-        let now = server::now_ms();
+        let now = pipeline::now_ms();
         let store = match &config.state_file {
             Some(path) => {
                 let loaded = persist::load(path).map_err(|source| SandboxError::ReadState {
@@ -158,6 +166,7 @@ impl Sandbox {
                 })?;
                 match loaded {
                     Some(store) => store,
+                    None if !config.persist => seed::tenant(config.seed, now),
                     None => {
                         let store = seed::tenant(config.seed, now);
                         persist::write_atomic(path, &persist::serialize(&store)).map_err(
@@ -230,7 +239,11 @@ impl Sandbox {
             tenant_id: info.tenant_id.clone(),
             signer,
             token_lifetime: config.token_lifetime,
-            persister: config.state_file.clone().map(persist::Persister::new),
+            persister: config
+                .state_file
+                .clone()
+                .filter(|_| config.persist)
+                .map(persist::Persister::new),
             store: Mutex::new(store),
             // A key made just now must reach the state file even if nothing else is written.
             dirty: AtomicBool::new(new_key),
@@ -241,7 +254,7 @@ impl Sandbox {
         let saver = shared
             .persister
             .is_some()
-            .then(|| tokio::spawn(server::saver(shared.clone())));
+            .then(|| tokio::spawn(pipeline::saver(shared.clone())));
         let servers = vec![
             serve(
                 ResettableListener::new(listener, acceptor.clone()),
@@ -250,7 +263,7 @@ impl Sandbox {
             ),
             serve(
                 ResettableListener::new(key_vault_listener, acceptor),
-                key_vault::router(shared.clone()),
+                vault_listener::router(shared.clone()),
                 "key vault",
             ),
         ];
@@ -331,7 +344,7 @@ impl RunningSandbox {
     /// included), read straight from the store; `None` when missing or deleted. `vault_host` is
     /// a host (`contoso-kv.vault.azure.net`) or a vault URL.
     pub fn key_vault_secret(&self, vault_host: &str, name: &str) -> Option<serde_json::Value> {
-        let host = key_vault::vault_host(vault_host)?;
+        let host = vault_listener::vault_host(vault_host)?;
         lock(&self.shared.store).key_vaults.current(&host, name)
     }
 
@@ -466,7 +479,7 @@ impl Drop for RunningSandbox {
 
 /// Empties a saved sandbox: replaces it with a freshly seeded tenant (new admin secret).
 pub fn reset_state(path: &Path, seed: u64) -> Result<(), SandboxError> {
-    let store = seed::tenant(seed, server::now_ms());
+    let store = seed::tenant(seed, pipeline::now_ms());
     persist::write_atomic(path, &persist::serialize(&store)).map_err(|source| {
         SandboxError::WriteState {
             path: path.to_path_buf(),

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{GraphError, GraphResult};
+use super::store::Pin;
 
 /// Most values an `in` clause may list outside an advanced query.
 pub const MAX_IN_VALUES: usize = 15;
@@ -451,6 +452,56 @@ fn literal_matches(value: &Value, op: Op, literal: &Literal) -> bool {
             }
         }
         _ => false,
+    }
+}
+
+/// The index lookups that bound every match of `expr`: an object can match only if it satisfies
+/// one of the pins. `None` when the filter can match objects no index lookup would name.
+pub fn pins(expr: &Expr) -> Option<Vec<Pin>> {
+    let text = |literal: &Literal| match literal {
+        Literal::Str(s) | Literal::Bare(s) => Some(s.clone()),
+        Literal::Bool(_) | Literal::Null => None,
+    };
+    match expr {
+        Expr::Compare {
+            property,
+            op: Op::Eq | Op::In,
+            values,
+        } => values
+            .iter()
+            .map(|v| text(v).map(|v| Pin::Equals(property.clone(), v)))
+            .collect(),
+        Expr::Compare {
+            property,
+            op: Op::StartsWith,
+            values,
+        } => values
+            .iter()
+            .map(|v| text(v).map(|v| Pin::Prefix(property.clone(), v)))
+            .collect(),
+        Expr::Any {
+            property,
+            variable,
+            body,
+        } => match body.as_ref() {
+            Expr::Compare {
+                property: bound,
+                op: Op::Eq | Op::In,
+                values,
+            } if bound == variable => values
+                .iter()
+                .map(|v| text(v).map(|v| Pin::HasItem(property.clone(), v)))
+                .collect(),
+            _ => None,
+        },
+        // Either side bounds a conjunction.
+        Expr::And(a, b) => pins(a).or_else(|| pins(b)),
+        Expr::Or(a, b) => {
+            let mut both = pins(a)?;
+            both.extend(pins(b)?);
+            Some(both)
+        }
+        Expr::Compare { .. } | Expr::Not(_) => None,
     }
 }
 

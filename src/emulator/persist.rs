@@ -119,7 +119,7 @@ mod tests {
         write_atomic(&path, &serialize(&store)).unwrap();
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(loaded.tenant_id, store.tenant_id);
-        assert_eq!(loaded.objects.len(), store.objects.len());
+        assert_eq!(loaded.objects().len(), store.objects().len());
         assert!(
             loaded
                 .sp_by_app_id(crate::emulator::auth::GRAPH_APP_ID)

@@ -149,7 +149,7 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
     }
 
     let graph = store.sp_by_app_id(GRAPH_APP_ID).unwrap_or_default();
-    let roles = store.objects[&graph]
+    let roles = store.objects()[&graph]
         .body
         .get("appRoles")
         .cloned()
@@ -176,7 +176,7 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
             "resourceDisplayName": "Microsoft Graph",
             "resourceId": graph.to_string(),
         });
-        store.assignments.insert(
+        store.insert_assignment(
             id,
             Link {
                 body: body.as_object().cloned().unwrap_or_default(),
@@ -223,5 +223,6 @@ pub fn tenant(seed: u64, now_ms: i64) -> Store {
             0,
         ));
     }
+    store.settle();
     store
 }

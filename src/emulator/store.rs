@@ -6,7 +6,7 @@
 //! lag). The store never sees HTTP; routes translate requests into these operations. It is one value
 //! behind one lock, so every request sees a consistent directory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -162,10 +162,11 @@ pub struct Store {
     pub admin: AdminApp,
     /// Id of the tenant's app-management policy named in lifetime refusals.
     pub policy_id: Uuid,
-    pub objects: BTreeMap<Uuid, Record>,
+    /// Live objects; private so every change goes through the indexes.
+    objects: BTreeMap<Uuid, Record>,
     pub deleted: BTreeMap<Uuid, Record>,
-    pub assignments: BTreeMap<String, Link>,
-    pub grants: BTreeMap<String, Link>,
+    assignments: BTreeMap<String, Link>,
+    grants: BTreeMap<String, Link>,
     /// RSA key (PKCS#8, base64) the sandbox signs its access tokens with; persisted so tokens
     /// survive restarts.
     #[serde(default)]
@@ -181,9 +182,227 @@ pub struct Store {
     #[serde(default, skip_serializing_if = "KeyVaults::is_empty")]
     pub key_vaults: KeyVaults,
     #[serde(skip)]
+    index: Index,
+}
+
+/// What an index lookup is asked: every object it returns may match, and every object that
+/// matches is returned (callers still evaluate their whole filter on what comes back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// `property` equals `value`, case-insensitively.
+    Equals(String, String),
+    /// `property` starts with `value`, case-insensitively.
+    Prefix(String, String),
+    /// The string collection `property` holds `value`, case-insensitively.
+    HasItem(String, String),
+}
+
+/// Lookup structures rebuilt from the objects (never saved). Keys are lower-cased, as directory
+/// string comparisons ignore case.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Ids of each kind, in id order (the order collections list in).
+    by_kind: [BTreeSet<Uuid>; 4],
     apps_by_app_id: HashMap<String, Uuid>,
-    #[serde(skip)]
     sps_by_app_id: HashMap<String, Uuid>,
+    apps_by_unique_name: HashMap<String, Uuid>,
+    users_by_upn: HashMap<String, Uuid>,
+    display_names: [BTreeMap<String, BTreeSet<Uuid>>; 4],
+    tags: [HashMap<String, BTreeSet<Uuid>>; 4],
+    /// Applications by each of their identifierUris (unique across the tenant).
+    identifier_uris: HashMap<String, BTreeSet<Uuid>>,
+    /// Objects handed out mutably since the last [`Store::settle`]: their property entries are
+    /// out of the maps above, so lookups check these by value instead.
+    pending: BTreeSet<Uuid>,
+    /// Assignment ids by principalId and by resourceId; grant ids by clientId and resourceId.
+    assignments_by_principal: HashMap<String, BTreeSet<String>>,
+    assignments_by_resource: HashMap<String, BTreeSet<String>>,
+    grants_by_client: HashMap<String, BTreeSet<String>>,
+    grants_by_resource: HashMap<String, BTreeSet<String>>,
+}
+
+/// Which end of a relationship object a lookup is by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// appRoleAssignment.principalId / oAuth2PermissionGrant.clientId.
+    Holder,
+    /// resourceId on both.
+    Resource,
+}
+
+fn slot(kind: Kind) -> usize {
+    match kind {
+        Kind::Application => 0,
+        Kind::ServicePrincipal => 1,
+        Kind::User => 2,
+        Kind::Group => 3,
+    }
+}
+
+fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+fn string_items(body: &Map<String, Value>, property: &str) -> Vec<String> {
+    body.get(property)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(fold)
+        .collect()
+}
+
+fn drop_id(map: &mut HashMap<String, BTreeSet<Uuid>>, key: String, id: Uuid) {
+    if let Some(ids) = map.get_mut(&key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            map.remove(&key);
+        }
+    }
+}
+
+fn link_key(link: &Link, property: &str) -> Option<String> {
+    link.str(property).map(fold)
+}
+
+fn add_link(map: &mut HashMap<String, BTreeSet<String>>, key: Option<String>, id: &str) {
+    if let Some(key) = key {
+        map.entry(key).or_default().insert(id.to_string());
+    }
+}
+
+fn drop_link(map: &mut HashMap<String, BTreeSet<String>>, key: Option<String>, id: &str) {
+    if let Some(key) = key
+        && let Some(ids) = map.get_mut(&key)
+    {
+        ids.remove(id);
+        if ids.is_empty() {
+            map.remove(&key);
+        }
+    }
+}
+
+impl Index {
+    /// Adds the property entries of one object (its kind entry is kept apart: kinds never change).
+    fn add(&mut self, id: Uuid, record: &Record) {
+        let k = slot(record.kind);
+        if let Some(app_id) = record.str("appId") {
+            match record.kind {
+                Kind::Application => {
+                    self.apps_by_app_id.insert(fold(app_id), id);
+                }
+                Kind::ServicePrincipal => {
+                    self.sps_by_app_id.insert(fold(app_id), id);
+                }
+                Kind::User | Kind::Group => {}
+            }
+        }
+        if record.kind == Kind::Application
+            && let Some(name) = record.str("uniqueName")
+        {
+            self.apps_by_unique_name.insert(fold(name), id);
+        }
+        if record.kind == Kind::User
+            && let Some(upn) = record.str("userPrincipalName")
+        {
+            self.users_by_upn.insert(fold(upn), id);
+        }
+        if let Some(name) = record.str("displayName") {
+            self.display_names[k]
+                .entry(fold(name))
+                .or_default()
+                .insert(id);
+        }
+        for tag in string_items(&record.body, "tags") {
+            self.tags[k].entry(tag).or_default().insert(id);
+        }
+        if record.kind == Kind::Application {
+            for uri in string_items(&record.body, "identifierUris") {
+                self.identifier_uris.entry(uri).or_default().insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: Uuid, record: &Record) {
+        let k = slot(record.kind);
+        let unique = |map: &mut HashMap<String, Uuid>, key: Option<&str>| {
+            if let Some(key) = key.map(fold)
+                && map.get(&key) == Some(&id)
+            {
+                map.remove(&key);
+            }
+        };
+        match record.kind {
+            Kind::Application => {
+                unique(&mut self.apps_by_app_id, record.str("appId"));
+                unique(&mut self.apps_by_unique_name, record.str("uniqueName"));
+            }
+            Kind::ServicePrincipal => unique(&mut self.sps_by_app_id, record.str("appId")),
+            Kind::User => unique(&mut self.users_by_upn, record.str("userPrincipalName")),
+            Kind::Group => {}
+        }
+        if let Some(name) = record.str("displayName").map(fold)
+            && let Some(ids) = self.display_names[k].get_mut(&name)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.display_names[k].remove(&name);
+            }
+        }
+        for tag in string_items(&record.body, "tags") {
+            drop_id(&mut self.tags[k], tag, id);
+        }
+        if record.kind == Kind::Application {
+            for uri in string_items(&record.body, "identifierUris") {
+                drop_id(&mut self.identifier_uris, uri, id);
+            }
+        }
+    }
+
+    fn add_assignment(&mut self, id: &str, link: &Link) {
+        add_link(
+            &mut self.assignments_by_principal,
+            link_key(link, "principalId"),
+            id,
+        );
+        add_link(
+            &mut self.assignments_by_resource,
+            link_key(link, "resourceId"),
+            id,
+        );
+    }
+
+    fn drop_assignment(&mut self, id: &str, link: &Link) {
+        drop_link(
+            &mut self.assignments_by_principal,
+            link_key(link, "principalId"),
+            id,
+        );
+        drop_link(
+            &mut self.assignments_by_resource,
+            link_key(link, "resourceId"),
+            id,
+        );
+    }
+
+    fn add_grant(&mut self, id: &str, link: &Link) {
+        add_link(&mut self.grants_by_client, link_key(link, "clientId"), id);
+        add_link(
+            &mut self.grants_by_resource,
+            link_key(link, "resourceId"),
+            id,
+        );
+    }
+
+    fn drop_grant(&mut self, id: &str, link: &Link) {
+        drop_link(&mut self.grants_by_client, link_key(link, "clientId"), id);
+        drop_link(
+            &mut self.grants_by_resource,
+            link_key(link, "resourceId"),
+            id,
+        );
+    }
 }
 
 impl Store {
@@ -208,8 +427,7 @@ impl Store {
             custom_domains: Vec::new(),
             version: 0,
             key_vaults: KeyVaults::default(),
-            apps_by_app_id: HashMap::new(),
-            sps_by_app_id: HashMap::new(),
+            index: Index::default(),
         }
     }
 
@@ -233,29 +451,29 @@ impl Store {
         }
     }
 
-    /// Rebuilds the appId indexes (they are not persisted).
+    /// Rebuilds the indexes (they are not persisted).
     pub fn reindex(&mut self) {
-        self.apps_by_app_id.clear();
-        self.sps_by_app_id.clear();
-        let entries: Vec<(Kind, String, Uuid)> = self
-            .objects
-            .values()
-            .filter_map(|r| Some((r.kind, r.str("appId")?.to_lowercase(), r.id())))
-            .collect();
-        for (kind, app_id, id) in entries {
-            self.index(kind, app_id, id);
+        let mut index = Index::default();
+        for (id, record) in &self.objects {
+            index.by_kind[slot(record.kind)].insert(*id);
+            index.add(*id, record);
         }
+        for (id, link) in &self.assignments {
+            index.add_assignment(id, link);
+        }
+        for (id, link) in &self.grants {
+            index.add_grant(id, link);
+        }
+        self.index = index;
     }
 
-    fn index(&mut self, kind: Kind, app_id: String, id: Uuid) {
-        match kind {
-            Kind::Application => {
-                self.apps_by_app_id.insert(app_id, id);
+    /// Puts the objects changed through [`Store::get_mut`] back into the indexes; called after
+    /// each request (lookups are correct before it too, only slower).
+    pub fn settle(&mut self) {
+        for id in std::mem::take(&mut self.index.pending) {
+            if let Some(record) = self.objects.get(&id) {
+                self.index.add(id, record);
             }
-            Kind::ServicePrincipal => {
-                self.sps_by_app_id.insert(app_id, id);
-            }
-            Kind::User | Kind::Group => {}
         }
     }
 
@@ -265,53 +483,258 @@ impl Store {
 
     pub fn insert(&mut self, record: Record) {
         let id = record.id();
-        if let Some(app_id) = record.str("appId") {
-            let app_id = app_id.to_lowercase();
-            self.index(record.kind, app_id, id);
-        }
+        self.remove(id);
+        self.index.by_kind[slot(record.kind)].insert(id);
+        self.index.add(id, &record);
         self.objects.insert(id, record);
     }
 
     pub fn remove(&mut self, id: Uuid) -> Option<Record> {
         let record = self.objects.remove(&id)?;
-        if let Some(app_id) = record.str("appId") {
-            let app_id = app_id.to_lowercase();
-            match record.kind {
-                Kind::Application => self.apps_by_app_id.remove(&app_id),
-                Kind::ServicePrincipal => self.sps_by_app_id.remove(&app_id),
-                Kind::User | Kind::Group => None,
-            };
+        self.index.by_kind[slot(record.kind)].remove(&id);
+        if !self.index.pending.remove(&id) {
+            self.index.remove(id, &record);
         }
         Some(record)
     }
 
+    /// Every live object, in id order.
+    pub fn objects(&self) -> &BTreeMap<Uuid, Record> {
+        &self.objects
+    }
+
+    /// Any live object by id.
+    pub fn object(&self, id: &Uuid) -> Option<&Record> {
+        self.objects.get(id)
+    }
+
+    /// The object with `id` whose unique `key` (lower-cased in `map`) is `value`, else one of the
+    /// pending objects holding that value.
+    fn unique(
+        &self,
+        map: &HashMap<String, Uuid>,
+        kind: Kind,
+        property: &str,
+        value: &str,
+    ) -> Option<Uuid> {
+        let holds =
+            |r: &Record| r.kind == kind && r.str(property).is_some_and(|v| fold(v) == fold(value));
+        map.get(&fold(value))
+            .copied()
+            .filter(|id| self.objects.get(id).is_some_and(holds))
+            .or_else(|| {
+                self.index
+                    .pending
+                    .iter()
+                    .copied()
+                    .find(|id| self.objects.get(id).is_some_and(holds))
+            })
+    }
+
     pub fn app_by_app_id(&self, app_id: &str) -> Option<Uuid> {
-        self.apps_by_app_id.get(&app_id.to_lowercase()).copied()
+        self.unique(
+            &self.index.apps_by_app_id,
+            Kind::Application,
+            "appId",
+            app_id,
+        )
     }
 
     pub fn sp_by_app_id(&self, app_id: &str) -> Option<Uuid> {
-        self.sps_by_app_id.get(&app_id.to_lowercase()).copied()
+        self.unique(
+            &self.index.sps_by_app_id,
+            Kind::ServicePrincipal,
+            "appId",
+            app_id,
+        )
+    }
+
+    pub fn app_by_unique_name(&self, name: &str) -> Option<Uuid> {
+        self.unique(
+            &self.index.apps_by_unique_name,
+            Kind::Application,
+            "uniqueName",
+            name,
+        )
+    }
+
+    pub fn user_by_upn(&self, upn: &str) -> Option<Uuid> {
+        self.unique(
+            &self.index.users_by_upn,
+            Kind::User,
+            "userPrincipalName",
+            upn,
+        )
     }
 
     pub fn get(&self, kind: Kind, id: Uuid) -> Option<&Record> {
         self.objects.get(&id).filter(|r| r.kind == kind)
     }
 
+    /// An object to change: its property entries leave the indexes until [`Store::settle`].
     pub fn get_mut(&mut self, kind: Kind, id: Uuid) -> Option<&mut Record> {
-        self.objects.get_mut(&id).filter(|r| r.kind == kind)
+        let record = self.objects.get(&id).filter(|r| r.kind == kind)?;
+        if !self.index.pending.contains(&id) {
+            self.index.remove(id, record);
+            self.index.pending.insert(id);
+        }
+        self.objects.get_mut(&id)
     }
 
-    /// First live object of `kind` whose string `property` equals `value` (case-insensitively, as
-    /// directory string comparisons are).
-    pub fn find_by(&self, kind: Kind, property: &str, value: &str) -> Option<Uuid> {
-        self.objects
-            .values()
-            .find(|r| {
-                r.kind == kind
-                    && r.str(property)
-                        .is_some_and(|v| v.eq_ignore_ascii_case(value))
-            })
-            .map(Record::id)
+    /// Ids of the objects of `kind` that may satisfy any of `pins`, in id order; every object of
+    /// the kind when `pins` is `None` or names a property without an index.
+    pub fn candidates(&self, kind: Kind, pins: Option<&[Pin]>) -> Vec<Uuid> {
+        let k = slot(kind);
+        let all = || self.index.by_kind[k].iter().copied().collect();
+        let Some(pins) = pins else {
+            return all();
+        };
+        let mut found = BTreeSet::new();
+        for pin in pins {
+            match pin {
+                Pin::Equals(property, value) if property == "id" => {
+                    if let Ok(id) = Uuid::parse_str(value)
+                        && self.get(kind, id).is_some()
+                    {
+                        found.insert(id);
+                    }
+                }
+                Pin::Equals(property, value) if property == "appId" => {
+                    found.extend(match kind {
+                        Kind::Application => self.app_by_app_id(value),
+                        Kind::ServicePrincipal => self.sp_by_app_id(value),
+                        Kind::User | Kind::Group => None,
+                    });
+                }
+                Pin::Equals(property, value)
+                    if property == "uniqueName" && kind == Kind::Application =>
+                {
+                    found.extend(self.app_by_unique_name(value));
+                }
+                Pin::Equals(property, value)
+                    if property == "userPrincipalName" && kind == Kind::User =>
+                {
+                    found.extend(self.user_by_upn(value));
+                }
+                Pin::Equals(property, value) if property == "displayName" => {
+                    found.extend(
+                        self.index.display_names[k]
+                            .get(&fold(value))
+                            .into_iter()
+                            .flatten(),
+                    );
+                }
+                Pin::Prefix(property, value) if property == "displayName" => {
+                    let prefix = fold(value);
+                    found.extend(
+                        self.index.display_names[k]
+                            .range(prefix.clone()..)
+                            .take_while(|(name, _)| name.starts_with(&prefix))
+                            .flat_map(|(_, ids)| ids),
+                    );
+                }
+                Pin::HasItem(property, value) if property == "tags" => {
+                    found.extend(self.index.tags[k].get(&fold(value)).into_iter().flatten());
+                }
+                Pin::HasItem(property, value)
+                    if property == "identifierUris" && kind == Kind::Application =>
+                {
+                    found.extend(
+                        self.index
+                            .identifier_uris
+                            .get(&fold(value))
+                            .into_iter()
+                            .flatten(),
+                    );
+                }
+                _ => return all(),
+            }
+        }
+        // Objects being changed are out of the property maps: the caller's filter decides.
+        found.extend(
+            self.index
+                .pending
+                .iter()
+                .filter(|id| self.get(kind, **id).is_some()),
+        );
+        found.into_iter().collect()
+    }
+
+    pub fn assignment(&self, id: &str) -> Option<&Link> {
+        self.assignments.get(id)
+    }
+
+    /// Assignments whose `end` (principalId or resourceId) is `object`, in id order.
+    pub fn assignments_at(&self, end: End, object: &str) -> Vec<(&str, &Link)> {
+        let map = match end {
+            End::Holder => &self.index.assignments_by_principal,
+            End::Resource => &self.index.assignments_by_resource,
+        };
+        links_at(map, &self.assignments, object)
+    }
+
+    pub fn insert_assignment(&mut self, id: String, link: Link) {
+        self.remove_assignment(&id);
+        self.index.add_assignment(&id, &link);
+        self.assignments.insert(id, link);
+    }
+
+    pub fn remove_assignment(&mut self, id: &str) -> Option<Link> {
+        let link = self.assignments.remove(id)?;
+        self.index.drop_assignment(id, &link);
+        Some(link)
+    }
+
+    /// Every oAuth2PermissionGrant, by id.
+    pub fn grants(&self) -> &BTreeMap<String, Link> {
+        &self.grants
+    }
+
+    pub fn grant(&self, id: &str) -> Option<&Link> {
+        self.grants.get(id)
+    }
+
+    /// A grant to change; its clientId and resourceId never change, so the indexes stay.
+    pub fn grant_scope_mut(&mut self, id: &str) -> Option<&mut Map<String, Value>> {
+        self.grants.get_mut(id).map(|g| &mut g.body)
+    }
+
+    /// Grants whose `end` (clientId or resourceId) is `object`, in id order.
+    pub fn grants_at(&self, end: End, object: &str) -> Vec<(&str, &Link)> {
+        let map = match end {
+            End::Holder => &self.index.grants_by_client,
+            End::Resource => &self.index.grants_by_resource,
+        };
+        links_at(map, &self.grants, object)
+    }
+
+    pub fn insert_grant(&mut self, id: String, link: Link) {
+        self.remove_grant(&id);
+        self.index.add_grant(&id, &link);
+        self.grants.insert(id, link);
+    }
+
+    pub fn remove_grant(&mut self, id: &str) -> Option<Link> {
+        let link = self.grants.remove(id)?;
+        self.index.drop_grant(id, &link);
+        Some(link)
+    }
+
+    /// Removes every assignment and grant that names `object` at either end.
+    pub fn remove_links_of(&mut self, object: &str) {
+        let ids = |v: Vec<(&str, &Link)>| -> Vec<String> {
+            v.into_iter().map(|(id, _)| id.to_string()).collect()
+        };
+        let mut assignments = ids(self.assignments_at(End::Holder, object));
+        assignments.extend(ids(self.assignments_at(End::Resource, object)));
+        for id in assignments {
+            self.remove_assignment(&id);
+        }
+        let mut grants = ids(self.grants_at(End::Holder, object));
+        grants.extend(ids(self.grants_at(End::Resource, object)));
+        for id in grants {
+            self.remove_grant(&id);
+        }
     }
 
     pub fn touch(&mut self) {
@@ -319,7 +742,141 @@ impl Store {
     }
 }
 
+fn links_at<'a>(
+    map: &HashMap<String, BTreeSet<String>>,
+    links: &'a BTreeMap<String, Link>,
+    object: &str,
+) -> Vec<(&'a str, &'a Link)> {
+    map.get(&fold(object))
+        .into_iter()
+        .flatten()
+        .filter_map(|id| links.get_key_value(id))
+        .map(|(id, link)| (id.as_str(), link))
+        .collect()
+}
+
 /// Whether something written at `written_ms` is visible to reads at `now_ms` under `lag_ms`.
 pub fn replicated(written_ms: i64, now_ms: i64, lag_ms: i64) -> bool {
     lag_ms <= 0 || written_ms <= now_ms - lag_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn app(store: &mut Store, name: &str, tags: &[&str]) -> Uuid {
+        let id = store.new_id();
+        let body = json!({
+            "id": id.to_string(),
+            "appId": store.new_id().to_string(),
+            "displayName": name,
+            "uniqueName": name.to_lowercase(),
+            "tags": tags,
+        });
+        store.insert(Record::new(
+            Kind::Application,
+            body.as_object().cloned().unwrap_or_default(),
+            0,
+        ));
+        id
+    }
+
+    fn tag(value: &str) -> Vec<Pin> {
+        vec![Pin::HasItem("tags".into(), value.into())]
+    }
+
+    #[test]
+    fn lookups_follow_changes_made_through_get_mut() {
+        let mut store = crate::emulator::seed::tenant(7, 0);
+        let first = app(&mut store, "Payroll", &["appreg:set=hr"]);
+        let second = app(&mut store, "Payslips", &["appreg:set=finance"]);
+        assert_eq!(
+            store.candidates(Kind::Application, Some(&tag("APPREG:SET=HR"))),
+            vec![first]
+        );
+        assert_eq!(store.app_by_unique_name("PAYROLL"), Some(first));
+
+        // Renamed and retagged: before settling, lookups check the changed object by value...
+        let record = store.get_mut(Kind::Application, first).unwrap();
+        record
+            .body
+            .insert("tags".into(), json!(["appreg:set=finance"]));
+        record.body.insert("displayName".into(), json!("Ledger"));
+        let finance = store.candidates(Kind::Application, Some(&tag("appreg:set=finance")));
+        assert!(finance.contains(&first) && finance.contains(&second));
+        // ...and after, the indexes name exactly the matching objects.
+        store.settle();
+        let mut finance = store.candidates(Kind::Application, Some(&tag("appreg:set=finance")));
+        finance.sort();
+        let mut both = vec![first, second];
+        both.sort();
+        assert_eq!(finance, both);
+        assert!(
+            store
+                .candidates(Kind::Application, Some(&tag("appreg:set=hr")))
+                .is_empty()
+        );
+        let prefix = vec![Pin::Prefix("displayName".into(), "pay".into())];
+        assert_eq!(
+            store.candidates(Kind::Application, Some(&prefix)),
+            vec![second]
+        );
+
+        store.remove(second);
+        assert_eq!(
+            store.candidates(Kind::Application, Some(&tag("appreg:set=finance"))),
+            vec![first]
+        );
+        // A property without an index lists every object of the kind.
+        let unindexed = vec![Pin::Equals("signInAudience".into(), "AzureADMyOrg".into())];
+        assert_eq!(
+            store.candidates(Kind::Application, Some(&unindexed)).len(),
+            store
+                .objects()
+                .values()
+                .filter(|r| r.kind == Kind::Application)
+                .count()
+        );
+    }
+
+    #[test]
+    fn links_are_found_from_either_end_and_leave_with_their_object() {
+        let mut store = crate::emulator::seed::tenant(7, 0);
+        let link = |principal: &str, resource: &str| Link {
+            body:
+                json!({ "principalId": principal, "resourceId": resource, "clientId": principal })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            created_ms: 0,
+        };
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        store.insert_assignment("x".into(), link(&a.to_string(), &b.to_string()));
+        store.insert_assignment("y".into(), link(&c.to_string(), &b.to_string()));
+        store.insert_grant("g".into(), link(&a.to_string(), &c.to_string()));
+        let ids = |links: Vec<(&str, &Link)>| {
+            links
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(store.assignments_at(End::Resource, &b.to_string())),
+            ["x", "y"]
+        );
+        assert_eq!(
+            ids(store.assignments_at(End::Holder, &a.to_string().to_uppercase())),
+            ["x"]
+        );
+        assert_eq!(ids(store.grants_at(End::Resource, &c.to_string())), ["g"]);
+        store.remove_links_of(&a.to_string());
+        assert_eq!(
+            ids(store.assignments_at(End::Resource, &b.to_string())),
+            ["y"]
+        );
+        assert!(store.grants_at(End::Holder, &a.to_string()).is_empty());
+        assert!(store.grant("g").is_none() && store.assignment("x").is_none());
+    }
 }

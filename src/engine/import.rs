@@ -691,7 +691,12 @@ mod tests {
                 inverse.unrepresented
             );
 
-            // Through the manifest text and back.
+            // Through the manifest text and back, the certificate files beside it.
+            let dir = tempfile::tempdir().unwrap();
+            for (path, pem) in &inverse.files {
+                assert!(!pem.contains("PRIVATE"), "{why}");
+                std::fs::write(dir.path().join(path), pem).unwrap();
+            }
             let text = crate::manifest::emit::manifest(
                 "set",
                 "appreg.schema.json",
@@ -702,7 +707,7 @@ mod tests {
             )
             .unwrap();
             let loaded = crate::manifest::load_bytes(
-                std::path::Path::new("import.yaml"),
+                &dir.path().join("import.yaml"),
                 text.as_bytes(),
                 &|_: &str| Some("INJECTED".into()),
             )
@@ -719,6 +724,12 @@ mod tests {
                 ..Default::default()
             };
             observed.apps.insert("k".into(), live.clone());
+            for certificate in &loaded.state.apps["k"].certificates {
+                observed.certificate_files.insert(
+                    certificate.file.resolved(),
+                    crate::credentials::CertificateFile::read(&certificate.file),
+                );
+            }
             observed
                 .resources
                 .insert("Microsoft Graph".into(), graph.clone());

@@ -66,16 +66,19 @@ pub async fn observe(
     observed.groups = groups;
     observed.owner_service_principals = owner_sps;
 
-    let mut by_unique: BTreeMap<String, Value> = BTreeMap::new();
-    let mut by_app_id: BTreeMap<String, Value> = BTreeMap::new();
-    for app in apps {
-        if let Some(app_id) = str_of(&app, "appId") {
-            by_app_id.insert(app_id.to_lowercase(), app.clone());
+    // The listed apps are held once; the maps point into `listed`, and each app moves into the
+    // entry that uses it last (a copy only when two entries name the same app).
+    let mut listed: Vec<Option<Value>> = apps.into_iter().map(Some).collect();
+    let mut by_unique: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_app_id: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, app) in listed.iter().enumerate() {
+        let Some(app) = app else { continue };
+        if let Some(app_id) = str_of(app, "appId") {
+            by_app_id.insert(app_id.to_lowercase(), i);
         }
-        match str_of(&app, "uniqueName") {
-            Some(name) => by_unique.insert(name.to_lowercase(), app),
-            None => None,
-        };
+        if let Some(name) = str_of(app, "uniqueName") {
+            by_unique.insert(name.to_lowercase(), i);
+        }
     }
     let mut sp_by_app_id: BTreeMap<String, Value> = sps
         .into_iter()
@@ -85,16 +88,43 @@ pub async fn observe(
     // Round 2: apps of the manifest the set filter did not return, by uniqueName and, for an
     // entry that adopts, by appId too: the planner must see both to refuse a takeover the
     // manifest did not ask for (see `ownership`).
+    // Names the set filter did not return are asked 15 to a filtered list (`uniqueName in`), so
+    // an apply of new apps spends N/300 round trips here, not one item per app.
+    let unnamed: Vec<(&str, String)> = state
+        .apps
+        .values()
+        .map(|app| (app.key.as_str(), app.unique_name.to_lowercase()))
+        .filter(|(_, name)| !by_unique.contains_key(name))
+        .collect();
+    let name_queries: Vec<Request> = unnamed
+        .chunks(IN_LIMIT)
+        .map(|chunk| {
+            let list = chunk
+                .iter()
+                .map(|(_, name)| odata::quote(name))
+                .collect::<Vec<_>>()
+                .join(",");
+            Request::get("/applications")
+                .query("$filter", format!("uniqueName in ({list})"))
+                .query("$expand", "owners")
+        })
+        .collect();
+    let mut named_late: BTreeMap<String, Value> = BTreeMap::new();
+    for answer in client.batch(name_queries).await {
+        for app in collection(answer?.body) {
+            if let Some(name) = str_of(&app, "uniqueName") {
+                named_late.insert(name.to_lowercase(), app);
+            }
+        }
+    }
+    let mut found_late: BTreeMap<(String, Lookup), Value> = BTreeMap::new();
+    for (key, name) in &unnamed {
+        if let Some(app) = named_late.get(name).cloned() {
+            found_late.insert((key.to_string(), Lookup::UniqueName), app);
+        }
+    }
     let mut missing = Vec::new();
     for app in state.apps.values() {
-        if !by_unique.contains_key(&app.unique_name.to_lowercase()) {
-            let path = format!("/applications(uniqueName={})", odata::key(&app.unique_name));
-            missing.push((
-                app.key.clone(),
-                Lookup::UniqueName,
-                Request::get(&path).query("$expand", "owners"),
-            ));
-        }
         if let Some(adopt) = &app.adopt
             && !by_app_id.contains_key(&adopt.app_id.to_string())
         {
@@ -112,7 +142,6 @@ pub async fn observe(
     let answers = client
         .batch(missing.iter().map(|(_, _, r)| r.clone()).collect())
         .await;
-    let mut found_late: BTreeMap<(String, Lookup), Value> = BTreeMap::new();
     for ((key, lookup, _), answer) in missing.iter().zip(answers) {
         if let Some(app) = optional(answer)? {
             found_late.insert((key.clone(), *lookup), app);
@@ -138,50 +167,96 @@ pub async fn observe(
         }
     }
 
+    // Which object each entry sees (live) and which holds its uniqueName when it adopts another.
+    let object = |found: &Found| -> Option<&Value> {
+        match found {
+            Found::Listed(i) => listed[*i].as_ref(),
+            Found::Late(key) => found_late.get(key),
+        }
+    };
     let mut claimed = BTreeSet::new();
+    let mut uses = vec![0usize; listed.len()];
+    let mut picks = Vec::new();
     for app in state.apps.values() {
-        let late = |lookup| found_late.get(&(app.key.clone(), lookup));
+        let late = |lookup| {
+            let key = (app.key.clone(), lookup);
+            found_late.contains_key(&key).then_some(Found::Late(key))
+        };
         let named = by_unique
             .get(&app.unique_name.to_lowercase())
+            .map(|i| Found::Listed(*i))
             .or_else(|| late(Lookup::UniqueName));
         let adopted = app.adopt.as_ref().and_then(|a| {
             by_app_id
                 .get(&a.app_id.to_string())
+                .map(|i| Found::Listed(*i))
                 .or_else(|| late(Lookup::AppId))
         });
-        let holder = match (adopted, named) {
-            (Some(a), Some(n)) if str_of(a, "id") != str_of(n, "id") => Some(n.clone()),
+        let id = |found: &Option<Found>| {
+            found
+                .as_ref()
+                .and_then(&object)
+                .and_then(|o| str_of(o, "id"))
+                .map(str::to_string)
+        };
+        let holder = match (&adopted, &named) {
+            (Some(_), Some(_)) if id(&adopted) != id(&named) => named.clone(),
             _ => None,
         };
-        let live = adopted.or(named).cloned();
-        let mut entry = ObservedApp::default();
-        for object in live.iter().chain(&holder) {
-            if let Some(id) = str_of(object, "id") {
+        let live = adopted.or(named);
+        for found in live.iter().chain(&holder) {
+            if let Some(id) = object(found).and_then(|o| str_of(o, "id")) {
                 claimed.insert(id.to_string());
             }
+            if let Found::Listed(i) = found {
+                uses[*i] += 1;
+            }
         }
-        entry.unique_name_holder = holder;
-        if let Some(live) = live {
-            entry.owners = live
-                .get("owners")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            entry.service_principal =
-                str_of(&live, "appId").and_then(|a| sp_by_app_id.get(&a.to_lowercase()).cloned());
-            entry.application = Some(live);
-        }
-        observed.apps.insert(app.key.clone(), entry);
+        picks.push((app.key.clone(), live, holder));
     }
     // Prune candidates are this set's by the exact ownership tags: Graph's tag filter folds case
     // (`appreg:set=Finance` answers for set `finance`), and the set tag alone (typed by hand, or
     // copied with the portal's manifest) does not make an app appreg's to delete (DESIGN.md 3).
-    observed.strays = by_unique
-        .into_values()
-        .chain(by_app_id.into_values())
-        .filter(|a| ownership::is_this_sets(a, &state.set_name))
-        .filter(|a| str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string())))
-        .collect();
+    // No entry uses them, so they move out of `listed`.
+    for slot in listed.iter_mut() {
+        let stray = slot.as_ref().is_some_and(|a| {
+            ownership::is_this_sets(a, &state.set_name)
+                && str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string()))
+        });
+        if stray && let Some(app) = slot.take() {
+            observed.strays.push(app);
+        }
+    }
+    for (key, live, holder) in picks {
+        let mut take = |found: Found| -> Option<Value> {
+            match found {
+                Found::Listed(i) => {
+                    uses[i] -= 1;
+                    if uses[i] == 0 {
+                        listed[i].take()
+                    } else {
+                        listed[i].clone()
+                    }
+                }
+                Found::Late(key) => found_late.get(&key).cloned(),
+            }
+        };
+        let mut entry = ObservedApp {
+            unique_name_holder: holder.and_then(&mut take),
+            ..ObservedApp::default()
+        };
+        if let Some(mut live) = live.and_then(&mut take) {
+            // Owners are kept apart; the application object need not hold a second copy.
+            entry.owners = match live.as_object_mut().and_then(|o| o.remove("owners")) {
+                Some(Value::Array(owners)) => owners,
+                _ => Vec::new(),
+            };
+            entry.service_principal =
+                str_of(&live, "appId").and_then(|a| sp_by_app_id.get(&a.to_lowercase()).cloned());
+            entry.application = Some(live);
+        }
+        observed.apps.insert(key, entry);
+    }
 
     sub_objects(client, &mut observed, |key, app| {
         state
@@ -192,6 +267,13 @@ pub async fn observe(
     })
     .await?;
     Ok(observed)
+}
+
+/// Where observation found an app: in the set's list, or by a lookup of round 2.
+#[derive(Debug, Clone)]
+enum Found {
+    Listed(usize),
+    Late((String, Lookup)),
 }
 
 /// How round 2 looked an app up.
@@ -289,8 +371,13 @@ async fn resources(
 }
 
 pub(super) fn collection(body: Option<Value>) -> Vec<Value> {
-    body.and_then(|b| b.get("value").and_then(Value::as_array).cloned())
-        .unwrap_or_default()
+    match body {
+        Some(Value::Object(mut page)) => match page.remove("value") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 type Principals = (

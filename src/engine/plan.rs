@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::address::Address;
+
 /// Version of the plan JSON format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 2;
 
@@ -39,7 +41,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
-    pub address: String,
+    pub address: Address,
     pub message: String,
 }
 
@@ -48,7 +50,7 @@ pub struct Notice {
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Stable address, such as `app.crm-calendar-sync.grant.Microsoft Graph`.
-    pub address: String,
+    pub address: Address,
     pub resource: ResourceType,
     pub action: Action,
     /// Why, in a few words: "not in the tenant", "2 fields changed", "expires in 12 days".

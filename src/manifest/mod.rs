@@ -34,6 +34,9 @@ mod view;
 mod yaml;
 
 pub use interpolate::VARIABLE_PREFIX;
-pub use load::{Invalid, Loaded, MAX_FILE_BYTES, load, load_bytes, load_bytes_on, load_on, today};
+pub use load::{
+    Invalid, Loaded, MAX_FILE_BYTES, MAX_TOTAL_BYTES, load, load_bytes, load_bytes_on, load_on,
+    today,
+};
 pub use lower::{derived_id, to_wire};
 pub use view::OutOfView;

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::engine::AppOutputs;
+use crate::engine::address::Address;
 use crate::engine::inventory::CredentialRow;
 use crate::engine::plan::Action;
 use crate::engine::step::Failure;
@@ -100,7 +101,7 @@ impl<'a> ApplyReport<'a> {
     pub fn new(
         set_name: &'a str,
         tenant_id: &'a str,
-        done: &'a [(String, Action)],
+        done: &'a [(Address, Action)],
         failed: &'a [Failure],
         outputs: &'a BTreeMap<String, AppOutputs>,
     ) -> Self {

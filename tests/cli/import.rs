@@ -242,8 +242,10 @@ async fn an_app_made_by_hand_imports_plans_only_the_adoption_and_keeps_its_secre
     }
 
     // The files load back to the tenant's text, literally: no interpolation, no smuggled keys.
-    let loaded = appreg::manifest::load(&[out.clone()], &|_: &str| Some("INJECTED".into()))
-        .expect("the imported manifests validate");
+    let loaded = appreg::manifest::load(std::slice::from_ref(&out), &|_: &str| {
+        Some("INJECTED".into())
+    })
+    .expect("the imported manifests validate");
     let hostile = loaded
         .state
         .apps

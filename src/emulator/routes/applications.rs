@@ -69,13 +69,7 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
 }
 
 fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
-    let candidates = ctx
-        .store
-        .objects
-        .values()
-        .filter(|r| r.kind == Kind::Application && ctx.visible(r.created_ms))
-        .map(|r| (r.str("id").unwrap_or_default(), &r.body))
-        .collect();
+    let candidates = super::listed(ctx, Kind::Application, &call.query);
     let listing = Listing {
         support: &FILTERS,
         kind: Some(Kind::Application),
@@ -84,7 +78,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         candidates,
     };
     page(ctx, call, listing, |key, _| {
-        let record = &ctx.store.objects[&Uuid::parse_str(key).unwrap_or_default()];
+        let record = &ctx.store.objects()[&Uuid::parse_str(key).unwrap_or_default()];
         let mut view = ctx.view(record, false, &call.query);
         expand_owners(ctx, call, record, &mut view);
         view
@@ -107,7 +101,7 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
 
 /// One application as a single-object GET answers it.
 fn read(ctx: &Ctx, call: &Call, id: Uuid) -> GraphResult<Value> {
-    let record = &ctx.store.objects[&id];
+    let record = &ctx.store.objects()[&id];
     let mut view = ctx.view(record, true, &call.query);
     expand_owners(ctx, call, record, &mut view);
     let projected = project(Kind::Application, view, call.query.select.as_deref())?;
@@ -145,7 +139,7 @@ fn patch(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
 }
 
 fn update(ctx: &mut Ctx, id: Uuid, body: &Map<String, Value>) -> GraphResult<()> {
-    let old = ctx.store.objects[&id].body.clone();
+    let old = ctx.store.objects()[&id].body.clone();
     let mut new = old.clone();
     validate::apply(Kind::Application, &mut new, body)?;
     if let Some(Value::Array(keys)) = body.get("keyCredentials") {
@@ -175,7 +169,7 @@ fn update(ctx: &mut Ctx, id: Uuid, body: &Map<String, Value>) -> GraphResult<()>
 
 fn create_reply(ctx: &mut Ctx, call: &Call, unique_name: Option<String>) -> GraphResult<Reply> {
     let id = create(ctx, call, unique_name)?;
-    let record = &ctx.store.objects[&id];
+    let record = &ctx.store.objects()[&id];
     let view = ctx.view(record, true, &call.query);
     Ok(Reply::Json(
         StatusCode::CREATED,
@@ -288,11 +282,11 @@ pub fn owners(
     match rest {
         [] => {
             require_method(call, &[Method::GET])?;
-            let record = &ctx.store.objects[&id];
+            let record = &ctx.store.objects()[&id];
             let value: Vec<Value> = record
                 .owners
                 .iter()
-                .filter_map(|o| ctx.store.objects.get(o))
+                .filter_map(|o| ctx.store.object(o))
                 .map(|o| Value::Object(super::directory_object_view(ctx, o)))
                 .collect();
             let mut body = Map::new();
@@ -306,7 +300,7 @@ pub fn owners(
         [Seg::Name(r)] if r == "$ref" => {
             require_method(call, &[Method::POST, Method::GET])?;
             if call.method == Method::GET {
-                let refs: Vec<Value> = ctx.store.objects[&id]
+                let refs: Vec<Value> = ctx.store.objects()[&id]
                     .owners
                     .iter()
                     .map(|o| serde_json::json!({"@odata.id": format!("{}/directoryObjects/{o}", ctx.graph_url)}))

@@ -9,7 +9,7 @@ use super::{Call, Ctx, Listing, Reply, Seg, page, require_method};
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::ids;
 use crate::emulator::odata::{FilterSupport, Op};
-use crate::emulator::store::{Kind, Link};
+use crate::emulator::store::{End, Kind, Link};
 use crate::emulator::wire;
 
 pub static FILTERS: FilterSupport = FilterSupport {
@@ -26,7 +26,7 @@ pub static FILTERS: FilterSupport = FilterSupport {
 /// `/servicePrincipals/{resource}/appRoleAssignedTo[/{id}]`.
 pub fn assigned_to(ctx: &mut Ctx, call: &Call, resource: Uuid, rest: &[Seg]) -> GraphResult<Reply> {
     let context = format!("servicePrincipals('{resource}')/appRoleAssignedTo");
-    collection(ctx, call, rest, "resourceId", resource, &context)
+    collection(ctx, call, rest, End::Resource, resource, &context)
 }
 
 /// `/{servicePrincipals|users|groups}/{principal}/appRoleAssignments[/{id}]`.
@@ -38,18 +38,22 @@ pub fn of_principal(
     rest: &[Seg],
 ) -> GraphResult<Reply> {
     let context = format!("{}('{principal}')/appRoleAssignments", kind.set_name());
-    collection(ctx, call, rest, "principalId", principal, &context)
+    collection(ctx, call, rest, End::Holder, principal, &context)
 }
 
 fn collection(
     ctx: &mut Ctx,
     call: &Call,
     rest: &[Seg],
-    side: &str,
+    end: End,
     owner: Uuid,
     context: &str,
 ) -> GraphResult<Reply> {
     let owner_text = owner.to_string();
+    let side = match end {
+        End::Holder => "principalId",
+        End::Resource => "resourceId",
+    };
     match rest {
         [] => {
             require_method(call, &[Method::GET, Method::POST])?;
@@ -68,12 +72,10 @@ fn collection(
             }
             let candidates = ctx
                 .store
-                .assignments
-                .iter()
-                .filter(|(_, a)| {
-                    a.str(side) == Some(owner_text.as_str()) && ctx.visible(a.created_ms)
-                })
-                .map(|(k, a)| (k.as_str(), &a.body))
+                .assignments_at(end, &owner_text)
+                .into_iter()
+                .filter(|(_, a)| ctx.visible(a.created_ms))
+                .map(|(k, a)| (k, &a.body))
                 .collect();
             let listing = Listing {
                 support: &FILTERS,
@@ -88,8 +90,7 @@ fn collection(
             require_method(call, &[Method::GET, Method::DELETE])?;
             let found = ctx
                 .store
-                .assignments
-                .get(id)
+                .assignment(id)
                 .filter(|a| a.str(side) == Some(owner_text.as_str()) && ctx.visible(a.created_ms))
                 .ok_or_else(|| GraphError::not_found(id))?;
             if call.method == Method::GET {
@@ -99,7 +100,7 @@ fn collection(
                     &found.body,
                 )));
             }
-            ctx.store.assignments.remove(id);
+            ctx.store.remove_assignment(id);
             Ok(Reply::NoContent)
         }
         _ => Err(GraphError::gateway_bad_request("Invalid request URL.")),
@@ -187,7 +188,7 @@ fn create(ctx: &mut Ctx, body: &Map<String, Value>) -> GraphResult<Map<String, V
         .cloned()
         .unwrap_or(Value::Null);
     let id = ids::assignment_id(principal_id, resource_id, app_role_id);
-    if ctx.store.assignments.contains_key(&id) {
+    if ctx.store.assignment(&id).is_some() {
         return Err(GraphError::bad_request(
             "Permission being assigned already exists on the object.",
         ));
@@ -206,7 +207,7 @@ fn create(ctx: &mut Ctx, body: &Map<String, Value>) -> GraphResult<Map<String, V
     .as_object()
     .cloned()
     .unwrap_or_default();
-    ctx.store.assignments.insert(
+    ctx.store.insert_assignment(
         id,
         Link {
             body: link.clone(),

@@ -514,7 +514,7 @@ fn new_fic(
 /// `/applications/{id}/federatedIdentityCredentials[/{id} | (name='...')]`.
 pub fn federated(ctx: &mut Ctx, call: &Call, app: Uuid, rest: &[Seg]) -> GraphResult<Reply> {
     let find = |ctx: &Ctx, key: &Seg| -> Option<usize> {
-        ctx.store.objects[&app]
+        ctx.store.objects()[&app]
             .federated
             .iter()
             .position(|f| match key {
@@ -534,7 +534,7 @@ pub fn federated(ctx: &mut Ctx, call: &Call, app: Uuid, rest: &[Seg]) -> GraphRe
         [] => {
             require_method(call, &[Method::GET, Method::POST])?;
             if call.method == Method::GET {
-                let value: Vec<Value> = ctx.store.objects[&app]
+                let value: Vec<Value> = ctx.store.objects()[&app]
                     .federated
                     .iter()
                     .cloned()
@@ -557,7 +557,7 @@ pub fn federated(ctx: &mut Ctx, call: &Call, app: Uuid, rest: &[Seg]) -> GraphRe
             match (call.method.clone(), position) {
                 (Method::GET, Some(i)) => Ok(Reply::ok(with_context(
                     fic_context(ctx, app, true),
-                    &ctx.store.objects[&app].federated[i],
+                    &ctx.store.objects()[&app].federated[i],
                 ))),
                 (Method::DELETE, Some(i)) => {
                     record.federated.remove(i);

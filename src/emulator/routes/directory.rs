@@ -63,13 +63,7 @@ pub fn route_principals(
     match rest {
         [] => {
             require_method(call, &[Method::GET])?;
-            let candidates = ctx
-                .store
-                .objects
-                .values()
-                .filter(|r| r.kind == kind && ctx.visible(r.created_ms))
-                .map(|r| (r.str("id").unwrap_or_default(), &r.body))
-                .collect();
+            let candidates = super::listed(ctx, kind, &call.query);
             let listing = Listing {
                 support: filters(kind),
                 kind: Some(kind),
@@ -83,7 +77,7 @@ pub fn route_principals(
             require_method(call, &[Method::GET])?;
             super::check_expand(call, false)?;
             let id = ctx.resolve(kind, key)?;
-            let view = ctx.view(&ctx.store.objects[&id], true, &call.query);
+            let view = ctx.view(&ctx.store.objects()[&id], true, &call.query);
             let fragment = format!("{}{}/$entity", kind.set_name(), select_suffix(&call.query));
             Ok(Reply::ok(entity(
                 ctx,

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::{Call, Ctx, Listing, Reply, Seg, page, require_method};
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::ids;
-use crate::emulator::odata::{FilterSupport, Op};
-use crate::emulator::store::{Kind, Link};
+use crate::emulator::odata::{self, FilterSupport, Op};
+use crate::emulator::store::{End, Kind, Link, Pin};
 use crate::emulator::wire;
 
 /// Longest `scope` string Graph stores.
@@ -54,16 +54,15 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
             require_method(call, &[Method::GET, Method::PATCH, Method::DELETE])?;
             let visible = ctx
                 .store
-                .grants
-                .get(id)
+                .grant(id)
                 .is_some_and(|g| ctx.visible(g.created_ms));
             if !visible {
                 return Err(GraphError::not_found(id));
             }
             match call.method.clone() {
-                Method::GET => Ok(Reply::ok(entity(ctx, &ctx.store.grants[id].body))),
+                Method::GET => Ok(Reply::ok(entity(ctx, &ctx.store.grants()[id].body))),
                 Method::DELETE => {
-                    ctx.store.grants.remove(id);
+                    ctx.store.remove_grant(id);
                     Ok(Reply::NoContent)
                 }
                 _ => {
@@ -76,8 +75,8 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
                         }
                     }
                     let scope = scope(&body)?;
-                    if let Some(grant) = ctx.store.grants.get_mut(id) {
-                        grant.body.insert("scope".into(), Value::String(scope));
+                    if let Some(grant) = ctx.store.grant_scope_mut(id) {
+                        grant.insert("scope".into(), Value::String(scope));
                     }
                     Ok(Reply::NoContent)
                 }
@@ -99,17 +98,27 @@ pub fn of_client(ctx: &mut Ctx, call: &Call, client: Uuid) -> GraphResult<Reply>
 }
 
 fn list(ctx: &Ctx, call: &Call, client: Option<String>, context: String) -> GraphResult<Reply> {
-    let candidates = ctx
-        .store
-        .grants
-        .iter()
-        .filter(|(_, g)| {
-            ctx.visible(g.created_ms)
-                && client
-                    .as_deref()
-                    .is_none_or(|c| g.str("clientId") == Some(c))
-        })
-        .map(|(k, g)| (k.as_str(), &g.body))
+    // The client's grants through the index: from the path, or from a filter that pins it.
+    let pinned = client.or_else(|| {
+        let pins = call.query.filter.as_ref().and_then(odata::pins)?;
+        match pins.as_slice() {
+            [Pin::Equals(property, value)] if property == "clientId" => Some(value.clone()),
+            _ => None,
+        }
+    });
+    let links: Vec<(&str, &Link)> = match &pinned {
+        Some(client) => ctx.store.grants_at(End::Holder, client),
+        None => ctx
+            .store
+            .grants()
+            .iter()
+            .map(|(k, g)| (k.as_str(), g))
+            .collect(),
+    };
+    let candidates = links
+        .into_iter()
+        .filter(|(_, g)| ctx.visible(g.created_ms))
+        .map(|(k, g)| (k, &g.body))
         .collect();
     let listing = Listing {
         support: &FILTERS,
@@ -180,7 +189,7 @@ fn create(ctx: &mut Ctx, body: &Map<String, Value>) -> GraphResult<Map<String, V
     };
     let scope = scope(body)?;
     let id = ids::grant_id(client, resource, principal);
-    if ctx.store.grants.contains_key(&id) {
+    if ctx.store.grant(&id).is_some() {
         return Err(GraphError::new(
             axum::http::StatusCode::CONFLICT,
             "Request_MultipleObjectsWithSameKeyValue",
@@ -198,7 +207,7 @@ fn create(ctx: &mut Ctx, body: &Map<String, Value>) -> GraphResult<Map<String, V
     .as_object()
     .cloned()
     .unwrap_or_default();
-    ctx.store.grants.insert(
+    ctx.store.insert_grant(
         id,
         Link {
             body: link.clone(),

@@ -25,20 +25,12 @@ use uuid::Uuid;
 
 pub use credentials::secret_hash;
 
+use super::caller::Caller;
 use super::error::{GraphError, GraphResult};
 use super::faults::Faults;
 use super::odata::{self, DEFAULT_PAGE_SIZE, FilterSupport, QueryOptions};
 use super::store::{Kind, Record, Store, replicated};
 use super::wire;
-
-/// Who is calling: the application the bearer token was issued to.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub app_id: String,
-    pub service_principal_id: String,
-    /// Microsoft Graph application permissions in the token.
-    pub roles: Vec<String>,
-}
 
 /// Everything a handler may touch.
 pub struct Ctx<'a> {
@@ -145,6 +137,12 @@ pub fn parse_path(path: &str) -> GraphResult<Vec<Seg>> {
 
 /// Routes one request to its resource module.
 pub fn dispatch(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
+    let reply = route(ctx, call);
+    ctx.store.settle();
+    reply
+}
+
+fn route(ctx: &mut Ctx, call: &Call) -> GraphResult<Reply> {
     let segments = parse_path(call.path)?;
     permissions::authorize(ctx, call, &segments)?;
     let name = |i: usize| match segments.get(i) {
@@ -206,20 +204,14 @@ impl Ctx<'_> {
         Ok(match key {
             Seg::Name(text) => match Uuid::parse_str(text) {
                 Ok(id) => self.store.get(kind, id).map(|_| id),
-                Err(_) if kind == Kind::User => {
-                    self.store.find_by(Kind::User, "userPrincipalName", text)
-                }
+                Err(_) if kind == Kind::User => self.store.user_by_upn(text),
                 Err(_) => return Err(GraphError::invalid_id(text)),
             },
             Seg::Key { property, value } => match (kind, property.as_str()) {
                 (Kind::Application, "appId") => self.store.app_by_app_id(value),
                 (Kind::ServicePrincipal, "appId") => self.store.sp_by_app_id(value),
-                (Kind::Application, "uniqueName") => {
-                    self.store.find_by(Kind::Application, "uniqueName", value)
-                }
-                (Kind::User, "userPrincipalName") => {
-                    self.store.find_by(Kind::User, "userPrincipalName", value)
-                }
+                (Kind::Application, "uniqueName") => self.store.app_by_unique_name(value),
+                (Kind::User, "userPrincipalName") => self.store.user_by_upn(value),
                 (Kind::Application | Kind::ServicePrincipal | Kind::User | Kind::Group, "id") => {
                     Uuid::parse_str(value)
                         .ok()
@@ -239,7 +231,7 @@ impl Ctx<'_> {
     pub fn directory_object(&self, id: &str) -> GraphResult<&Record> {
         Uuid::parse_str(id)
             .ok()
-            .and_then(|id| self.store.objects.get(&id))
+            .and_then(|id| self.store.object(&id))
             .filter(|r| self.visible(r.created_ms))
             .ok_or_else(|| GraphError::not_found(id))
     }
@@ -386,6 +378,24 @@ pub fn entity(ctx: &Ctx, fragment: &str, object: Map<String, Value>) -> Value {
     );
     out.extend(object);
     Value::Object(out)
+}
+
+/// The visible objects of `kind` a collection read may return, in id order: those the store's
+/// indexes name when the filter pins an indexed property, else every object of the kind. The
+/// filter itself is still evaluated on each by [`page`].
+pub fn listed<'a>(
+    ctx: &'a Ctx,
+    kind: Kind,
+    query: &QueryOptions,
+) -> Vec<(&'a str, &'a Map<String, Value>)> {
+    let pins = query.filter.as_ref().and_then(odata::pins);
+    ctx.store
+        .candidates(kind, pins.as_deref())
+        .into_iter()
+        .filter_map(|id| ctx.store.object(&id))
+        .filter(|r| ctx.visible(r.created_ms))
+        .map(|r| (r.str("id").unwrap_or_default(), &r.body))
+        .collect()
 }
 
 /// How a collection read is answered.
@@ -551,16 +561,13 @@ pub fn count(ctx: &Ctx, call: &Call, kind: Kind) -> GraphResult<Reply> {
     if let Some(filter) = &call.query.filter {
         support.check(filter, true)?;
     }
-    let total = ctx
-        .store
-        .objects
-        .values()
-        .filter(|r| r.kind == kind && ctx.visible(r.created_ms))
-        .filter(|r| {
+    let total = listed(ctx, kind, &call.query)
+        .into_iter()
+        .filter(|(_, body)| {
             call.query
                 .filter
                 .as_ref()
-                .is_none_or(|f| odata::matches(f, &r.body))
+                .is_none_or(|f| odata::matches(f, body))
         })
         .count();
     Ok(Reply::Text(total.to_string()))
@@ -585,7 +592,7 @@ pub fn expand_owners(ctx: &Ctx, call: &Call, record: &Record, object: &mut Map<S
         let owners: Vec<Value> = record
             .owners
             .iter()
-            .filter_map(|id| ctx.store.objects.get(id))
+            .filter_map(|id| ctx.store.object(id))
             .map(|owner| Value::Object(directory_object_view(ctx, owner)))
             .collect();
         object.insert("owners".into(), Value::Array(owners));

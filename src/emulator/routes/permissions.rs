@@ -154,8 +154,7 @@ pub fn authorize(ctx: &Ctx, call: &Call, segments: &[Seg]) -> GraphResult<()> {
                 Some(id)
                     if ctx
                         .store
-                        .objects
-                        .get(&id)
+                        .object(&id)
                         .is_some_and(|r| r.owners.contains(&caller)) =>
                 {
                     Ok(())

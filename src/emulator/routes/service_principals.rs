@@ -91,13 +91,7 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
 }
 
 fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
-    let candidates = ctx
-        .store
-        .objects
-        .values()
-        .filter(|r| r.kind == Kind::ServicePrincipal && ctx.visible(r.created_ms))
-        .map(|r| (r.str("id").unwrap_or_default(), &r.body))
-        .collect();
+    let candidates = super::listed(ctx, Kind::ServicePrincipal, &call.query);
     let listing = Listing {
         support: &FILTERS,
         kind: Some(Kind::ServicePrincipal),
@@ -106,7 +100,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         candidates,
     };
     page(ctx, call, listing, |key, _| {
-        let record = &ctx.store.objects[&Uuid::parse_str(key).unwrap_or_default()];
+        let record = &ctx.store.objects()[&Uuid::parse_str(key).unwrap_or_default()];
         let mut view = ctx.view(record, false, &call.query);
         expand_owners(ctx, call, record, &mut view);
         view
@@ -114,7 +108,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
 }
 
 fn read(ctx: &Ctx, call: &Call, id: Uuid, fragment: &str) -> GraphResult<Value> {
-    let record = &ctx.store.objects[&id];
+    let record = &ctx.store.objects()[&id];
     let mut view = ctx.view(record, true, &call.query);
     expand_owners(ctx, call, record, &mut view);
     Ok(entity(
@@ -227,7 +221,7 @@ fn create(
             "appId",
         ));
     };
-    let app_id = ctx.store.objects[&app]
+    let app_id = ctx.store.objects()[&app]
         .str("appId")
         .unwrap_or(app_id)
         .to_string();
@@ -263,7 +257,7 @@ pub fn sync_from_application(store: &mut Store, app_id: &str) {
     let (Some(app), Some(sp)) = (store.app_by_app_id(app_id), store.sp_by_app_id(app_id)) else {
         return;
     };
-    let app = store.objects[&app].body.clone();
+    let app = store.objects()[&app].body.clone();
     let Some(record) = store.get_mut(Kind::ServicePrincipal, sp) else {
         return;
     };
@@ -326,12 +320,6 @@ pub fn delete(ctx: &mut Ctx, id: Uuid) {
         "deletedDateTime".into(),
         Value::String(wire::timestamp(ctx.now_ms)),
     );
-    let sid = id.to_string();
-    ctx.store
-        .assignments
-        .retain(|_, a| a.str("principalId") != Some(&sid) && a.str("resourceId") != Some(&sid));
-    ctx.store
-        .grants
-        .retain(|_, g| g.str("clientId") != Some(&sid) && g.str("resourceId") != Some(&sid));
+    ctx.store.remove_links_of(&id.to_string());
     ctx.store.deleted.insert(id, record);
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::is_known_property;
 use crate::emulator::error::{GraphError, GraphResult};
-use crate::emulator::store::{Kind, Store};
+use crate::emulator::store::{Kind, Pin, Store};
 use crate::emulator::wire;
 
 /// Properties no client may set, per kind.
@@ -267,11 +267,18 @@ pub fn application(
     identifier_uris(store, &uris, personal)?;
     let unique = app.get("uniqueName").and_then(Value::as_str);
     if !uris.is_empty() || unique.is_some() {
-        let others = store
-            .objects
+        // Only applications holding one of these values can conflict: ask the indexes for them.
+        let mut pins: Vec<Pin> = uris
             .iter()
-            .filter(|(key, r)| r.kind == Kind::Application && **key != id);
-        for (_, other) in others {
+            .map(|u| Pin::HasItem("identifierUris".into(), u.to_string()))
+            .collect();
+        pins.extend(unique.map(|u| Pin::Equals("uniqueName".into(), u.to_string())));
+        let others = store
+            .candidates(Kind::Application, Some(&pins))
+            .into_iter()
+            .filter(|key| *key != id)
+            .filter_map(|key| store.object(&key));
+        for other in others {
             let taken = other
                 .body
                 .get("identifierUris")

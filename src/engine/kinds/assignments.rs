@@ -130,7 +130,7 @@ impl ResourceKind for Assignments {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<crate::engine::plan::Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         let (observed, app) = (ctx.observed, ctx.app);
         for assignment in &app.service_principal.assignments {
@@ -141,9 +141,10 @@ impl ResourceKind for Assignments {
                         .get(&upn.to_lowercase())
                         .is_none_or(Option::is_none)
                     {
-                        problems.push(format!(
-                            "app.{}: user `{upn}` does not exist in the tenant",
-                            app.key
+                        problems.push(super::Problem::new(
+                            ctx.address(""),
+                            super::Cause::UnknownPrincipal,
+                            format!("user `{upn}` does not exist in the tenant"),
                         ));
                     }
                 }
@@ -155,17 +156,21 @@ impl ResourceKind for Assignments {
                         .unwrap_or_default()
                     {
                         [_] => {}
-                        [] => problems.push(format!(
-                            "app.{}: group `{name}` does not exist in the tenant",
-                            app.key
+                        [] => problems.push(super::Problem::new(
+                            ctx.address(""),
+                            super::Cause::UnknownPrincipal,
+                            format!("group `{name}` does not exist in the tenant"),
                         )),
                         several => {
                             let ids: Vec<&str> =
                                 several.iter().filter_map(|g| str_of(g, "id")).collect();
-                            problems.push(format!(
-                                "app.{}: several groups are named `{name}` ({}); name the group by its id",
-                                app.key,
-                                ids.join(", ")
+                            problems.push(super::Problem::new(
+                                ctx.address(""),
+                                super::Cause::UnknownPrincipal,
+                                format!(
+                                    "several groups are named `{name}` ({}); name the group by its id",
+                                    ids.join(", ")
+                                ),
                             ));
                         }
                     }

@@ -23,7 +23,7 @@ use crate::model::IgnoredField;
 /// key), so a person needs the warning early.
 pub const WARNING_DAYS: i64 = 30;
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::Address {
     ctx.address(&format!("certificate.{name}"))
 }
 
@@ -192,12 +192,16 @@ impl ResourceKind for Certificates {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         for spec in &ctx.app.certificates {
             let address = address(ctx, &spec.name);
             match ctx.observed.certificate_files.get(&spec.file.resolved()) {
-                Some(Err(e)) => problems.push(format!("{address}: {e}")),
+                Some(Err(e)) => problems.push(super::Problem::new(
+                    address,
+                    super::Cause::Credential,
+                    e.to_string(),
+                )),
                 Some(Ok(file)) if (file.not_after - now).num_days() < WARNING_DAYS => {
                     notices.push(Notice {
                         address,
@@ -279,15 +283,14 @@ impl ResourceKind for Certificates {
                 continue;
             }
             let live_end = instant(str_of(key, "endDateTime"));
-            let file_end = Some(
-                file.not_after
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
-            if live_end != file_end {
+            let file_end = file
+                .not_after
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if live_end.as_deref() != Some(file_end.as_str()) {
                 out.unrepresented.push(format!(
                     "certificate `{name}`: its keyCredential ends {} but the certificate {}; the first apply writes the certificate's own dates",
                     live_end.unwrap_or_default(),
-                    file_end.unwrap_or_default()
+                    file_end
                 ));
             }
             let path = format!(

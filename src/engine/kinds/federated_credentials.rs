@@ -38,7 +38,7 @@ fn normalize(credential: &Value) -> Fields {
     f
 }
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::Address {
     ctx.address(&format!("federated_credential.{name}"))
 }
 

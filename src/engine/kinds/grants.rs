@@ -16,7 +16,7 @@ use crate::engine::application::NamedResource;
 use crate::graph::Request;
 use crate::model::RequestedPermissions;
 
-fn address(ctx: &AppContext, resource: &str) -> String {
+fn address(ctx: &AppContext, resource: &str) -> super::Address {
     ctx.address(&format!("grant.{resource}"))
 }
 
@@ -183,7 +183,8 @@ fn resource_of<'a>(
     let desired = write.desired()?;
     let written = desired
         .address
-        .strip_prefix(&ctx.address("grant."))
+        .within()
+        .and_then(|w| w.strip_prefix("grant."))
         .ok_or(WriteError::Address("grant"))?;
     let resource = ctx
         .resources

@@ -32,6 +32,8 @@ use crate::engine::application::NamedResource;
 use crate::graph::{GraphClient, Request};
 use crate::model::{DesiredApp, DesiredState};
 
+pub use super::address::Address;
+pub use super::problem::{Cause, Problem};
 pub use super::step::{Instance, WriteError};
 
 /// Where a kind's writes go in apply order. Creates and updates run phase by phase in this order,
@@ -131,7 +133,7 @@ pub trait ResourceKind: Sync {
         _ctx: &AppContext,
         _now: DateTime<Utc>,
         _notices: &mut Vec<Notice>,
-        _problems: &mut Vec<String>,
+        _problems: &mut Vec<Problem>,
     ) {
     }
     /// Users, groups and service principals the manifest names for this kind.
@@ -230,7 +232,7 @@ pub trait CredentialSequence: Sync {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Vec<(Change, Step)>;
     /// Carries out `work` (steps this sequence planned), recording outcomes in `report`.
     fn apply<'a>(
@@ -384,12 +386,9 @@ impl<'a> AppContext<'a> {
         self.app.lifecycle.ignore.contains(&field)
     }
 
-    pub fn address(&self, suffix: &str) -> String {
-        if suffix.is_empty() {
-            format!("app.{}", self.app.key)
-        } else {
-            format!("app.{}.{suffix}", self.app.key)
-        }
+    /// The app's address (`suffix` empty) or that of an object under it.
+    pub fn address(&self, suffix: &str) -> Address {
+        Address::app(&self.app.key).child(suffix)
     }
 
     /// The manifest's name for a resource service principal id, or the id itself.

@@ -86,12 +86,13 @@ pub fn live_in(
 }
 
 /// Every owner in `listed` must exist in the tenant.
-pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<String>) {
+pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<super::Problem>) {
     for owner in listed {
         if find(ctx, owner).is_none() {
-            problems.push(format!(
-                "{}: owner `{owner}` does not exist in the tenant",
-                ctx.address("")
+            problems.push(super::Problem::new(
+                ctx.address(""),
+                super::Cause::UnknownPrincipal,
+                format!("owner `{owner}` does not exist in the tenant"),
             ));
         }
     }
@@ -190,7 +191,7 @@ impl ResourceKind for Owners {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<crate::engine::plan::Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         check_in(ctx, &ctx.app.owners, problems);
     }

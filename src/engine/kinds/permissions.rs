@@ -14,7 +14,7 @@ use super::{Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
-fn address(ctx: &AppContext, resource: &str, role: &str) -> String {
+fn address(ctx: &AppContext, resource: &str, role: &str) -> super::Address {
     ctx.address(&format!("app_permission.{resource}.{role}"))
 }
 
@@ -87,7 +87,7 @@ impl ResourceKind for ApplicationPermissions {
             .find_map(|r| {
                 desired
                     .address
-                    .strip_prefix(&address(ctx, r.written, ""))
+                    .strip_prefix(address(ctx, r.written, "").as_str())
                     .map(|role| (r, role))
             })
             .ok_or(WriteError::NotInTenant("resource"))?;

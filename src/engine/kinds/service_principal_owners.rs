@@ -61,7 +61,7 @@ impl ResourceKind for ServicePrincipalOwners {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         check_in(ctx, &ctx.app.service_principal.owners, problems);
     }
@@ -216,8 +216,12 @@ mod tests {
             app_key: Some(app.key.clone()),
             desired: None,
             live: Some(
-                Instance::new("x".into(), ResourceType::Owner, Default::default())
-                    .observed(&json!({"id": "user-9"})),
+                Instance::new(
+                    crate::engine::address::Address::app("x"),
+                    ResourceType::Owner,
+                    Default::default(),
+                )
+                .observed(&json!({"id": "user-9"})),
             ),
             secret: None,
         };
