@@ -549,6 +549,7 @@ async fn plan(
         PlanOptions {
             prune: false,
             caller: None,
+            ..Default::default()
         },
         chrono::Utc::now(),
     )

@@ -43,6 +43,10 @@ pub struct ApplyArgs {
     /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
     #[arg(long)]
     pub strict: bool,
+    /// Limit the run to this app (`app.KEY`; repeat for more). A targeted run never prunes; a
+    /// saved plan is applied with the targets it was made with.
+    #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "prune")]
+    pub targets: Vec<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
@@ -59,11 +63,28 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
         Some(plan) => plan.manifest_paths.iter().map(PathBuf::from).collect(),
         None => args.paths.clone(),
     };
+    let written_targets: Vec<String> = match &saved {
+        Some(_) if !args.targets.is_empty() => {
+            return fail(
+                "a saved plan is applied with the targets it was made with; drop --target, or make a new plan with it",
+            );
+        }
+        Some(plan) => plan.targets.iter().map(ToString::to_string).collect(),
+        None => args.targets.clone(),
+    };
     let Some(loaded) = run::load_strict(global, &paths, args.strict) else {
         return EXIT_ERROR;
     };
-    let prune = saved.as_ref().map_or(args.prune, |p| p.prune);
-    if let Err(e) = loaded.prune_in_view(prune) {
+    // Resolved before anything reaches the tenant: an unknown target writes nothing.
+    let targets = match engine::targets::resolve(&loaded.state, &written_targets) {
+        Ok(targets) => targets,
+        Err(e) => return fail(e),
+    };
+    let state = engine::targets::narrow(&loaded.state, &targets);
+    let prune = targets.is_empty() && saved.as_ref().map_or(args.prune, |p| p.prune);
+    if targets.is_empty()
+        && let Err(e) = loaded.prune_in_view(prune)
+    {
         return fail(e);
     }
     // One apply per manifest directory at a time, held until this function returns; with it
@@ -102,10 +123,13 @@ pub fn run(global: &GlobalArgs, args: &ApplyArgs) -> u8 {
             global,
             args,
             &connection,
-            &loaded.state,
+            &state,
             saved.as_ref(),
-            prune,
-            &paths,
+            Scope {
+                prune,
+                paths: &paths,
+                targets: &targets,
+            },
         )
         .await;
         connection.client.log_summary();
@@ -191,15 +215,27 @@ fn saved_plan(paths: &[PathBuf]) -> Result<Option<Plan>, String> {
         .map_err(|e| format!("{} {e}", path.display()))
 }
 
+/// What part of the manifest an apply covers: whether it prunes, the paths it was loaded from,
+/// and the apps it is limited to (none: all).
+struct Scope<'a> {
+    prune: bool,
+    paths: &'a [PathBuf],
+    targets: &'a [engine::address::Address],
+}
+
 async fn apply(
     global: &GlobalArgs,
     args: &ApplyArgs,
     connection: &target::Connection,
     state: &crate::model::DesiredState,
     saved: Option<&Plan>,
-    prune: bool,
-    paths: &[PathBuf],
+    scope: Scope<'_>,
 ) -> u8 {
+    let Scope {
+        prune,
+        paths,
+        targets,
+    } = scope;
     let progress = Progress::start(
         global.progress,
         &connection.client,
@@ -213,6 +249,7 @@ async fn apply(
         PlanOptions {
             prune,
             caller: connection.caller,
+            as_of: global.as_of_instant(),
         },
     )
     .await;
@@ -222,6 +259,7 @@ async fn apply(
         Err(e) => return fail(e),
     };
     planned.plan.manifest_paths = manifest_paths(paths);
+    planned.plan.targets = targets.to_vec();
     match saved {
         Some(saved) => {
             if let Some(reason) = engine::stale_reason(saved, &planned.plan) {
@@ -307,7 +345,7 @@ async fn apply(
         }
     }
     drop(err);
-    let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
+    let rows = engine::inventory::inventory(state, &observed, global.now());
     let outputs = outputs(
         state,
         &report.ids,
@@ -320,6 +358,7 @@ async fn apply(
         let document = crate::output::machine::ApplyReport::new(
             &planned.plan.set_name,
             &planned.plan.tenant_id,
+            &planned.plan.targets,
             &report.done,
             &report.failed,
             &outputs,

@@ -7,6 +7,7 @@ mod apply;
 mod audit;
 mod completions;
 mod credentials;
+mod import;
 mod output;
 mod plan;
 mod progress;
@@ -48,7 +49,15 @@ pub struct Cli {
 pub const TENANT_OPTIONS: &str = "Tenant options";
 
 /// Commands that reach a tenant; every other command's help leaves the tenant options out.
-const TENANT_COMMANDS: [&str; 6] = ["plan", "apply", "drift", "output", "credentials", "audit"];
+const TENANT_COMMANDS: [&str; 7] = [
+    "plan",
+    "apply",
+    "drift",
+    "output",
+    "credentials",
+    "audit",
+    "import",
+];
 
 /// Flags every command accepts (before or after the command name, as pipelines write them). Tenant
 /// and cloud settings matter only to commands that reach a tenant, and only those list them.
@@ -94,8 +103,9 @@ pub struct GlobalArgs {
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Judge API retirement dates as of this day (YYYY-MM-DD, UTC) instead of today: check ahead
-    /// whether a manifest still passes on a coming date.
+    /// Judge API retirement dates and secret and certificate rotation as of this day
+    /// (YYYY-MM-DD, UTC) instead of today: check ahead whether a manifest still passes, and what
+    /// rotation will be due, on a coming date. apply rotates what is due by then.
     #[arg(long, global = true, value_name = "DATE")]
     pub as_of: Option<chrono::NaiveDate>,
 }
@@ -106,13 +116,25 @@ impl GlobalArgs {
         self.as_of.unwrap_or_else(crate::manifest::today)
     }
 
+    /// The present moved to the `--as-of` day (same time of day), for rotation; `None` for now.
+    pub fn as_of_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let today = crate::manifest::today();
+        let day = self.as_of.filter(|day| *day != today)?;
+        Some(chrono::Utc::now() + (day - today))
+    }
+
+    /// The moment expiry is judged at: `--as-of`'s, else now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.as_of_instant().unwrap_or_else(chrono::Utc::now)
+    }
+
     /// Says on stderr when `--as-of` moves the day, so a report judged on another day is never
     /// mistaken for today's (an earlier day silences retirements that have already happened).
     pub fn note_as_of(&self) {
         let today = crate::manifest::today();
         if let Some(day) = self.as_of.filter(|day| *day != today) {
             eprintln!(
-                "appreg: judging API retirement dates as of {day} (--as-of), not today ({today})"
+                "appreg: judging API retirement dates and rotation as of {day} (--as-of), not today ({today})"
             );
         }
     }
@@ -176,6 +198,9 @@ pub enum Command {
     /// Judge every app registration and service principal of the tenant by the rule catalogue
     /// (docs/rules.md); exit 3 when a finding reaches `--fail-on`.
     Audit(audit::AuditArgs),
+    /// Write manifests for apps registered by hand (selected by appId, filter, owner or all),
+    /// so that adopting them plans only the adoption. Never writes to the tenant.
+    Import(import::ImportArgs),
     /// Run or reset the local sandbox tenant (a Microsoft Graph emulator).
     Sandbox(sandbox::SandboxArgs),
     /// Print shell completions (bash, zsh, fish, powershell).
@@ -235,6 +260,7 @@ pub fn main() -> ExitCode {
         Command::Output(args) => output::run(&cli.global, &args),
         Command::Credentials(args) => credentials::run(&cli.global, &args),
         Command::Audit(args) => audit::run(&cli.global, &args),
+        Command::Import(args) => import::run(&cli.global, &args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),

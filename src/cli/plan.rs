@@ -37,6 +37,9 @@ pub struct PlanArgs {
     /// Treat manifest warnings as errors: nothing is read from or sent to the tenant.
     #[arg(long)]
     pub strict: bool,
+    /// Limit the run to this app (`app.KEY`; repeat for more). A targeted run never prunes.
+    #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "prune")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,10 +49,21 @@ pub struct DriftArgs {
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Limit the report to this app (`app.KEY`; repeat for more); apps left out are not reported
+    /// as gone from the manifest.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, args.prune, args.strict, Report::Plan) else {
+    let Some(plan) = make_plan(
+        global,
+        &args.paths,
+        &args.targets,
+        args.prune,
+        args.strict,
+        Report::Plan,
+    ) else {
         return EXIT_ERROR;
     };
     if let Some(out) = &args.out {
@@ -76,7 +90,14 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 /// `--prune` deletes), secrets due, certificates near expiry. Its exit code says whether anything
 /// differs. It is worded as a report, not as actions about to happen.
 pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
-    let Some(plan) = make_plan(global, &args.paths, false, false, Report::Drift) else {
+    let Some(plan) = make_plan(
+        global,
+        &args.paths,
+        &args.targets,
+        false,
+        false,
+        Report::Drift,
+    ) else {
         return EXIT_ERROR;
     };
     show_report(global, &args.view, &plan, Report::Drift);
@@ -89,18 +110,29 @@ pub fn drift(global: &GlobalArgs, args: &DriftArgs) -> u8 {
 
 /// Loads the manifest, connects, observes and plans; errors are printed. A plan that prunes is
 /// refused while part of the set is out of view; `drift` (which only reports) is warned instead.
+/// With targets, only the targeted apps are read and planned, and nothing is pruned.
 pub fn make_plan(
     global: &GlobalArgs,
     paths: &[PathBuf],
+    targets: &[String],
     prune: bool,
     strict: bool,
     report: Report,
 ) -> Option<Plan> {
     let loaded = run::load_strict(global, paths, strict)?;
+    let targets = match engine::targets::resolve(&loaded.state, targets) {
+        Ok(targets) => targets,
+        Err(e) => {
+            fail(e);
+            return None;
+        }
+    };
+    let targeted = !targets.is_empty();
+    let state = engine::targets::narrow(&loaded.state, &targets);
     // Drift names every app of the set the files leave out (as gone from the manifest), so it
-    // asks the same question as a prune would, and only warns.
+    // asks the same question as a prune would, and only warns. A targeted run asks neither.
     let drift = report == Report::Drift;
-    match loaded.prune_in_view(prune || drift) {
+    match loaded.prune_in_view(!targeted && (prune || drift)) {
         Err(e) if drift => eprintln!(
             "warning: drift counts the apps that these files declare for set `{}` as gone from the manifest; pass the directory that holds the whole set:{}",
             e.set,
@@ -131,16 +163,17 @@ pub fn make_plan(
         let progress = Progress::start(
             global.progress,
             &connection.client,
-            progress::reading(loaded.state.apps.len()),
+            progress::reading(state.apps.len()),
         );
         let result = engine::plan(
             &connection.client,
             &connection.sinks,
-            &loaded.state,
+            &state,
             &connection.tenant_id,
             PlanOptions {
-                prune,
+                prune: prune && !targeted,
                 caller: connection.caller,
+                as_of: global.as_of_instant(),
             },
         )
         .await;
@@ -152,13 +185,15 @@ pub fn make_plan(
                 let mut plan = planned.plan;
                 plan.manifest_paths = manifest_paths(paths);
                 plan.notices.extend(engine::retirements::notices(
-                    &loaded.state,
+                    &state,
                     &observed,
                     global.today(),
                 ));
-                if report == Report::Drift && !plan.prune {
+                // Under --target the set's other apps are out of view, not gone.
+                if report == Report::Drift && !plan.prune && !targeted {
                     plan.notices.extend(stray_notices(&observed));
                 }
+                plan.targets = targets;
                 Some(plan)
             }
             Err(e) => {
@@ -187,7 +222,7 @@ fn stray_notices(observed: &engine::observed::Observed) -> Vec<engine::plan::Not
                 .find_map(|field| stray[*field].as_str())
                 .unwrap_or("?");
             engine::plan::Notice {
-                address: format!("app.{name}"),
+                address: engine::address::Address::app(name),
                 message: "left the manifest; apply keeps it, `apply --prune` deletes it".into(),
             }
         })

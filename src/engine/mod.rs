@@ -2,10 +2,12 @@
 //!
 //! The engine never imports `cli` or `output`; it returns plain values that those render.
 
+pub mod address;
 pub mod application;
 pub mod apply;
 pub mod domains;
 pub mod fields;
+pub mod import;
 pub mod inventory;
 pub mod kinds;
 pub mod observe;
@@ -13,11 +15,13 @@ pub mod observed;
 pub mod ownership;
 pub mod plan;
 pub mod planner;
+pub mod problem;
 pub mod registry;
 pub mod resolve;
 pub mod retirements;
 pub mod secrets;
 pub mod step;
+pub mod targets;
 
 use chrono::Utc;
 
@@ -26,7 +30,8 @@ use crate::graph::{GraphClient, GraphError};
 use crate::model::DesiredState;
 
 pub use apply::AppOutputs;
-pub use planner::{PlanError, PlanOptions, Planned};
+pub use planner::{PlanOptions, Planned};
+pub use problem::{Cause, PlanError, Problem};
 pub use step::{AppIds, ApplyReport};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +64,8 @@ pub async fn plan(
         None => caller_from_token(client).await,
     };
     observed.prune = options.prune || state.prune;
-    let planned = planner::plan(state, &observed, options, Utc::now())?;
+    let now = options.as_of.unwrap_or_else(Utc::now);
+    let planned = planner::plan(state, &observed, options, now)?;
     Ok((observed, planned))
 }
 
@@ -95,7 +101,7 @@ pub fn stale_reason(saved: &plan::Plan, now: &plan::Plan) -> Option<String> {
     if saved.set_name != now.set_name || saved.tenant_id != now.tenant_id {
         return Some("the plan was made for another set or tenant".into());
     }
-    let touched = |p: &plan::Plan| -> Vec<(String, plan::Action, Option<String>)> {
+    let touched = |p: &plan::Plan| -> Vec<(address::Address, plan::Action, Option<String>)> {
         p.changes
             .iter()
             .filter(|c| c.action.is_write())
@@ -108,7 +114,7 @@ pub fn stale_reason(saved: &plan::Plan, now: &plan::Plan) -> Option<String> {
             .iter()
             .chain(&after)
             .find(|c| !before.contains(c) || !after.contains(c))
-            .map(|c| c.0.clone())
+            .map(|c| c.0.to_string())
             .unwrap_or_default();
         return Some(format!(
             "`{moved}` changed in the tenant since the plan was made"

@@ -24,11 +24,11 @@ use crate::graph::{GraphClient, Request, odata};
 use crate::model::{self, DesiredState};
 
 /// Properties read for resource service principals.
-const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
-const SP_SELECT: &str =
+pub(super) const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
+pub(super) const SP_SELECT: &str =
     "id,appId,displayName,accountEnabled,appRoleAssignmentRequired,tags,notificationEmailAddresses";
 /// `in` accepts at most 15 values (GRAPH.md).
-const IN_LIMIT: usize = 15;
+pub(super) const IN_LIMIT: usize = 15;
 
 pub async fn observe(
     client: &GraphClient,
@@ -258,7 +258,14 @@ pub async fn observe(
         observed.apps.insert(key, entry);
     }
 
-    sub_objects(client, state, &mut observed).await?;
+    sub_objects(client, &mut observed, true, |key, app| {
+        state
+            .apps
+            .get(key)
+            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
+            .unwrap_or_default()
+    })
+    .await?;
     Ok(observed)
 }
 
@@ -363,7 +370,7 @@ async fn resources(
     }
 }
 
-fn collection(body: Option<Value>) -> Vec<Value> {
+pub(super) fn collection(body: Option<Value>) -> Vec<Value> {
     match body {
         Some(Value::Object(mut page)) => match page.remove("value") {
             Some(Value::Array(items)) => items,
@@ -562,10 +569,13 @@ pub async fn local(
 
 /// Round 3: grants, app role assignments (held and granted), federated credentials and
 /// certificate keys per app.
-async fn sub_objects(
+/// `reads` names the collections kinds ask for, per app key. Without `grants_per_app` the
+/// caller reads the grants another way (import lists the tenant's once for many apps).
+pub(super) async fn sub_objects(
     client: &GraphClient,
-    state: &DesiredState,
     observed: &mut Observed,
+    grants_per_app: bool,
+    reads: impl Fn(&str, &ObservedApp) -> Vec<String>,
 ) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
@@ -590,21 +600,18 @@ async fn sub_objects(
                 slots.push((key.clone(), Slot::Keys));
             }
         }
-        let reads: Vec<String> = state
-            .apps
-            .get(key)
-            .map(|desired| KINDS.iter().flat_map(|k| k.reads(desired, app)).collect())
-            .unwrap_or_default();
-        for path in reads {
+        for path in reads(key, app) {
             requests.push(Request::get(path.clone()));
             slots.push((key.clone(), Slot::Collection(path)));
         }
         if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
-            requests.push(
-                Request::get("/oauth2PermissionGrants")
-                    .query("$filter", format!("clientId eq {}", odata::quote(sp))),
-            );
-            slots.push((key.clone(), Slot::Grants));
+            if grants_per_app {
+                requests.push(
+                    Request::get("/oauth2PermissionGrants")
+                        .query("$filter", format!("clientId eq {}", odata::quote(sp))),
+                );
+                slots.push((key.clone(), Slot::Grants));
+            }
             requests.push(Request::get(format!(
                 "/servicePrincipals/{sp}/appRoleAssignments"
             )));

@@ -14,7 +14,9 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::address::Address;
 use super::observed::str_of;
+use super::problem::{Cause, Problem};
 use crate::model::{self, DesiredApp};
 
 /// Prefix of the tag naming an app's ownership set.
@@ -97,9 +99,10 @@ pub fn check(
     found: &Found,
     set_name: &str,
     caller: Option<Uuid>,
-) -> Result<Option<Adopting>, Vec<String>> {
+) -> Result<Option<Adopting>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let here = format!("app.{}", app.key);
+    let here = Address::app(&app.key);
+    let problem = |message: String| Problem::new(here.clone(), Cause::Ownership, message);
     if let Some(caller) = caller {
         let named = app.adopt.as_ref().is_some_and(|a| a.app_id == caller);
         let is_caller = |v: &&Value| app_id(v) == Some(caller);
@@ -110,16 +113,16 @@ pub fn check(
         if named || live.is_some() {
             let what = live.map_or_else(|| format!("app {caller}"), describe);
             // Alone: no other advice applies (an `adopt:` would not help).
-            return Err(vec![format!(
-                "{here}: {what} is the identity appreg runs as; appreg never manages its own app \
+            return Err(vec![problem(format!(
+                "{what} is the identity appreg runs as; appreg never manages its own app \
                  registration (a plan would rewrite its permissions and credentials and could lock \
                  it out); help: remove this entry, or manage that app with another identity"
-            )]);
+            ))]);
         }
     }
     if let Some(holder) = found.unique_name_holder {
-        problems.push(format!(
-            "{here}: uniqueName {} belongs to {}, but `adopt:` names appId {}; a uniqueName \
+        problems.push(problem(format!(
+            "uniqueName {} belongs to {}, but `adopt:` names appId {}; a uniqueName \
              never moves to another app; help: remove `adopt:`, or give the entry another \
              `uniqueName:`",
             shown(&app.unique_name),
@@ -128,15 +131,15 @@ pub fn check(
                 .app
                 .and_then(app_id)
                 .map_or_else(String::new, |a| a.to_string()),
-        ));
+        )));
     }
     let Some(live) = found.app else {
         if let Some(adopt) = &app.adopt {
-            problems.push(format!(
-                "{here}: `adopt:` names appId {}, but the tenant has no such app; help: check \
+            problems.push(problem(format!(
+                "`adopt:` names appId {}, but the tenant has no such app; help: check \
                  the Application (client) ID, or remove `adopt:` to create a new app",
                 adopt.app_id
-            ));
+            )));
         }
         return if problems.is_empty() {
             Ok(None)
@@ -149,26 +152,26 @@ pub fn check(
     if let (Some(adopted), Some(live_id)) = (adopted_id, live_id)
         && adopted != live_id
     {
-        problems.push(format!(
-            "{here}: `adopt:` names appId {adopted}, but uniqueName {} is {}; help: remove \
+        problems.push(problem(format!(
+            "`adopt:` names appId {adopted}, but uniqueName {} is {}; help: remove \
              `adopt:` (the app is found by its uniqueName), or give the entry another \
              `uniqueName:`",
             shown(&app.unique_name),
             describe(live),
-        ));
+        )));
     }
     // The uniqueName upsert would write to whichever app holds the entry's uniqueName, so an
     // adopted app must hold it already, or hold none (appreg then sets it once).
     if let Some(held) = str_of(live, "uniqueName")
         && !held.eq_ignore_ascii_case(&app.unique_name)
     {
-        problems.push(format!(
-            "{here}: {} has the uniqueName {}, which never changes; help: write `uniqueName: {}` \
+        problems.push(problem(format!(
+            "{} has the uniqueName {}, which never changes; help: write `uniqueName: {}` \
              in this entry",
             describe(live),
             shown(held),
             escaped(held),
-        ));
+        )));
     }
     let id_text = live_id.map_or_else(|| "<appId>".to_string(), |a| a.to_string());
     let adopts_it = live_id.is_some() && adopted_id == live_id;
@@ -181,8 +184,8 @@ pub fn check(
                 Some(set) if adopts_it => Some(Adopting::FromSet(set.to_string())),
                 _ => {
                     let owners: Vec<String> = sets.iter().map(|s| shown(s)).collect();
-                    problems.push(format!(
-                        "{here}: {} is managed by set {}, not by set {}; appreg takes an app \
+                    problems.push(problem(format!(
+                        "{} is managed by set {}, not by set {}; appreg takes an app \
                          from another set only when asked; help: to take it over, write \
                          `adopt: {{appId: {id_text}, fromSet: {}}}` in this entry, otherwise \
                          give the entry another `uniqueName:`",
@@ -190,7 +193,7 @@ pub fn check(
                         owners.join(" and "),
                         shown(set_name),
                         escaped(&sets[0]),
-                    ));
+                    )));
                     None
                 }
             }
@@ -204,14 +207,14 @@ pub fn check(
                 } else {
                     "appreg takes over an app it did not create only when asked"
                 };
-                problems.push(format!(
-                    "{here}: {} is not managed by appreg (no `{}` and `{}` tags); {why}; help: to \
+                problems.push(problem(format!(
+                    "{} is not managed by appreg (no `{}` and `{}` tags); {why}; help: to \
                      take it over, write `adopt: {id_text}` in this entry, otherwise give the \
                      entry another `uniqueName:`",
                     describe(live),
                     model::MANAGED_TAG,
                     escaped(&model::set_tag(set_name)),
-                ));
+                )));
                 None
             }
         }
@@ -429,7 +432,7 @@ mod tests {
         };
         let refused = check(&entry(None), &found, "c", ID.parse().ok()).unwrap_err();
         assert!(
-            refused[0].contains("identity appreg runs as"),
+            refused[0].message.contains("identity appreg runs as"),
             "{refused:?}"
         );
     }

@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::address::Address;
+
 /// Version of the plan JSON format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 2;
 
@@ -27,6 +29,10 @@ pub struct Plan {
     /// The manifest paths the plan was made from; `apply PLANFILE` loads them again.
     #[serde(default)]
     pub manifest_paths: Vec<String>,
+    /// The apps a `--target` run is limited to (empty: every app of the manifest). A targeted
+    /// plan never prunes, and applying it saved applies to these apps only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
     /// Every object the manifest names, in apply order; no-op changes included.
     pub changes: Vec<Change>,
     /// What apply leaves alone but `drift` reports: credentials the manifest does not declare,
@@ -39,7 +45,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notice {
-    pub address: String,
+    pub address: Address,
     pub message: String,
 }
 
@@ -48,7 +54,7 @@ pub struct Notice {
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Stable address, such as `app.crm-calendar-sync.grant.Microsoft Graph`.
-    pub address: String,
+    pub address: Address,
     pub resource: ResourceType,
     pub action: Action,
     /// Why, in a few words: "not in the tenant", "2 fields changed", "expires in 12 days".

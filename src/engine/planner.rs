@@ -4,22 +4,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::address::Address;
 use super::fields;
 use super::kinds::{self, AppContext, Instance, KINDS, Phase};
 use super::observed::{Observed, str_of};
 use super::ownership;
 use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Notice, Plan};
+use super::problem::{Cause, PlanError, Problem};
 use super::registry::SEQUENCES;
 use super::step::{Step, digest};
 use crate::catalogue::PermissionKind;
 use crate::model::{DesiredApp, DesiredState};
-
-/// Why a plan cannot be made: every problem, each naming the app and what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("the plan cannot be made:\n  - {}", problems.join("\n  - "))]
-pub struct PlanError {
-    pub problems: Vec<String>,
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanOptions {
@@ -30,6 +25,9 @@ pub struct PlanOptions {
     /// `ownership`); Graph makes an app-only caller an owner of the apps it creates, and that
     /// owner is never planned for removal (see `kinds::owners`).
     pub caller: Option<uuid::Uuid>,
+    /// The moment secrets and certificates are judged at (`--as-of`), when not the present:
+    /// a plan can show what rotation will be due by a coming day.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Digest of the desired state, for "plan is stale" checks.
@@ -121,10 +119,9 @@ pub fn plan(
             // The identity appreg runs as is never deleted, whatever tags it carries.
             if observed.caller.is_some() && ownership::app_id(stray) == observed.caller {
                 notices.push(Notice {
-                    address: format!(
-                        "app.{}",
-                        ownership::escaped(str_of(stray, "uniqueName").unwrap_or("?"))
-                    ),
+                    address: Address::app(&ownership::escaped(
+                        str_of(stray, "uniqueName").unwrap_or("?"),
+                    )),
                     message: format!(
                         "{} carries this set's tags but is the identity appreg runs as; never pruned",
                         ownership::describe(stray)
@@ -135,12 +132,14 @@ pub fn plan(
             let key = str_of(stray, "uniqueName")
                 .or_else(|| str_of(stray, "displayName"))
                 .unwrap_or("?");
-            let address = format!("app.{key}");
+            let address = Address::app(key);
             if let Some(app) = state.apps.get(key)
                 && app.lifecycle.prevent_destroy
             {
-                problems.push(format!(
-                    "{address} would be deleted but has lifecycle.preventDestroy"
+                problems.push(Problem::new(
+                    address.clone(),
+                    Cause::PreventDestroy,
+                    "would be deleted but has lifecycle.preventDestroy",
                 ));
             }
             let change = Change {
@@ -180,6 +179,7 @@ pub fn plan(
         created_at: now,
         prune: options.prune || state.prune,
         manifest_paths: Vec::new(),
+        targets: Vec::new(),
         changes,
         notices,
     };
@@ -188,13 +188,14 @@ pub fn plan(
 
 /// Every resource the app names has a service principal in the tenant that defines every
 /// permission name; each problem is recorded. True when there is none.
-fn check_resources(app: &DesiredApp, observed: &Observed, problems: &mut Vec<String>) -> bool {
+fn check_resources(app: &DesiredApp, observed: &Observed, problems: &mut Vec<Problem>) -> bool {
     let before = problems.len();
     for (written, requested) in &app.permissions {
         let Some(api) = observed.resources.get(written) else {
-            problems.push(format!(
-                "app.{}: resource `{written}` has no service principal in the tenant",
-                app.key
+            problems.push(Problem::new(
+                Address::app(&app.key),
+                Cause::UnknownResource,
+                format!("resource `{written}` has no service principal in the tenant"),
             ));
             continue;
         };
@@ -204,7 +205,11 @@ fn check_resources(app: &DesiredApp, observed: &Observed, problems: &mut Vec<Str
         ] {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             if let Err(unknown) = api.resolve(kind, &names) {
-                problems.extend(unknown.into_iter().map(|p| format!("app.{}: {p}", app.key)));
+                problems.extend(
+                    unknown
+                        .into_iter()
+                        .map(|p| Problem::new(Address::app(&app.key), Cause::UnknownPermission, p)),
+                );
             }
         }
     }
@@ -217,7 +222,7 @@ fn pair(
     desired: Vec<Instance>,
     live: Vec<Instance>,
 ) -> Vec<(Change, Option<Instance>, Option<Instance>)> {
-    let mut live_by_address: BTreeMap<String, Instance> = BTreeMap::new();
+    let mut live_by_address: BTreeMap<Address, Instance> = BTreeMap::new();
     let mut extra_live = Vec::new();
     for instance in live {
         // A second live object at one address (a duplicate) is surplus: it is deleted.
@@ -389,6 +394,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_address_a_kind_builds_reads_back_to_its_app() {
+        let state = examples();
+        let planned = plan(
+            &state,
+            &empty_tenant(&state),
+            PlanOptions::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        let mut resources = std::collections::BTreeSet::new();
+        for (change, step) in planned.plan.changes.iter().zip(&planned.steps) {
+            let read = Address::parse(change.address.as_str()).unwrap();
+            assert_eq!(read.key(), change.address.key(), "{}", change.address);
+            assert_eq!(step.app_key.as_deref(), Some(read.key()));
+            resources.insert(format!("{:?}", change.resource));
+        }
+        // The examples name objects of most kinds; the fewer they cover, the less this proves.
+        assert!(resources.len() >= 6, "{resources:?}");
+    }
+
     /// The Graph v1.0 properties of each type appreg writes (tests/fixtures, from the CSDL).
     fn graph_properties() -> BTreeMap<String, Vec<String>> {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -530,6 +556,20 @@ mod tests {
             text.contains("user `mail-sender@contoso.com` does not exist"),
             "{text}"
         );
+        // Each problem is a value: the app it is about and its cause, without reading the text.
+        let causes: Vec<(&str, Cause)> = error
+            .problems
+            .iter()
+            .map(|p| (p.address.key(), p.cause))
+            .collect();
+        assert!(
+            causes.contains(&("erp-contacts-sync", Cause::UnknownPermission)),
+            "{causes:?}"
+        );
+        assert!(
+            causes.iter().any(|(_, c)| *c == Cause::UnknownPrincipal),
+            "{causes:?}"
+        );
     }
 
     #[test]
@@ -545,6 +585,7 @@ mod tests {
             PlanOptions {
                 prune: false,
                 caller: None,
+                ..Default::default()
             },
             Utc::now(),
         )
@@ -556,6 +597,7 @@ mod tests {
             PlanOptions {
                 prune: true,
                 caller: None,
+                ..Default::default()
             },
             Utc::now(),
         )

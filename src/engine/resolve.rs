@@ -82,11 +82,14 @@ impl ResourceApi {
         })
     }
 
+    /// The id of a permission by name; a permission the resource does not name (imported as it
+    /// was requested) may be written as its id.
     pub fn id_of(&self, kind: PermissionKind, name: &str) -> Option<Uuid> {
         self.permissions
             .iter()
             .find(|(k, n, _)| *k == kind && n == name)
             .map(|(_, _, id)| *id)
+            .or_else(|| Uuid::parse_str(name).ok())
     }
 
     /// The name of an id, or the id itself when this resource does not define it.

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::address::Address;
 use super::observed::{Observed, str_of};
 use super::plan::Notice;
 use crate::catalogue::{self, PermissionKind};
@@ -28,7 +29,7 @@ pub fn notices(state: &DesiredState, observed: &Observed, today: NaiveDate) -> V
             if let Some(retirement) = catalogue::lifecycle::retirement(resource.app_id, kind, name)
             {
                 out.push(Notice {
-                    address: format!("app.{key}"),
+                    address: Address::app(key),
                     message: format!(
                         "still held: {} ({kind} permission of {}); {}",
                         retirement.describe(name, today),

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::kinds::{AppContext, CredentialSequence, Phase, SequenceRun};
 use super::observed::str_of;
 use super::plan::{Action, Change, FieldChange, Notice, ResourceType};
+use super::problem::{Cause, Problem};
 use super::step::{AppIds, ApplyReport, Failure, FailureReason, Step, digest};
 pub use super::step::{Delivered, SecretStep};
 use crate::credentials::{
@@ -47,7 +48,7 @@ impl CredentialSequence for ClientSecrets {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Vec<(Change, Step)> {
         plan_app(ctx, now, notices, problems)
     }
@@ -87,7 +88,7 @@ const LOST_ADD_READ_BACK: std::time::Duration = std::time::Duration::from_secs(3
 /// Most password credentials an app allowing personal accounts may hold (GRAPH.md).
 const PERSONAL_ACCOUNT_CAP: usize = 2;
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::address::Address {
     ctx.address(&format!("secret.{name}"))
 }
 
@@ -123,7 +124,7 @@ pub fn plan_app(
     ctx: &AppContext,
     now: DateTime<Utc>,
     notices: &mut Vec<Notice>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<(Change, Step)> {
     let live = live_secrets(ctx);
     let declared = |c: &LiveSecret| {
@@ -162,7 +163,11 @@ pub fn plan_app(
             SecretAction::Rotate => Action::Rotate,
             SecretAction::Cleanup => Action::Update,
             SecretAction::Blocked => {
-                problems.push(format!("{address}: {}", plan.reason));
+                problems.push(Problem::new(
+                    address.clone(),
+                    Cause::Credential,
+                    plan.reason.clone(),
+                ));
                 Action::NoOp
             }
         };
@@ -232,7 +237,7 @@ fn kept_without_sink(
     ctx: &AppContext,
     spec: &crate::model::SecretSpec,
     live: &[LiveSecret],
-    address: String,
+    address: super::address::Address,
     now: DateTime<Utc>,
     notices: &mut Vec<Notice>,
 ) -> (Change, Step) {
@@ -298,9 +303,9 @@ fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>
 fn check_policy(
     ctx: &AppContext,
     spec: &crate::model::SecretSpec,
-    address: &str,
+    address: &super::address::Address,
     now: DateTime<Utc>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) {
     let Some(policy) = &ctx.observed.secret_policy else {
         return;
@@ -323,9 +328,13 @@ fn check_policy(
             .after(now)
             .map(|end| (end - now).num_days())
             .unwrap_or_default();
-        problems.push(format!(
-            "{address}: lifetime {} is longer than the tenant's app-management policy allows (maxLifetime {}, {days} days); shorten `lifetime`",
-            spec.lifetime, policy.max_lifetime
+        problems.push(Problem::new(
+            address.clone(),
+            Cause::Credential,
+            format!(
+                "lifetime {} is longer than the tenant's app-management policy allows (maxLifetime {}, {days} days); shorten `lifetime`",
+                spec.lifetime, policy.max_lifetime
+            ),
         ));
     }
 }
@@ -434,7 +443,7 @@ pub async fn apply(
 
 #[derive(Default)]
 struct Outcome {
-    done: Vec<(String, Action)>,
+    done: Vec<(super::address::Address, Action)>,
     failed: Vec<Failure>,
     delivered: Vec<Delivered>,
 }
@@ -676,6 +685,73 @@ async fn run(
         remove(key_id.clone()).await?;
     }
     Ok(delivered)
+}
+
+/// The inverse for client secrets: each live password credential claimed by keyId under a
+/// secret named after its displayName (credentials sharing a name are one secret's
+/// generations), without a sink, so the first apply keeps every one of them.
+pub fn inverse(
+    live: &super::observed::ObservedApp,
+    app: &mut DesiredApp,
+    out: &mut super::kinds::Inverse,
+) {
+    let credentials: Vec<LiveSecret> = live
+        .application
+        .as_ref()
+        .map(password_credentials)
+        .unwrap_or_default();
+    let usable = |name: &str| {
+        !name.trim().is_empty()
+            && name.chars().count() <= 100
+            && !name.chars().any(crate::manifest::diagnostic::is_hidden)
+    };
+    let mut groups: BTreeMap<String, Vec<&LiveSecret>> = BTreeMap::new();
+    let mut unnamed = Vec::new();
+    for credential in &credentials {
+        match credential.display_name.as_deref().filter(|n| usable(n)) {
+            Some(name) => groups.entry(name.to_string()).or_default().push(credential),
+            None => unnamed.push(credential),
+        }
+    }
+    for credential in unnamed {
+        let mut n = 1;
+        let name = loop {
+            let name = if n == 1 {
+                "secret".to_string()
+            } else {
+                format!("secret-{n}")
+            };
+            if !groups.contains_key(&name) {
+                break name;
+            }
+            n += 1;
+        };
+        if let Some(original) = credential.display_name.as_deref().filter(|d| !d.is_empty()) {
+            out.remarks.push(format!(
+                "secret `{name}` (keyId {}): its displayName `{}` cannot be a secret name here; the credential keeps it",
+                credential.key_id,
+                escape_hidden(original)
+            ));
+        }
+        groups.insert(name, vec![credential]);
+    }
+    for (name, members) in groups {
+        let newest = members.iter().map(|c| c.end).max();
+        out.remarks.push(format!(
+            "secret `{name}`: kept as it is{}; choose a sink under `deliver` before appreg can rotate it",
+            newest
+                .map(|end| format!(" (expires {})", end.format("%Y-%m-%d")))
+                .unwrap_or_default()
+        ));
+        app.secrets.push(crate::model::SecretSpec {
+            keep: (members.len() as u32).clamp(crate::model::DEFAULT_KEEP, 10),
+            key_ids: members.iter().map(|c| c.key_id.to_lowercase()).collect(),
+            name,
+            lifetime: crate::model::DEFAULT_SECRET_LIFETIME,
+            rotate_before: crate::model::DEFAULT_ROTATE_BEFORE,
+            sink: None,
+        });
+    }
 }
 
 #[cfg(test)]

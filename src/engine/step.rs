@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::address::Address;
 use super::fields::Fields;
 use super::plan::{Action, ResourceType};
 use crate::credentials::{Holding, SecretPlan};
@@ -25,7 +26,7 @@ pub struct KindId(pub(in crate::engine) usize);
 /// One object, desired or live, of one kind.
 #[derive(Debug, Clone)]
 pub struct Instance {
-    pub address: String,
+    pub address: Address,
     pub resource: ResourceType,
     pub fields: Fields,
     /// The live Graph object (its ids are needed to update or delete it).
@@ -35,7 +36,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    pub fn new(address: String, resource: ResourceType, fields: Fields) -> Instance {
+    pub fn new(address: Address, resource: ResourceType, fields: Fields) -> Instance {
         Instance {
             address,
             resource,
@@ -98,7 +99,7 @@ pub struct AppIds {
 /// A secret apply delivered: the address, keyId and expiry (never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
-    pub address: String,
+    pub address: Address,
     /// The manifest key of the app and the secret's name, so readers never parse the address.
     pub app_key: String,
     pub name: String,
@@ -148,14 +149,14 @@ pub enum FailureReason {
 /// A change apply did not carry out, and why.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub address: String,
+    pub address: Address,
     pub reason: FailureReason,
 }
 
 impl Failure {
-    pub fn new(address: &str, reason: impl Into<FailureReason>) -> Failure {
+    pub fn new(address: &Address, reason: impl Into<FailureReason>) -> Failure {
         Failure {
-            address: address.to_string(),
+            address: address.clone(),
             reason: reason.into(),
         }
     }
@@ -165,7 +166,7 @@ impl Failure {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     /// Address and action of every change carried out.
-    pub done: Vec<(String, Action)>,
+    pub done: Vec<(Address, Action)>,
     /// Changes that failed, with why; dependants of a failed change are skipped and listed too.
     pub failed: Vec<Failure>,
     pub ids: BTreeMap<String, AppIds>,

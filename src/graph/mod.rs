@@ -26,7 +26,8 @@
 //! - [`GraphClient::stats`] -> [`RequestStats`], [`GraphClient::reset_stats`],
 //!   [`GraphClient::log_summary`] (the `-v` line).
 //! - Credentials: [`auth::CredentialChain::from_env`] and one struct per kind in [`auth`].
-//! - Wire types: [`wire`].
+//! - Bodies are `serde_json::Value`s built by the engine's kinds; the planner's tests check every
+//!   property they send against the Graph v1.0 schema (tests/fixtures/graph-v1.0-properties.tsv).
 //!
 //! # Retry rules
 //!
@@ -54,7 +55,6 @@ mod request;
 mod retry;
 pub mod secret;
 mod stats;
-pub mod wire;
 
 pub use batch::MAX_BATCH;
 pub use client::{GraphClient, GraphConfig};

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use super::diagnostic::{self, Diagnostic};
 use super::domains::IdentifierUriSite;
 use super::interpolate::{EnvLookup, Expansions, Redactor, interpolate};
+use super::settings::Settings;
 use super::source::{Location, SourceFile, read_limited};
 use super::structure::{Checker, to_json};
 use super::validate::{self, AppSource};
@@ -484,13 +485,6 @@ fn to_json_pruned(node: &Node, reported: &[usize]) -> serde_json::Value {
         ),
         _ => to_json(node),
     }
-}
-
-/// Settings that hold for the whole manifest after merging files.
-pub struct Settings {
-    pub name: String,
-    pub tenant: Option<String>,
-    pub prune: bool,
 }
 
 /// Merges files: apps must not repeat, `name`/`tenant`/`prune` must agree where stated.

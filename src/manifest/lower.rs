@@ -8,7 +8,7 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use super::load::Settings;
+use super::settings::Settings;
 use super::validate::unique_name;
 use super::wire;
 use crate::model::{self, DesiredApp, DesiredState, ManifestPath, Period};
@@ -425,7 +425,7 @@ pub fn to_wire(state: &DesiredState) -> wire::ManifestFile {
     }
 }
 
-fn app_to_wire(app: &DesiredApp) -> wire::App {
+pub(super) fn app_to_wire(app: &DesiredApp) -> wire::App {
     let web = &app.web;
     let sp = &app.service_principal;
     let claims = &app.optional_claims;

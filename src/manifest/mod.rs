@@ -23,9 +23,11 @@ pub fn schema_json() -> String {
 mod characters;
 pub mod diagnostic;
 pub mod domains;
+pub mod emit;
 mod interpolate;
 mod load;
 mod lower;
+mod settings;
 pub mod source;
 mod structure;
 mod validate;

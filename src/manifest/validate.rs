@@ -1028,8 +1028,25 @@ fn check_secrets(rules: &mut Rules, app: &wire::App, personal: bool) {
         {
             rules.warning("long-lifetime", &[path.clone(), vec![key("lifetime")]].concat(), format!("lifetime {lifetime_value} is over two years; tenant policies commonly refuse that"), "long lifetime");
         }
-        if let Some(deliver) = &secret.deliver {
-            check_sink(rules, &path, deliver);
+        match &secret.deliver {
+            Some(deliver) => check_sink(rules, &path, deliver),
+            // Without a sink a secret can only keep credentials that exist: it must name them.
+            None if secret.key_ids.is_empty() => {
+                rules
+                    .error(
+                        "missing-field",
+                        &path,
+                        format!(
+                            "secret `{}` has no `deliver`: a new value would go nowhere",
+                            secret.name
+                        ),
+                        "`deliver` missing",
+                    )
+                    .help = Some(
+                    "add `deliver:` with one sink (file, keyVault, github or stdout); only a secret that keeps existing credentials, listed in `keyIds`, may go without one".into(),
+                );
+            }
+            None => {}
         }
         let mut key_ids = HashSet::new();
         for (k, key_id) in secret.key_ids.iter().enumerate() {

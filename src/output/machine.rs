@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::engine::AppOutputs;
+use crate::engine::address::Address;
 use crate::engine::inventory::CredentialRow;
 use crate::engine::plan::Action;
 use crate::engine::step::Failure;
@@ -61,6 +62,9 @@ pub struct ApplyReport<'a> {
     pub format_version: u32,
     pub set_name: &'a str,
     pub tenant_id: &'a str,
+    /// The apps a `--target` apply was limited to; absent when it covered the whole manifest.
+    #[serde(default, skip_serializing_if = "<[Address]>::is_empty")]
+    pub targets: &'a [Address],
     /// False when any change failed (the exit code is then 1).
     pub complete: bool,
     pub summary: ApplySummary,
@@ -78,6 +82,8 @@ pub struct ApplySummary {
     /// Updates and rotations.
     pub updated: usize,
     pub deleted: usize,
+    /// Objects deleted and created again because a field that never changes in place changed.
+    pub replaced: usize,
     pub failed: usize,
 }
 
@@ -100,7 +106,8 @@ impl<'a> ApplyReport<'a> {
     pub fn new(
         set_name: &'a str,
         tenant_id: &'a str,
-        done: &'a [(String, Action)],
+        targets: &'a [Address],
+        done: &'a [(Address, Action)],
         failed: &'a [Failure],
         outputs: &'a BTreeMap<String, AppOutputs>,
     ) -> Self {
@@ -109,11 +116,13 @@ impl<'a> ApplyReport<'a> {
             format_version: FORMAT_VERSION,
             set_name,
             tenant_id,
+            targets,
             complete: failed.is_empty(),
             summary: ApplySummary {
                 created: count(&[Action::Create]),
-                updated: count(&[Action::Update, Action::Rotate, Action::Replace]),
+                updated: count(&[Action::Update, Action::Rotate]),
                 deleted: count(&[Action::Delete]),
+                replaced: count(&[Action::Replace]),
                 failed: failed.len(),
             },
             changes: done

@@ -54,6 +54,9 @@ pub fn human(plan: &Plan, style: Style) -> String {
 /// [`human`], worded for `report`.
 pub fn human_report(plan: &Plan, style: Style, report: Report) -> String {
     let mut out = String::new();
+    if let Some(line) = targeted_line(plan) {
+        let _ = writeln!(out, "{line}\n");
+    }
     let changed: Vec<&Change> = plan
         .changes
         .iter()
@@ -222,6 +225,22 @@ pub fn summary_line(plan: &Plan) -> String {
 }
 
 /// [`summary_line`], worded for `report`: drift counts differences, and the notices apart.
+/// For a `--target` run: which apps it is limited to, and that nothing is pruned.
+fn targeted_line(plan: &Plan) -> Option<String> {
+    if plan.targets.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = plan
+        .targets
+        .iter()
+        .map(|t| Untrusted(t.as_str()).to_string())
+        .collect();
+    Some(format!(
+        "Targeted run (--target {}): only these apps are read and planned; the set's other apps are left alone and nothing is pruned.",
+        named.join(", ")
+    ))
+}
+
 pub fn summary_line_for(plan: &Plan, report: Report) -> String {
     let s = plan.summary();
     let mut line = format!(
@@ -270,6 +289,9 @@ pub fn markdown_report(plan: &Plan, report: Report) -> String {
         },
         escape_cell(&plan.set_name)
     );
+    if let Some(line) = targeted_line(plan) {
+        let _ = writeln!(out, "{}\n", escape_cell(&line));
+    }
     if !plan.has_changes() {
         let _ = writeln!(
             out,

@@ -160,6 +160,7 @@ async fn every_reporting_command_prints_json_valid_against_its_schema() {
         created
             + report["summary"]["updated"].as_u64().unwrap()
             + report["summary"]["deleted"].as_u64().unwrap()
+            + report["summary"]["replaced"].as_u64().unwrap()
     );
     assert!(report["outputs"]["crm-calendar-sync"]["appId"].is_string());
     assert!(!out.contains(sb.admin_client_secret()));

@@ -111,6 +111,10 @@ fn secrets(max: usize, personal: bool) -> impl Strategy<Value = Vec<SecretSpec>>
                     btree_set(any::<u128>(), 0..3),
                 )
                     .prop_map(move |(lifetime, rotate, keep, sink, key_ids)| {
+                        // A secret without a sink keeps existing credentials: it names some.
+                        let kept = sink
+                            .is_none()
+                            .then(|| Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()));
                         SecretSpec {
                             name: name.clone(),
                             lifetime,
@@ -119,7 +123,9 @@ fn secrets(max: usize, personal: bool) -> impl Strategy<Value = Vec<SecretSpec>>
                             sink,
                             key_ids: key_ids
                                 .into_iter()
-                                .map(|k| Uuid::from_u128(k).to_string())
+                                .map(Uuid::from_u128)
+                                .chain(kept)
+                                .map(|k| k.to_string())
                                 .collect(),
                         }
                     })

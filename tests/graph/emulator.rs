@@ -6,7 +6,20 @@ use std::time::Duration;
 
 use appreg::emulator::{EntryKind, Faults, RunningSandbox, Sandbox, SandboxConfig};
 use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, Scope, TokenSource};
-use appreg::graph::wire::{Application, ServicePrincipal};
+
+/// The parts of Graph's `application` and `servicePrincipal` these tests read, typed here as any
+/// consumer of the sandbox would.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Application {
+    unique_name: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePrincipal {
+    app_id: Option<String>,
+}
 use appreg::graph::{
     Backoff, Cloud, Endpoints, GraphClient, GraphConfig, GraphError, Request, odata,
 };

@@ -12,4 +12,3 @@ mod batch;
 mod client;
 mod emulator;
 mod redaction;
-mod wire_csdl;

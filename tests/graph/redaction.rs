@@ -9,7 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, Scope, TokenSource};
-use appreg::graph::wire::PasswordCredential;
+
+/// `addPassword`'s answer as a consumer would type it: the value is readable for delivery, and
+/// never serialized.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordCredential {
+    key_id: Option<String>,
+    #[serde(skip_serializing)]
+    secret_text: Option<appreg::graph::Secret>,
+}
 use appreg::graph::{Cloud, Endpoints, GraphClient, Request};
 use fake::{Fake, Reply, test_config, token_reply};
 use serde_json::json;

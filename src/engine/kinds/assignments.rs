@@ -130,7 +130,7 @@ impl ResourceKind for Assignments {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<crate::engine::plan::Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         let (observed, app) = (ctx.observed, ctx.app);
         for assignment in &app.service_principal.assignments {
@@ -141,9 +141,10 @@ impl ResourceKind for Assignments {
                         .get(&upn.to_lowercase())
                         .is_none_or(Option::is_none)
                     {
-                        problems.push(format!(
-                            "app.{}: user `{upn}` does not exist in the tenant",
-                            app.key
+                        problems.push(super::Problem::new(
+                            ctx.address(""),
+                            super::Cause::UnknownPrincipal,
+                            format!("user `{upn}` does not exist in the tenant"),
                         ));
                     }
                 }
@@ -155,17 +156,21 @@ impl ResourceKind for Assignments {
                         .unwrap_or_default()
                     {
                         [_] => {}
-                        [] => problems.push(format!(
-                            "app.{}: group `{name}` does not exist in the tenant",
-                            app.key
+                        [] => problems.push(super::Problem::new(
+                            ctx.address(""),
+                            super::Cause::UnknownPrincipal,
+                            format!("group `{name}` does not exist in the tenant"),
                         )),
                         several => {
                             let ids: Vec<&str> =
                                 several.iter().filter_map(|g| str_of(g, "id")).collect();
-                            problems.push(format!(
-                                "app.{}: several groups are named `{name}` ({}); name the group by its id",
-                                app.key,
-                                ids.join(", ")
+                            problems.push(super::Problem::new(
+                                ctx.address(""),
+                                super::Cause::UnknownPrincipal,
+                                format!(
+                                    "several groups are named `{name}` ({}); name the group by its id",
+                                    ids.join(", ")
+                                ),
                             ));
                         }
                     }
@@ -240,5 +245,57 @@ impl ResourceKind for Assignments {
             write.sp_id()?,
             write.live_id()?
         )))
+    }
+
+    /// Users by userPrincipalName and groups by display name (by id when the name is not the
+    /// tenant's only group of that name), each with the role's value. Service principals
+    /// assigned to the app's roles are not the manifest's to declare and stay as they are.
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        let mut assignments = std::collections::BTreeSet::new();
+        for assignment in &from.live.assigned_to {
+            let principal_id = str_of(assignment, "principalId").unwrap_or_default();
+            let principal = match str_of(assignment, "principalType") {
+                Some("User") => match from.users.get(principal_id) {
+                    Some(upn) => Principal::User(upn.clone()),
+                    None => {
+                        out.unrepresented.push(format!(
+                            "the assignment of user {principal_id}: no userPrincipalName could be read; the first apply removes it"
+                        ));
+                        continue;
+                    }
+                },
+                Some("Group") => match from.groups.get(principal_id) {
+                    Some((name, true)) => Principal::Group(name.clone()),
+                    _ => Principal::Group(principal_id.to_string()),
+                },
+                // Applications granted the app's roles: left alone by plan and apply alike.
+                _ => continue,
+            };
+            let role_id = str_of(assignment, "appRoleId").unwrap_or(DEFAULT_ACCESS);
+            let role = if role_id == DEFAULT_ACCESS {
+                None
+            } else {
+                match app
+                    .app_roles
+                    .iter()
+                    .find(|r| r.id.to_string().eq_ignore_ascii_case(role_id))
+                {
+                    Some(r) => Some(r.value.clone()),
+                    None => {
+                        out.unrepresented.push(format!(
+                            "an assignment to role {role_id}, which the app does not define; the first apply removes it"
+                        ));
+                        continue;
+                    }
+                }
+            };
+            assignments.insert(AssignmentSpec { principal, role });
+        }
+        app.service_principal.assignments = assignments;
     }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{AppContext, Instance, Phase, Requires, ResourceKind, Write, WriteError};
+use crate::credentials::CertificateFile;
 use crate::credentials::certificate::live_thumbprint;
 use crate::engine::fields::Fields;
 use crate::engine::observed::str_of;
@@ -22,7 +23,7 @@ use crate::model::IgnoredField;
 /// key), so a person needs the warning early.
 pub const WARNING_DAYS: i64 = 30;
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::Address {
     ctx.address(&format!("certificate.{name}"))
 }
 
@@ -191,12 +192,16 @@ impl ResourceKind for Certificates {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         for spec in &ctx.app.certificates {
             let address = address(ctx, &spec.name);
             match ctx.observed.certificate_files.get(&spec.file.resolved()) {
-                Some(Err(e)) => problems.push(format!("{address}: {e}")),
+                Some(Err(e)) => problems.push(super::Problem::new(
+                    address,
+                    super::Cause::Credential,
+                    e.to_string(),
+                )),
                 Some(Ok(file)) if (file.not_after - now).num_days() < WARNING_DAYS => {
                     notices.push(Notice {
                         address,
@@ -235,4 +240,85 @@ impl ResourceKind for Certificates {
     fn delete(&self, ctx: &AppContext, write: &Write) -> Result<Request, WriteError> {
         Self::patch(ctx, write)
     }
+
+    /// Each X.509 keyCredential by its displayName, its public part written to a PEM file
+    /// beside the manifest (never a private key: Graph holds none).
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        let keys: Vec<&Value> = if from.live.key_credentials.is_empty() {
+            from.live
+                .application
+                .as_ref()
+                .and_then(|a| a.get("keyCredentials"))
+                .and_then(Value::as_array)
+                .map(|k| k.iter().collect())
+                .unwrap_or_default()
+        } else {
+            from.live.key_credentials.iter().collect()
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for key in keys {
+            let key_id = str_of(key, "keyId").unwrap_or("?");
+            let name = str_of(key, "displayName").filter(|n| !n.trim().is_empty());
+            let der = str_of(key, "key").and_then(|k| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(k).ok()
+            });
+            let file = der.as_deref().and_then(|d| CertificateFile::parse(d).ok());
+            let (Some(name), Some(der), Some(file)) = (name, der, file) else {
+                out.unrepresented.push(format!(
+                    "key credential {key_id} ({}): only X.509 certificates with a displayName can be declared; it stays as it is (not in the manifest)",
+                    str_of(key, "type").unwrap_or("unknown type")
+                ));
+                continue;
+            };
+            if !names.insert(name.to_string()) {
+                out.unrepresented.push(format!(
+                    "key credential {key_id}: another certificate of the app is named `{name}` too; it stays as it is (not in the manifest)"
+                ));
+                continue;
+            }
+            let live_end = instant(str_of(key, "endDateTime"));
+            let file_end = file
+                .not_after
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if live_end.as_deref() != Some(file_end.as_str()) {
+                out.unrepresented.push(format!(
+                    "certificate `{name}`: its keyCredential ends {} but the certificate {}; the first apply writes the certificate's own dates",
+                    live_end.unwrap_or_default(),
+                    file_end
+                ));
+            }
+            let path = format!(
+                "{}.{}.pem",
+                from.key,
+                crate::manifest::emit::slug(name, "certificate")
+            );
+            out.files.push((path.clone(), pem(&der)));
+            app.certificates.push(crate::model::CertificateSpec {
+                name: name.to_string(),
+                file: crate::model::ManifestPath {
+                    declared: path,
+                    base_dir: Default::default(),
+                },
+            });
+        }
+    }
+}
+
+/// A DER certificate as PEM text.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }

@@ -38,7 +38,7 @@ fn normalize(credential: &Value) -> Fields {
     f
 }
 
-fn address(ctx: &AppContext, name: &str) -> String {
+fn address(ctx: &AppContext, name: &str) -> super::Address {
     ctx.address(&format!("federated_credential.{name}"))
 }
 
@@ -147,5 +147,33 @@ impl ResourceKind for FederatedCredentials {
             write.object_id()?,
             write.live_id()?
         )))
+    }
+
+    /// Each federated credential by name, with issuer, subject, audiences and description.
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        _: &mut super::Inverse,
+    ) {
+        app.federated_credentials = from
+            .live
+            .federated_credentials
+            .iter()
+            .filter_map(|c| {
+                Some(FederatedCredentialSpec {
+                    name: str_of(c, "name")?.to_string(),
+                    issuer: str_of(c, "issuer").unwrap_or_default().to_string(),
+                    subject: str_of(c, "subject").unwrap_or_default().to_string(),
+                    audiences: fields::strings(c.get("audiences"))
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                    description: str_of(c, "description")
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string),
+                })
+            })
+            .collect();
     }
 }

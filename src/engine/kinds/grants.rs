@@ -16,7 +16,7 @@ use crate::engine::application::NamedResource;
 use crate::graph::Request;
 use crate::model::RequestedPermissions;
 
-fn address(ctx: &AppContext, resource: &str) -> String {
+fn address(ctx: &AppContext, resource: &str) -> super::Address {
     ctx.address(&format!("grant.{resource}"))
 }
 
@@ -133,6 +133,46 @@ impl ResourceKind for Grants {
             write.live_id()?
         )))
     }
+
+    /// Tenant-wide delegated grants, as consent: everything requested becomes
+    /// `adminConsent: true` (by `inverse_consent`, after the application permissions).
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        let mut granted = consented(app);
+        for grant in from
+            .live
+            .grants
+            .iter()
+            .filter(|g| str_of(g, "consentType") == Some("AllPrincipals"))
+        {
+            let resource_id = str_of(grant, "resourceId").unwrap_or_default();
+            let Some((written, _)) = from.resource_by_sp(resource_id) else {
+                out.unrepresented.push(format!(
+                    "a tenant-wide grant to resource {resource_id}, whose service principal could not be read; the first apply removes it"
+                ));
+                continue;
+            };
+            let scopes = str_of(grant, "scope")
+                .unwrap_or_default()
+                .split_whitespace();
+            let requested = app.permissions.get(written).cloned().unwrap_or_default();
+            let entry = granted.entry(written.clone()).or_default();
+            for scope in scopes {
+                if requested.delegated.contains(scope) {
+                    entry.delegated.insert(scope.to_string());
+                } else {
+                    out.unrepresented.push(format!(
+                        "the tenant-wide grant to {written} includes `{scope}`, which the app does not request; the first apply takes it out of the grant"
+                    ));
+                }
+            }
+        }
+        app.admin_consent = crate::model::AdminConsent::Granted(granted);
+    }
 }
 
 /// The resource a grant's address names, and what consent grants of it.
@@ -143,7 +183,8 @@ fn resource_of<'a>(
     let desired = write.desired()?;
     let written = desired
         .address
-        .strip_prefix(&ctx.address("grant."))
+        .within()
+        .and_then(|w| w.strip_prefix("grant."))
         .ok_or(WriteError::Address("grant"))?;
     let resource = ctx
         .resources
@@ -158,4 +199,42 @@ fn resource_of<'a>(
         .ok_or(WriteError::NotDeclared("resource"))?
         .into_owned();
     Ok((resource, granted))
+}
+
+/// What `app.admin_consent` grants so far, as an explicit list.
+pub fn consented(
+    app: &crate::model::DesiredApp,
+) -> std::collections::BTreeMap<String, RequestedPermissions> {
+    app.admin_consent
+        .granted(&app.permissions)
+        .into_iter()
+        .map(|(r, p)| (r.to_string(), p.into_owned()))
+        .collect()
+}
+
+/// Consent as a person writes it: `true` when it covers every requested permission exactly,
+/// nothing when it covers none, otherwise the list of what is granted.
+pub fn simplify_consent(app: &mut crate::model::DesiredApp) {
+    use crate::model::AdminConsent;
+    let AdminConsent::Granted(granted) = &app.admin_consent else {
+        return;
+    };
+    let granted: std::collections::BTreeMap<String, RequestedPermissions> = granted
+        .iter()
+        .filter(|(_, p)| !p.delegated.is_empty() || !p.application.is_empty())
+        .map(|(r, p)| (r.clone(), p.clone()))
+        .collect();
+    let requested: std::collections::BTreeMap<String, RequestedPermissions> = app
+        .permissions
+        .iter()
+        .filter(|(_, p)| !p.delegated.is_empty() || !p.application.is_empty())
+        .map(|(r, p)| (r.clone(), p.clone()))
+        .collect();
+    app.admin_consent = if granted.is_empty() {
+        AdminConsent::None
+    } else if granted == requested {
+        AdminConsent::All
+    } else {
+        AdminConsent::Granted(granted)
+    };
 }

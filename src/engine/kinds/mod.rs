@@ -32,6 +32,8 @@ use crate::engine::application::NamedResource;
 use crate::graph::{GraphClient, Request};
 use crate::model::{DesiredApp, DesiredState};
 
+pub use super::address::Address;
+pub use super::problem::{Cause, Problem};
 pub use super::step::{Instance, WriteError};
 
 /// Where a kind's writes go in apply order. Creates and updates run phase by phase in this order,
@@ -131,7 +133,7 @@ pub trait ResourceKind: Sync {
         _ctx: &AppContext,
         _now: DateTime<Utc>,
         _notices: &mut Vec<Notice>,
-        _problems: &mut Vec<String>,
+        _problems: &mut Vec<Problem>,
     ) {
     }
     /// Users, groups and service principals the manifest names for this kind.
@@ -161,6 +163,61 @@ pub trait ResourceKind: Sync {
     fn delete_unmanaged(&self, _live: &Value) -> Option<Request> {
         None
     }
+    /// The inverse of `desired`: writes into `app` the manifest piece that makes this kind's
+    /// desired instances equal the live ones of `from`, so that importing an app and planning it
+    /// shows no change of this kind. What the manifest cannot say is named in `out.unrepresented`,
+    /// never silently dropped. No IO: observation read everything before.
+    fn inverse(&self, _from: &Adopted, _app: &mut DesiredApp, _out: &mut Inverse) {}
+    /// Collections this kind's inverse needs besides what observation always reads (the
+    /// `reads` it would ask for once the manifest names what the tenant has).
+    fn import_reads(&self, _live: &ObservedApp) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// What an inverse reads: one app as observed, and the names the tenant gives the ids in it.
+pub struct Adopted<'a> {
+    pub live: &'a ObservedApp,
+    /// Resource APIs the app requests or was granted, by appId (lower-case), each with the name
+    /// the manifest writes for it.
+    pub resources: &'a std::collections::BTreeMap<String, (String, super::resolve::ResourceApi)>,
+    /// userPrincipalName by user object id.
+    pub users: &'a std::collections::BTreeMap<String, String>,
+    /// Group display names by object id, with whether the name is the tenant's only group of
+    /// that name (an ambiguous name is written as the id).
+    pub groups: &'a std::collections::BTreeMap<String, (String, bool)>,
+    /// appId of the identity appreg runs as: never listed as an owner (it stays one anyway).
+    pub caller: Option<uuid::Uuid>,
+    /// The manifest key the app gets: certificate files are named after it.
+    pub key: &'a str,
+}
+
+impl Adopted<'_> {
+    /// The manifest's name of the resource whose service principal has object id `sp_id`.
+    pub fn resource_by_sp(&self, sp_id: &str) -> Option<&(String, super::resolve::ResourceApi)> {
+        self.resources.values().find(|(_, api)| api.sp_id == sp_id)
+    }
+}
+
+/// What inverses produce besides the manifest piece.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inverse {
+    /// What the manifest cannot reproduce exactly, each a sentence naming the object.
+    pub unrepresented: Vec<String>,
+    /// Public certificate files to write beside the manifest: path relative to it, PEM text.
+    pub files: Vec<(String, String)>,
+    /// Remarks the generated manifest carries as comments (a sink to choose, ...).
+    pub remarks: Vec<String>,
+}
+
+/// The manifest entry that reproduces an observed app: every kind's inverse, in apply order,
+/// into `app` (which holds the entry's identity: key, uniqueName, adoption).
+pub fn inverse(from: &Adopted, app: &mut DesiredApp) -> Inverse {
+    let mut out = Inverse::default();
+    for kind in KINDS.iter() {
+        kind.inverse(from, app, &mut out);
+    }
+    out
 }
 
 /// A credential whose write is a sequence with sink IO in the middle, planned per app like a kind.
@@ -175,7 +232,7 @@ pub trait CredentialSequence: Sync {
         ctx: &AppContext,
         now: DateTime<Utc>,
         notices: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
     ) -> Vec<(Change, Step)>;
     /// Carries out `work` (steps this sequence planned), recording outcomes in `report`.
     fn apply<'a>(
@@ -329,12 +386,9 @@ impl<'a> AppContext<'a> {
         self.app.lifecycle.ignore.contains(&field)
     }
 
-    pub fn address(&self, suffix: &str) -> String {
-        if suffix.is_empty() {
-            format!("app.{}", self.app.key)
-        } else {
-            format!("app.{}.{suffix}", self.app.key)
-        }
+    /// The app's address (`suffix` empty) or that of an object under it.
+    pub fn address(&self, suffix: &str) -> Address {
+        Address::app(&self.app.key).child(suffix)
     }
 
     /// The manifest's name for a resource service principal id, or the id itself.

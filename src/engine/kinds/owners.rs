@@ -86,12 +86,13 @@ pub fn live_in(
 }
 
 /// Every owner in `listed` must exist in the tenant.
-pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<String>) {
+pub fn check_in(ctx: &AppContext, listed: &BTreeSet<OwnerRef>, problems: &mut Vec<super::Problem>) {
     for owner in listed {
         if find(ctx, owner).is_none() {
-            problems.push(format!(
-                "{}: owner `{owner}` does not exist in the tenant",
-                ctx.address("")
+            problems.push(super::Problem::new(
+                ctx.address(""),
+                super::Cause::UnknownPrincipal,
+                format!("owner `{owner}` does not exist in the tenant"),
             ));
         }
     }
@@ -190,7 +191,7 @@ impl ResourceKind for Owners {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<crate::engine::plan::Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         check_in(ctx, &ctx.app.owners, problems);
     }
@@ -217,4 +218,42 @@ impl ResourceKind for Owners {
             write.live_id()?
         )))
     }
+
+    /// Users by userPrincipalName, service principals by appId; never the identity appreg runs
+    /// as (it stays an owner whatever the manifest says).
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        app.owners = owner_refs(from, &from.live.owners, "the app", out);
+    }
+}
+
+/// The manifest's owners for live owner `objects` of one object (`what`, for notes).
+pub fn owner_refs(
+    from: &super::Adopted,
+    objects: &[Value],
+    what: &str,
+    out: &mut super::Inverse,
+) -> BTreeSet<OwnerRef> {
+    let mut owners = BTreeSet::new();
+    for object in objects {
+        match owner_ref(object) {
+            Some(OwnerRef::ServicePrincipal(app_id))
+                if from
+                    .caller
+                    .is_some_and(|c| c.to_string().eq_ignore_ascii_case(&app_id)) => {}
+            Some(owner) => {
+                owners.insert(owner);
+            }
+            None => out.unrepresented.push(format!(
+                "an owner of {what} ({}, {}) is neither a user with a userPrincipalName nor a service principal",
+                str_of(object, "@odata.type").unwrap_or("unknown type"),
+                str_of(object, "id").unwrap_or("?")
+            )),
+        }
+    }
+    owners
 }

@@ -14,7 +14,7 @@ use super::{Phase, Requires, ResourceKind, Write, WriteError};
 use crate::graph::Request;
 use serde_json::json;
 
-fn address(ctx: &AppContext, resource: &str, role: &str) -> String {
+fn address(ctx: &AppContext, resource: &str, role: &str) -> super::Address {
     ctx.address(&format!("app_permission.{resource}.{role}"))
 }
 
@@ -87,7 +87,7 @@ impl ResourceKind for ApplicationPermissions {
             .find_map(|r| {
                 desired
                     .address
-                    .strip_prefix(&address(ctx, r.written, ""))
+                    .strip_prefix(address(ctx, r.written, "").as_str())
                     .map(|role| (r, role))
             })
             .ok_or(WriteError::NotInTenant("resource"))?;
@@ -119,5 +119,43 @@ impl ResourceKind for ApplicationPermissions {
             "/servicePrincipals/{resource_id}/appRoleAssignedTo/{}",
             write.live_id()?
         )))
+    }
+
+    /// Application permissions held, as consent (see `grants::simplify_consent`).
+    fn inverse(
+        &self,
+        from: &super::Adopted,
+        app: &mut crate::model::DesiredApp,
+        out: &mut super::Inverse,
+    ) {
+        let mut granted = super::grants::consented(app);
+        for assignment in &from.live.app_role_assignments {
+            let resource_id = str_of(assignment, "resourceId").unwrap_or_default();
+            let role_id = str_of(assignment, "appRoleId").unwrap_or_default();
+            let Some((written, api)) = from.resource_by_sp(resource_id) else {
+                out.unrepresented.push(format!(
+                    "application permission {role_id} on resource {resource_id}, whose service principal could not be read; the first apply removes it"
+                ));
+                continue;
+            };
+            let role = api.name_of(PermissionKind::Application, role_id);
+            let requested = app
+                .permissions
+                .get(written)
+                .is_some_and(|p| p.application.contains(&role));
+            if requested {
+                granted
+                    .entry(written.clone())
+                    .or_default()
+                    .application
+                    .insert(role);
+            } else {
+                out.unrepresented.push(format!(
+                    "application permission `{role}` of {written} is granted but not requested; the first apply removes the grant"
+                ));
+            }
+        }
+        app.admin_consent = crate::model::AdminConsent::Granted(granted);
+        super::grants::simplify_consent(app);
     }
 }

@@ -151,4 +151,26 @@ impl ResourceKind for ServicePrincipal {
                 .after_own_write(),
         )
     }
+
+    /// The enterprise application's sign-in settings and notification addresses.
+    fn inverse(&self, from: &super::Adopted, app: &mut model::DesiredApp, _: &mut super::Inverse) {
+        let Some(sp) = from.live.service_principal.as_ref() else {
+            return;
+        };
+        let tags = fields::strings(sp.get("tags"));
+        let settings = &mut app.service_principal;
+        settings.account_enabled = sp
+            .get("accountEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        settings.assignment_required = sp
+            .get("appRoleAssignmentRequired")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        settings.visible_to_users = !tags.contains(&HIDE_APP_TAG);
+        settings.notification_emails = fields::strings(sp.get("notificationEmailAddresses"))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    }
 }

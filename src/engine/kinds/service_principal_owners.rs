@@ -61,7 +61,7 @@ impl ResourceKind for ServicePrincipalOwners {
         ctx: &AppContext,
         _: chrono::DateTime<chrono::Utc>,
         _: &mut Vec<Notice>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<super::Problem>,
     ) {
         check_in(ctx, &ctx.app.service_principal.owners, problems);
     }
@@ -106,6 +106,20 @@ impl ResourceKind for ServicePrincipalOwners {
             collection(&write.sp_id()?),
             write.live_id()?
         )))
+    }
+
+    /// The enterprise application's owners, as for the app's own.
+    fn inverse(&self, from: &super::Adopted, app: &mut DesiredApp, out: &mut super::Inverse) {
+        let objects = live_sp_id(from.live)
+            .map(|id| from.live.collection(&collection(id)))
+            .unwrap_or_default();
+        app.service_principal.owners =
+            owners::owner_refs(from, objects, "the enterprise application", out);
+    }
+
+    /// The owners of the service principal, whatever the (empty) manifest lists.
+    fn import_reads(&self, live: &ObservedApp) -> Vec<String> {
+        live_sp_id(live).map(collection).into_iter().collect()
     }
 }
 
@@ -202,8 +216,12 @@ mod tests {
             app_key: Some(app.key.clone()),
             desired: None,
             live: Some(
-                Instance::new("x".into(), ResourceType::Owner, Default::default())
-                    .observed(&json!({"id": "user-9"})),
+                Instance::new(
+                    crate::engine::address::Address::app("x"),
+                    ResourceType::Owner,
+                    Default::default(),
+                )
+                .observed(&json!({"id": "user-9"})),
             ),
             secret: None,
         };
