@@ -240,6 +240,7 @@ async fn measure(n: usize) -> BTreeMap<&'static str, f64> {
     let options = || PlanOptions {
         prune: false,
         caller: None,
+        ..Default::default()
     };
     let (observed, planned) = engine::plan(&client, &sinks, &state, &tenant, options())
         .await
