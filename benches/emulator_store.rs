@@ -1,251 +1,347 @@
-//! How the sandbox's store copes with a large tenant: 10,000 applications created through the
-//! public API (as `$batch` requests of 20), then timed filtered reads of 999-item pages, and the
-//! memory the store takes.
+//! Whether the sandbox's cost per request is flat in the size of the tenant: for each kind of
+//! request appreg's observe and apply send, and the ones the Python SDK scenario (tests/sdk) sends,
+//! the server-side time per request (the sandbox's request log, injected latency none) at 1,000
+//! and 10,000 apps, and how it grows.
 //!
-//! Memory is measured two ways and both are reported: the serialized state (the bytes of
-//! `.appreg/sandbox.json`, written by `RunningSandbox::save_state`), and the live heap attributable to the
-//! directory, counted by a global allocator wrapper as (bytes allocated - bytes freed) after the
-//! request log is cleared, compared with the same count for an empty sandbox.
+//! The tenant is made by appreg itself (observe, plan, apply of a generated manifest, no latency):
+//! every app has a service principal, a delegated grant, two application permissions, two
+//! assignments and a federated credential, as in benches/engine_scale.rs. Each request kind is
+//! then sent for `SAMPLES` different apps spread over the tenant, one at a time (no contention).
 //!
-//! Run: `cargo bench --bench emulator_store` (release build; prints a report, asserts nothing).
+//! Run: `cargo bench --bench emulator_store` (sizes: `APPREG_BENCH_SIZES=1000,10000`). Prints a
+//! Markdown table; asserts only that every request succeeds.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
-use appreg::emulator::{RunningSandbox, Sandbox, SandboxConfig};
+use appreg::emulator::{EntryKind, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::engine::{self, PlanOptions};
+use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request, odata};
 use serde_json::{Value, json};
 
-/// Counts live heap bytes.
-struct Counting;
+const SAMPLES: usize = 50;
+const SET: &str = "bench";
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+const EXCHANGE_APP_ID: &str = "00000002-0000-0ff1-ce00-000000000000";
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
+fn sizes() -> Vec<usize> {
+    std::env::var("APPREG_BENCH_SIZES")
+        .ok()
+        .map(|t| t.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1000, 10_000])
 }
 
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-const APPS: usize = 10_000;
-const BATCH: usize = 20;
-const PAGE: usize = 999;
-const SAMPLES: usize = 20;
-
-struct Client {
-    http: reqwest::Client,
-    graph: String,
-    token: String,
-}
-
-impl Client {
-    async fn new(sandbox: &RunningSandbox) -> Client {
-        let http = reqwest::Client::new();
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", sandbox.admin_client_id())
-            .append_pair("client_secret", sandbox.admin_client_secret())
-            .append_pair("scope", "https://graph.microsoft.com/.default");
-        let answer: Value = http
-            .post(sandbox.token_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.finish())
-            .send()
-            .await
-            .expect("token request")
-            .json()
-            .await
-            .expect("token answer");
-        Client {
-            http,
-            graph: sandbox.graph_url().to_string(),
-            token: answer["access_token"]
-                .as_str()
-                .expect("a token")
-                .to_string(),
+fn manifest(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for file in 0..n.div_ceil(100) {
+        let mut text = format!("version: 1\nname: {SET}\napps:\n");
+        for i in file * 100..((file + 1) * 100).min(n) {
+            text.push_str(&format!(
+                "  app-{i:05}:
+    displayName: Store app {i:05}
+    permissions:
+      Microsoft Graph:
+        delegated: [User.Read]
+        application: [User.Read.All]
+      Office 365 Exchange Online:
+        application: [SMTP.SendAsApp]
+    adminConsent: true
+    servicePrincipal:
+      assignments:
+        - user: adele.vance@contoso.com
+        - group: All staff
+    federatedCredentials:
+      - name: github-deploy
+        issuer: https://token.actions.githubusercontent.com
+        subject: repo:contoso/app-{i:05}:environment:prod
+"
+            ));
         }
+        let path = dir.join(format!("apps-{file:03}.yaml"));
+        std::fs::write(&path, text).expect("write the manifest");
+        paths.push(path);
     }
-
-    async fn get(&self, url: &str) -> Value {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("GET");
-        assert!(
-            response.status().is_success(),
-            "GET {url}: {}",
-            response.status()
-        );
-        response.json().await.expect("JSON")
-    }
+    paths
 }
 
-fn live_bytes() -> isize {
-    LIVE.load(Ordering::Relaxed)
+fn client_for(sandbox: &RunningSandbox) -> GraphClient {
+    let info = sandbox.connection_info();
+    let graph = url::Url::parse(&info.graph_url).expect("graph url");
+    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
+        .with_authority(url::Url::parse(&info.authority_url).expect("authority url"))
+        .and_then(|e| e.with_graph(graph.clone()))
+        .expect("endpoints");
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
+        (
+            "AZURE_CLIENT_SECRET".to_string(),
+            info.client_secret.clone(),
+        ),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(info.tenant_id.clone()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
+    let mut config = GraphConfig::new(graph);
+    config.max_in_flight = 8;
+    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
 }
 
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// Ids of one app of the tenant.
+struct App {
+    unique_name: String,
+    object_id: String,
+    app_id: String,
+    sp_id: String,
 }
 
-fn mib(bytes: f64) -> String {
-    format!("{:.1} MiB", bytes / 1_048_576.0)
+/// A request kind: its label and how to build it for one app.
+type Kind = (&'static str, fn(&App) -> Request);
+
+/// The request kinds, each built for one app.
+fn kinds() -> Vec<Kind> {
+    vec![
+        (
+            "GET /applications?$filter=tags/any&$expand=owners&$top=999 (first page)",
+            |_| {
+                Request::get("/applications")
+                    .query("$filter", tag_filter())
+                    .query("$expand", "owners")
+                    .query("$top", "999")
+            },
+        ),
+        (
+            "GET /servicePrincipals?$filter=tags/any&$select&$top=999 (first page)",
+            |_| {
+                Request::get("/servicePrincipals")
+                    .query("$filter", tag_filter())
+                    .query("$select", "id,appId,displayName,tags")
+                    .query("$top", "999")
+            },
+        ),
+        (
+            "GET /servicePrincipals?$filter=appId in (…)&$select",
+            |_| {
+                Request::get("/servicePrincipals")
+                    .query(
+                        "$filter",
+                        format!("appId in ('{GRAPH_APP_ID}','{EXCHANGE_APP_ID}')"),
+                    )
+                    .query(
+                        "$select",
+                        "id,appId,displayName,appRoles,oauth2PermissionScopes",
+                    )
+            },
+        ),
+        (
+            "GET /applications?$filter=uniqueName in (…)&$expand=owners",
+            |a| {
+                Request::get("/applications")
+                    .query(
+                        "$filter",
+                        format!("uniqueName in ({})", odata::quote(&a.unique_name)),
+                    )
+                    .query("$expand", "owners")
+            },
+        ),
+        ("GET /applications(uniqueName='…')?$expand=owners", |a| {
+            Request::get(format!(
+                "/applications(uniqueName={})",
+                odata::key(&a.unique_name)
+            ))
+            .query("$expand", "owners")
+        }),
+        ("GET /applications(appId='…') (SDK)", |a| {
+            Request::get(format!("/applications(appId={})", odata::key(&a.app_id)))
+        }),
+        ("GET /servicePrincipals(appId='…')", |a| {
+            Request::get(format!(
+                "/servicePrincipals(appId={})",
+                odata::key(&a.app_id)
+            ))
+        }),
+        ("GET /servicePrincipals/{id} (SDK)", |a| {
+            Request::get(format!("/servicePrincipals/{}", a.sp_id))
+        }),
+        ("GET /applications/{id}/federatedIdentityCredentials", |a| {
+            Request::get(format!(
+                "/applications/{}/federatedIdentityCredentials",
+                a.object_id
+            ))
+        }),
+        (
+            "GET /applications/{id}/federatedIdentityCredentials(name='…') (SDK)",
+            |a| {
+                Request::get(format!(
+                    "/applications/{}/federatedIdentityCredentials(name='github-deploy')",
+                    a.object_id
+                ))
+            },
+        ),
+        ("GET /oauth2PermissionGrants?$filter=clientId eq", |a| {
+            Request::get("/oauth2PermissionGrants")
+                .query("$filter", format!("clientId eq '{}'", a.sp_id))
+        }),
+        ("GET /servicePrincipals/{id}/appRoleAssignedTo", |a| {
+            Request::get(format!("/servicePrincipals/{}/appRoleAssignedTo", a.sp_id))
+        }),
+        ("GET /servicePrincipals/{id}/appRoleAssignments", |a| {
+            Request::get(format!("/servicePrincipals/{}/appRoleAssignments", a.sp_id))
+        }),
+        ("GET /users/{upn}?$select", |_| {
+            Request::get("/users/adele.vance@contoso.com").query("$select", "id,userPrincipalName")
+        }),
+        ("GET /groups?$filter=displayName eq&$select", |_| {
+            Request::get("/groups")
+                .query("$filter", "displayName eq 'All staff'")
+                .query("$select", "id,displayName")
+        }),
+        (
+            "PATCH /applications(uniqueName='…') (upsert, unchanged)",
+            |a| {
+                Request::patch(
+                    format!("/applications(uniqueName={})", odata::key(&a.unique_name)),
+                    json!({ "notes": "store bench" }),
+                )
+                .header("Prefer", "create-if-missing")
+            },
+        ),
+    ]
 }
 
-fn summary(label: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "  {label:<58} median {:>7.2} ms   min {:>7.2} ms   max {:>7.2} ms   ({} samples)",
-        ms(samples[samples.len() / 2]),
-        ms(samples[0]),
-        ms(samples[samples.len() - 1]),
-        samples.len()
-    );
+/// The filter observe lists the set's apps and principals with.
+fn tag_filter() -> String {
+    format!(
+        "tags/any(t:t eq {})",
+        odata::quote(&format!("appreg:set={SET}"))
+    )
 }
 
-async fn filtered_pages(
-    sandbox: &RunningSandbox,
-    client: &Client,
-    label: &str,
-    filter: &str,
-    select: Option<&str>,
-) {
-    sandbox.clear_log();
-    let mut url = format!(
-        "{}/applications?$top={PAGE}&$filter={}",
-        client.graph,
-        urlencode(filter)
-    );
-    if let Some(select) = select {
-        url.push_str(&format!("&$select={select}"));
-    }
-    let mut first_page = Vec::new();
-    for _ in 0..SAMPLES {
-        let started = Instant::now();
-        let page = client.get(&url).await;
-        first_page.push(started.elapsed());
-        assert_eq!(page["value"].as_array().map(Vec::len), Some(PAGE));
-    }
-    summary(
-        &format!("first {PAGE}-item page, {label} (client round trip)"),
-        first_page,
-    );
-    let server: Vec<Duration> = sandbox
-        .request_log()
-        .requests
-        .iter()
-        .map(|e| Duration::from_secs_f64(e.latency_ms / 1000.0))
-        .collect();
-    summary(
-        &format!("first {PAGE}-item page, {label} (server side)"),
-        server,
-    );
+/// Median server-side µs per request of each kind, at one size.
+async fn measure(n: usize) -> BTreeMap<&'static str, f64> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = manifest(dir.path(), n);
+    let state = appreg::manifest::load(&paths, &|_: &str| None)
+        .expect("valid manifest")
+        .state;
+    let sandbox = Sandbox::start(SandboxConfig::default())
+        .await
+        .expect("sandbox");
+    let client = client_for(&sandbox);
+    let sinks = appreg::credentials::Sinks::new(None, &|_| None);
     let started = Instant::now();
-    let (mut next, mut items, mut pages) = (Some(url), 0, 0);
-    while let Some(link) = next {
-        let page = client.get(&link).await;
-        items += page["value"].as_array().map_or(0, Vec::len);
-        pages += 1;
-        next = page["@odata.nextLink"].as_str().map(str::to_string);
-    }
-    println!(
-        "  all {items} matches in {pages} pages, {label}: {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
+    let tenant = sandbox.tenant_id().to_string();
+    let options = || PlanOptions {
+        prune: false,
+        caller: None,
+        ..Default::default()
+    };
+    let (observed, planned) = engine::plan(&client, &sinks, &state, &tenant, options())
+        .await
+        .expect("plan");
+    let report = engine::apply::apply(&client, &sinks, &state, &observed, &planned)
+        .await
+        .expect("apply");
+    assert!(report.failed.is_empty(), "apply failed");
+    let (observed, _) = engine::plan(&client, &sinks, &state, &tenant, options())
+        .await
+        .expect("plan");
+    eprintln!(
+        "[emulator_store] N={n}: tenant made by appreg in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
-}
-
-fn urlencode(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    let apps: Vec<App> = observed
+        .apps
+        .values()
+        .zip(state.apps.values())
+        .filter_map(|(live, desired)| {
+            let app = live.application.as_ref()?;
+            let sp = live.service_principal.as_ref()?;
+            let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            Some(App {
+                unique_name: desired.unique_name.clone(),
+                object_id: text(app, "id")?,
+                app_id: text(app, "appId")?,
+                sp_id: text(sp, "id")?,
+            })
+        })
+        .collect();
+    assert_eq!(apps.len(), n);
+    let mut out = BTreeMap::new();
+    for (what, build) in kinds() {
+        sandbox.clear_log();
+        for i in 0..SAMPLES {
+            let app = &apps[i * n / SAMPLES];
+            client
+                .send(build(app))
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
+        let mut times: Vec<f64> = sandbox
+            .request_log()
+            .requests
+            .iter()
+            .filter(|e| e.kind == EntryKind::Graph)
+            .map(|e| e.latency_ms * 1000.0)
+            .collect();
+        times.sort_by(f64::total_cmp);
+        out.insert(
+            what,
+            times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
+        );
+    }
+    sandbox.shutdown().await;
+    out
 }
 
 fn main() {
+    let sizes = sizes();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let empty = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-        let baseline_heap = live_bytes();
-        let baseline_rss = rss_kib();
-        let client = Client::new(&empty).await;
-
-        let started = Instant::now();
-        for chunk in 0..APPS / BATCH {
-            let requests: Vec<Value> = (0..BATCH)
-                .map(|i| {
-                    let n = chunk * BATCH + i;
-                    json!({
-                        "id": i.to_string(),
-                        "method": "POST",
-                        "url": "/applications",
-                        "headers": {"Content-Type": "application/json"},
-                        "body": {
-                            "displayName": format!("bench app {n:05}"),
-                            "tags": ["appreg:managed", format!("appreg:set=bench-{}", n % 2)],
-                            "web": {"redirectUris": [format!("https://app{n}.example.com/callback")]},
-                            "requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000", "resourceAccess": [{"id": "e1fe6dd8-ba31-4d61-89e7-88639da4683d", "type": "Scope"}]}]
-                        }
-                    })
-                })
-                .collect();
-            let response = client
-                .http
-                .post(format!("{}/$batch", client.graph))
-                .bearer_auth(&client.token)
-                .json(&json!({"requests": requests}))
-                .send()
-                .await
-                .expect("batch");
-            let answer: Value = response.json().await.expect("batch answer");
-            assert!(answer["responses"].as_array().expect("responses").iter().all(|r| r["status"] == 201));
+    let started = Instant::now();
+    let results: Vec<(usize, BTreeMap<&str, f64>)> = sizes
+        .iter()
+        .map(|&n| (n, runtime.block_on(measure(n))))
+        .collect();
+    println!("# emulator_store: server time per request (median µs of {SAMPLES}, one at a time)\n");
+    print!("| request |");
+    for (n, _) in &results {
+        print!(" N={n} |");
+    }
+    if results.len() > 1 {
+        print!(" last / first |");
+    }
+    println!();
+    print!("|---|");
+    for _ in &results {
+        print!("---:|");
+    }
+    if results.len() > 1 {
+        print!("---:|");
+    }
+    println!();
+    for (what, _) in kinds() {
+        print!("| {what} |");
+        for (_, by_kind) in &results {
+            print!(" {:.0} |", by_kind[what]);
         }
-        let created_in = started.elapsed();
-        empty.clear_log();
-        let store_heap = live_bytes() - baseline_heap;
-        let store_rss = rss_kib().zip(baseline_rss).map(|(after, before)| after.saturating_sub(before));
-
-        println!("emulator_store: {APPS} applications created through $batch in {:.2} s", created_in.as_secs_f64());
-        filtered_pages(&empty, &client, "startswith(displayName)", "startswith(displayName,'bench app')", None).await;
-        filtered_pages(&empty, &client, "tags/any, $select=id,displayName", "tags/any(t:t eq 'appreg:managed')", Some("id,displayName")).await;
-
-        let full_size = empty.save_state(&dir.path().join("full.json")).expect("save");
-        let fresh = Sandbox::start(SandboxConfig::default()).await.expect("sandbox");
-        let fresh_size = fresh.save_state(&dir.path().join("fresh.json")).expect("save");
-        fresh.shutdown().await;
-        empty.shutdown().await;
-
-        println!("memory of the store holding {APPS} applications:");
-        println!("  live heap (counting allocator, after clearing the request log): {}", mib(store_heap as f64));
-        println!("  per application:                                               {:.0} bytes", store_heap as f64 / APPS as f64);
-        if let Some(kib) = store_rss {
-            println!("  RSS delta (/proc/self/status, includes allocator slack):      {}", mib(kib as f64 * 1024.0));
+        if let (Some(first), Some(last)) = (results.first(), results.last())
+            && results.len() > 1
+        {
+            print!(" {:.2} |", last.1[what] / first.1[what]);
         }
-        println!("  serialized state (.appreg/sandbox.json format):               {} ({} for an empty tenant)", mib(full_size as f64), mib(fresh_size as f64));
-    });
+        println!();
+    }
+    println!(
+        "\nThe first pages of the tag lists carry 999 apps whatever N (above 999): their time is the page's, not the tenant's. Total bench time: {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
 }
