@@ -4,7 +4,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -96,8 +96,14 @@ impl Persister {
         &self.path
     }
 
-    pub fn save(&self, version: u64, bytes: &[u8]) -> io::Result<()> {
-        let mut last = self.last_written.lock().unwrap_or_else(|e| e.into_inner());
+    /// Holds the file for one save: a second saver (the shutdown's flush) waits here for one in
+    /// progress instead of finding nothing dirty and returning before the file is written.
+    pub fn exclusive(&self) -> MutexGuard<'_, u64> {
+        self.last_written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `bytes` unless a newer version is on disk already; `last` is [`Self::exclusive`]'s.
+    pub fn save(&self, last: &mut u64, version: u64, bytes: &[u8]) -> io::Result<()> {
         if version < *last {
             return Ok(());
         }

@@ -58,6 +58,7 @@ impl Shared {
         let Some(persister) = &self.persister else {
             return;
         };
+        let mut last = persister.exclusive();
         if !self.dirty.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -65,7 +66,7 @@ impl Shared {
             let store = lock(&self.store);
             (store.version, persist::serialize(&store))
         };
-        if let Err(error) = persister.save(version, &bytes) {
+        if let Err(error) = persister.save(&mut last, version, &bytes) {
             self.dirty.store(true, Ordering::SeqCst);
             tracing::warn!(path = %persister.path().display(), %error, "could not save the sandbox state");
         }

@@ -4,10 +4,14 @@
 //! One test binary for the whole group: cargo links each integration-test target on its own, so
 //! fewer targets build faster. Run one module with `cargo test --test cli <module>::`.
 
+#[path = "../support/adoption.rs"]
+mod adoption;
 #[path = "../support/crash.rs"]
 mod crash;
 #[path = "../support/raw.rs"]
 mod raw;
+#[path = "../support/registrations.rs"]
+mod registrations;
 #[path = "../support/tenant.rs"]
 mod tenant;
 
@@ -17,6 +21,8 @@ mod guardrails;
 mod hostile_input;
 mod human_output;
 mod import;
+mod import_e2e;
+mod import_properties;
 mod machine_interface;
 mod schemas;
 mod security;

@@ -1,0 +1,109 @@
+//! What the scale benchmarks share: the sizes and latency they run at, the sandbox they start and
+//! a Graph client built the way `appreg` builds one. Each bench includes it with `mod common;`
+//! (a directory, so cargo does not take it for a bench of its own).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
+use appreg::graph::{Endpoints, GraphClient, GraphConfig};
+
+/// appreg's in-flight bound against the sandbox and a tenant (src/cli/target.rs).
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Seeded principals (src/emulator/seed.rs): assignments cycle through them.
+pub const USERS: &[&str] = &[
+    "adele.vance@contoso.com",
+    "alex.wilber@contoso.com",
+    "conor.obrien@contoso.com",
+    "megan.bowen@contoso.com",
+    "mail-sender@contoso.com",
+];
+pub const GROUPS: &[&str] = &["Odoo mail senders", "All staff", "IT admins"];
+
+/// The app counts to run: the bench's arguments (`-- 10 100`), else `APPREG_BENCH_SIZES`
+/// (`10,100`), else 10, 100 and 1,000.
+pub fn sizes() -> Vec<usize> {
+    let from_args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .flat_map(|a| {
+            a.split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !from_args.is_empty() {
+        return from_args;
+    }
+    match std::env::var("APPREG_BENCH_SIZES") {
+        Ok(text) if !text.trim().is_empty() => text
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("APPREG_BENCH_SIZES: `{s}` is not a number"))
+            })
+            .collect(),
+        _ => vec![10, 100, 1000],
+    }
+}
+
+/// Injected latency per round trip: 50 ms, or `APPREG_BENCH_LATENCY_MS`.
+pub fn latency() -> Duration {
+    let ms = std::env::var("APPREG_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(50);
+    Duration::from_millis(ms)
+}
+
+/// A fixed latency, no jitter, no other fault.
+pub fn faults(latency: Duration) -> Faults {
+    Faults {
+        latency,
+        jitter: Duration::ZERO,
+        ..Faults::default()
+    }
+}
+
+/// A fresh sandbox tenant with `latency` per round trip.
+pub async fn sandbox(latency: Duration) -> RunningSandbox {
+    Sandbox::start(SandboxConfig {
+        faults: faults(latency),
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox")
+}
+
+/// A Graph client for the sandbox built the way `appreg` builds it (src/cli/target.rs): the admin
+/// app's client secret through the credential chain, `max_in_flight` requests in flight.
+pub fn client_for(sandbox: &RunningSandbox, max_in_flight: usize) -> GraphClient {
+    let info = sandbox.connection_info();
+    let graph = url::Url::parse(&info.graph_url).expect("graph url");
+    let authority = url::Url::parse(&info.authority_url).expect("authority url");
+    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
+        .with_authority(authority)
+        .and_then(|e| e.with_graph(graph.clone()))
+        .expect("endpoints");
+    let env = Env::from_pairs([
+        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
+        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
+        (
+            "AZURE_CLIENT_SECRET".to_string(),
+            info.client_secret.clone(),
+        ),
+    ]);
+    let options = ChainOptions {
+        method: Some(AuthMethod::Secret),
+        tenant: Some(info.tenant_id.clone()),
+        ..ChainOptions::default()
+    };
+    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
+    let mut config = GraphConfig::new(graph);
+    config.max_in_flight = max_in_flight;
+    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
+}
