@@ -142,11 +142,6 @@ pub async fn import(
         };
         let mut inverse = kinds::inverse(&from, &mut app);
         super::secrets::inverse(live, &mut app, &mut inverse);
-        if live.service_principal.is_none() {
-            inverse.remarks.push(
-                "the app has no enterprise application (service principal) in this tenant: the first apply creates one".into(),
-            );
-        }
         imported.apps.push(ImportedApp {
             app,
             inverse,
@@ -688,6 +683,24 @@ mod tests {
                     {"keyId": "aaaaaaaa-0000-0000-0000-000000000003", "displayName": "portal",
                         "startDateTime": "2026-02-01T00:00:00Z", "endDateTime": "2028-02-01T00:00:00Z"},
                 ]})),
+            ),
+            ("an app without a service principal (az ad app create)", {
+                let mut live = base();
+                live.service_principal = None;
+                live
+            }),
+            (
+                "two secrets of an app open to personal accounts",
+                app(
+                    json!({"signInAudience": "AzureADandPersonalMicrosoftAccount",
+                        "api": {"requestedAccessTokenVersion": 2},
+                        "passwordCredentials": [
+                        {"keyId": "aaaaaaaa-0000-0000-0000-000000000001", "displayName": null,
+                            "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-12-10T00:00:00Z"},
+                        {"keyId": "aaaaaaaa-0000-0000-0000-000000000002", "displayName": "portal",
+                            "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2028-01-01T00:00:00Z"},
+                    ]}),
+                ),
             ),
         ]
     }

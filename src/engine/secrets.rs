@@ -735,6 +735,23 @@ pub fn inverse(
         }
         groups.insert(name, vec![credential]);
     }
+    // Personal-account apps may declare one secret (rotation needs both slots of Graph's cap of
+    // 2): their credentials, at most two, become generations of one secret claiming both keyIds.
+    if app.sign_in_audience.allows_personal_accounts() && groups.len() > 1 {
+        let mut names = groups.keys().cloned();
+        let name = names.next().unwrap_or_default();
+        for other in names {
+            out.remarks.push(format!(
+                "secret `{name}` also keeps the credential named `{}`: an app open to personal accounts declares one secret; the credential keeps its name",
+                escape_hidden(&other)
+            ));
+        }
+        let members = std::mem::take(&mut groups)
+            .into_values()
+            .flatten()
+            .collect();
+        groups.insert(name, members);
+    }
     for (name, members) in groups {
         let newest = members.iter().map(|c| c.end).max();
         out.remarks.push(format!(

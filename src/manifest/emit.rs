@@ -146,14 +146,18 @@ fn compact(mut app: wire::App) -> wire::App {
     none_if(&mut app.optional_claims, wire::OptionalClaims::default());
     none_if(&mut app.info, wire::Info::default());
     none_if(&mut app.admin_consent, wire::AdminConsent::All(false));
-    if let Some(sp) = &mut app.service_principal {
+    if let Some(wire::ServicePrincipalDecl::Settings(sp)) = &mut app.service_principal {
         none_if(&mut sp.account_enabled, true);
         none_if(&mut sp.assignment_required, false);
         none_if(&mut sp.visible_to_users, true);
     }
     none_if(
         &mut app.service_principal,
-        wire::ServicePrincipal::default(),
+        wire::ServicePrincipalDecl::Settings(wire::ServicePrincipal::default()),
+    );
+    none_if(
+        &mut app.service_principal,
+        wire::ServicePrincipalDecl::Present(true),
     );
     for secret in &mut app.secrets {
         none_if(

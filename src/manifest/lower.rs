@@ -73,7 +73,16 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
     };
     let api = app.api.clone().unwrap_or_default();
     let web = app.web.clone().unwrap_or_default();
-    let sp = app.service_principal.clone().unwrap_or_default();
+    let sp_managed = !matches!(
+        app.service_principal,
+        Some(wire::ServicePrincipalDecl::Present(false))
+    );
+    let sp = app
+        .service_principal
+        .as_ref()
+        .and_then(wire::ServicePrincipalDecl::settings)
+        .cloned()
+        .unwrap_or_default();
     let claims = app.optional_claims.clone().unwrap_or_default();
     let info = app.info.clone().unwrap_or_default();
     DesiredApp {
@@ -204,6 +213,7 @@ fn desired_app(key: &str, app: &wire::App, base_dir: &Path) -> DesiredApp {
             }
         },
         service_principal: model::ServicePrincipalSettings {
+            managed: sp_managed,
             account_enabled: sp.account_enabled.unwrap_or(true),
             assignment_required: sp.assignment_required.unwrap_or(false),
             visible_to_users: sp.visible_to_users.unwrap_or(true),
@@ -556,27 +566,31 @@ pub(super) fn app_to_wire(app: &DesiredApp) -> wire::App {
                 wire::AdminConsent::Granted(requested_to_wire(granted))
             }
         }),
-        service_principal: Some(wire::ServicePrincipal {
-            account_enabled: Some(sp.account_enabled),
-            assignment_required: Some(sp.assignment_required),
-            visible_to_users: Some(sp.visible_to_users),
-            notification_emails: sp.notification_emails.iter().cloned().collect(),
-            assignments: sp
-                .assignments
-                .iter()
-                .map(|a| wire::Assignment {
-                    user: match &a.principal {
-                        model::Principal::User(u) => Some(u.clone()),
-                        model::Principal::Group(_) => None,
-                    },
-                    group: match &a.principal {
-                        model::Principal::Group(g) => Some(g.clone()),
-                        model::Principal::User(_) => None,
-                    },
-                    role: a.role.clone(),
-                })
-                .collect(),
-            owners: sp.owners.iter().map(owner_to_wire).collect(),
+        service_principal: Some(if !sp.managed {
+            wire::ServicePrincipalDecl::Present(false)
+        } else {
+            wire::ServicePrincipalDecl::Settings(wire::ServicePrincipal {
+                account_enabled: Some(sp.account_enabled),
+                assignment_required: Some(sp.assignment_required),
+                visible_to_users: Some(sp.visible_to_users),
+                notification_emails: sp.notification_emails.iter().cloned().collect(),
+                assignments: sp
+                    .assignments
+                    .iter()
+                    .map(|a| wire::Assignment {
+                        user: match &a.principal {
+                            model::Principal::User(u) => Some(u.clone()),
+                            model::Principal::Group(_) => None,
+                        },
+                        group: match &a.principal {
+                            model::Principal::Group(g) => Some(g.clone()),
+                            model::Principal::User(_) => None,
+                        },
+                        role: a.role.clone(),
+                    })
+                    .collect(),
+                owners: sp.owners.iter().map(owner_to_wire).collect(),
+            })
         }),
         secrets: app
             .secrets

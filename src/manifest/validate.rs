@@ -879,7 +879,34 @@ fn article(kind: PermissionKind) -> &'static str {
 }
 
 fn check_service_principal(rules: &mut Rules, app: &wire::App) {
-    let Some(sp) = &app.service_principal else {
+    if matches!(
+        app.service_principal,
+        Some(wire::ServicePrincipalDecl::Present(false))
+    ) {
+        let consents = match &app.admin_consent {
+            None | Some(wire::AdminConsent::All(false)) => false,
+            Some(wire::AdminConsent::All(true)) => true,
+            Some(wire::AdminConsent::Granted(granted)) => !granted.is_empty(),
+        };
+        if consents {
+            rules
+                .error(
+                    "needs-service-principal",
+                    &[key("adminConsent")],
+                    "admin consent is granted to the app's enterprise application, and `servicePrincipal: false` declares it has none",
+                    "needs a service principal",
+                )
+                .help = Some(
+                "remove `servicePrincipal: false` (appreg then creates the enterprise application) or remove `adminConsent`".into(),
+            );
+        }
+        return;
+    }
+    let Some(sp) = app
+        .service_principal
+        .as_ref()
+        .and_then(wire::ServicePrincipalDecl::settings)
+    else {
         return;
     };
     let base = [key("servicePrincipal")];

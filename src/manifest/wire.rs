@@ -164,7 +164,7 @@ pub struct App {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_consent: Option<AdminConsent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_principal: Option<ServicePrincipal>,
+    pub service_principal: Option<ServicePrincipalDecl>,
     /// Client secrets, each delivered to exactly one sink and rotated before expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
@@ -451,6 +451,26 @@ pub struct Info {
 pub enum AdminConsent {
     All(bool),
     Granted(BTreeMap<String, ResourcePermissions>),
+}
+
+/// The enterprise application (service principal): its settings, or `false` for an app that
+/// has none and that appreg leaves without one (as `az ad app create` makes them): appreg
+/// neither creates nor manages one, so consent, assignments and its owners cannot be declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ServicePrincipalDecl {
+    Present(bool),
+    Settings(ServicePrincipal),
+}
+
+impl ServicePrincipalDecl {
+    /// The declared settings; none when the declaration is only `true` or `false`.
+    pub fn settings(&self) -> Option<&ServicePrincipal> {
+        match self {
+            ServicePrincipalDecl::Settings(sp) => Some(sp),
+            ServicePrincipalDecl::Present(_) => None,
+        }
+    }
 }
 
 /// Permissions requested from one resource API.

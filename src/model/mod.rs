@@ -265,6 +265,9 @@ impl AdminConsent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePrincipalSettings {
+    /// False (`servicePrincipal: false`): appreg neither creates nor manages an enterprise
+    /// application for this app.
+    pub managed: bool,
     pub account_enabled: bool,
     pub assignment_required: bool,
     pub visible_to_users: bool,
@@ -277,6 +280,7 @@ pub struct ServicePrincipalSettings {
 impl Default for ServicePrincipalSettings {
     fn default() -> Self {
         ServicePrincipalSettings {
+            managed: true,
             account_enabled: true,
             assignment_required: false,
             visible_to_users: true,

@@ -256,6 +256,7 @@ corpus! {
     broken_56: "tests/broken/56-variable-in-bad-redirect.yaml", "APPREG_VAR_ODOO_HOST" = "odoo.internal.example.com" => "a rule quoting an interpolated value shows the text as written, never the value";
     broken_57: "tests/broken/57-space-separated-permissions.yaml" => "a space-separated permission string: the fix lists separate items, not `[A B]`";
     broken_60: "tests/broken/60-adopted-secret-and-partial-consent.yaml" => "a keyId that is no GUID, one keyId claimed by two secrets, consent to a permission the app does not request";
+    broken_61: "tests/broken/61-consent-without-service-principal.yaml" => "admin consent for an app declared without an enterprise application (`servicePrincipal: false`)";
     broken_99: "tests/broken/99-many-mistakes.yaml" => "18 mistakes across four apps, all reported in one run, in file order";
     valid_anchors: "tests/valid/anchors-and-merge-keys.yaml" => "anchors, aliases and `<<` merge keys (single and list) work";
     valid_adopted: "tests/valid/adopted-secret-and-partial-consent.yaml" => "a secret without a sink kept by keyId, and consent to part of the requested permissions";

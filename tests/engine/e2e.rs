@@ -1139,6 +1139,7 @@ mod props {
                     permissions,
                     admin_consent: admin_consent.into(),
                     service_principal: ServicePrincipalSettings {
+                        managed: true,
                         account_enabled: true,
                         assignment_required: flags.2,
                         visible_to_users: true,

@@ -411,6 +411,7 @@ fn app(key: String) -> impl Strategy<Value = DesiredApp> {
                     ),
                 },
                 service_principal: ServicePrincipalSettings {
+                    managed: true,
                     account_enabled: !flags.2,
                     assignment_required: false,
                     visible_to_users: flags.0,

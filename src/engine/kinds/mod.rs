@@ -409,14 +409,21 @@ pub fn instances(ctx: &AppContext) -> (Vec<Instance>, Vec<Instance>) {
             i
         })
     };
+    // `servicePrincipal: false`: what lives on the enterprise application is neither planned
+    // nor compared, so one made outside appreg is left alone.
+    let applies = |k: &dyn ResourceKind| {
+        ctx.app.service_principal.managed || !matches!(k.requires(), Requires::ServicePrincipal)
+    };
     let desired = KINDS
         .iter()
         .enumerate()
+        .filter(|(_, k)| applies(**k))
         .flat_map(|(at, k)| stamp(at, k.desired(ctx)))
         .collect();
     let live = KINDS
         .iter()
         .enumerate()
+        .filter(|(_, k)| applies(**k))
         .flat_map(|(at, k)| stamp(at, k.live(ctx)))
         .collect();
     (desired, live)

@@ -65,6 +65,9 @@ fn normalize(sp: &Value) -> Fields {
 }
 
 pub fn desired(ctx: &AppContext) -> Vec<Instance> {
+    if !ctx.app.service_principal.managed {
+        return Vec::new();
+    }
     let fields = normalize(&Value::Object(body(ctx)));
     vec![Instance::new(
         ctx.address("service_principal"),
@@ -74,6 +77,10 @@ pub fn desired(ctx: &AppContext) -> Vec<Instance> {
 }
 
 pub fn live(ctx: &AppContext) -> Vec<Instance> {
+    // Unmanaged: one made outside appreg is left alone, never planned away.
+    if !ctx.app.service_principal.managed {
+        return Vec::new();
+    }
     ctx.live
         .service_principal
         .iter()
@@ -155,6 +162,8 @@ impl ResourceKind for ServicePrincipal {
     /// The enterprise application's sign-in settings and notification addresses.
     fn inverse(&self, from: &super::Adopted, app: &mut model::DesiredApp, _: &mut super::Inverse) {
         let Some(sp) = from.live.service_principal.as_ref() else {
+            // Adoption only: an app made without one (`az ad app create`) stays without one.
+            app.service_principal.managed = false;
             return;
         };
         let tags = fields::strings(sp.get("tags"));
