@@ -236,7 +236,7 @@ async fn adopt_then_rotate(sb: &RunningSandbox, raw: &Raw, work: &Path, made: &[
     );
     if removes(&plan).contains(&crm_secret.key_id) {
         gaps.push(format!(
-            "PRODUCT GAP: choosing a sink plans to remove the adopted credential the vendor uses \
+            "regression: choosing a sink plans to remove the adopted credential the vendor uses \
              (keyIds claim it as a generation, keep defaults to 2): {}",
             rotating[0]
         ));
@@ -251,7 +251,7 @@ async fn adopt_then_rotate(sb: &RunningSandbox, raw: &Raw, work: &Path, made: &[
         .unwrap();
     if let Err(e) = secret_signs_in(sb, &crm.app_id, &crm_secret.text).await {
         gaps.push(format!(
-            "PRODUCT GAP: the vendor's adopted CRM secret stopped signing in once a sink was chosen ({e}): \
+            "regression: the vendor's adopted CRM secret stopped signing in once a sink was chosen ({e}): \
              no overlap for the credential import declared"
         ));
     }
@@ -266,7 +266,7 @@ async fn adopt_then_rotate(sb: &RunningSandbox, raw: &Raw, work: &Path, made: &[
     let mut plan = plan_json(sb, work, &["--as-of", &later]).await;
     if rotations(&plan).is_empty() {
         gaps.push(format!(
-            "PRODUCT GAP: `--as-of {later}` (ten days before the delivered secret expires) does not \
+            "regression: `--as-of {later}` (ten days before the delivered secret expires) does not \
              make its rotation due: the global --as-of moves retirement dates only, not the \
              rotation clock"
         ));

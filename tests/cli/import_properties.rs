@@ -235,7 +235,7 @@ fn holds(tenant_apps: &[Registration]) {
     assert!(violations.is_empty(), "{violations:#?}");
 }
 
-/// PRODUCT GAP (found by the property): `az ad app create` leaves an app without a service
+/// Found by the property and fixed in the product: `az ad app create` leaves an app without a service
 /// principal; its import plans to create one, which is more than the adoption.
 #[test]
 fn regression_azure_cli_app_without_service_principal_imports_without_creating_one() {
@@ -247,7 +247,7 @@ fn regression_azure_cli_app_without_service_principal_imports_without_creating_o
     )]);
 }
 
-/// PRODUCT GAP (found by the property): an app open to personal accounts may hold two secrets
+/// Found by the property and fixed in the product: an app open to personal accounts may hold two secrets
 /// (Graph's limit); import declares each as its own secret with the default keep of 2, the
 /// result does not validate, and the whole import exits 1.
 #[test]
