@@ -12,12 +12,12 @@
 //! Run: `cargo bench --bench audit_scale` or `APPREG_BENCH_SIZES=1000,10000 cargo bench --bench
 //! audit_scale`; `APPREG_BENCH_LATENCY_MS` overrides the 50 ms.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request};
+use appreg::emulator::{Faults, Sandbox, SandboxConfig};
+use appreg::graph::{GraphClient, Request};
 use appreg::model::policy::Policy;
 use futures_util::future::join_all;
 use serde_json::json;
@@ -37,33 +37,6 @@ fn latency() -> Duration {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(50);
     Duration::from_millis(ms)
-}
-
-fn client_for(sandbox: &RunningSandbox) -> GraphClient {
-    let info = sandbox.connection_info();
-    let graph = url::Url::parse(&info.graph_url).expect("graph url");
-    let authority = url::Url::parse(&info.authority_url).expect("authority url");
-    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
-        .with_authority(authority)
-        .and_then(|e| e.with_graph(graph.clone()))
-        .expect("endpoints");
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
-        (
-            "AZURE_CLIENT_SECRET".to_string(),
-            info.client_secret.clone(),
-        ),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(info.tenant_id.clone()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
-    let mut config = GraphConfig::new(graph);
-    config.max_in_flight = 8;
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
 }
 
 /// Registers app `i` by hand: the application, a secret, its service principal.
@@ -108,7 +81,7 @@ async fn main() {
         let sandbox = Sandbox::start(SandboxConfig::default())
             .await
             .expect("sandbox");
-        let client = client_for(&sandbox);
+        let client = common::client_for(&sandbox, 8);
         eprintln!("registering {n} apps by hand");
         for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
             join_all(chunk.iter().map(|&i| register(&client, i))).await;
@@ -119,7 +92,7 @@ async fn main() {
             ..Faults::default()
         });
         // A fresh client: its token is fetched inside the measured run, as a real audit would.
-        let client = client_for(&sandbox);
+        let client = common::client_for(&sandbox, 8);
         sandbox.clear_log();
         eprintln!("auditing at {} ms", latency.as_millis());
         let started = Instant::now();
