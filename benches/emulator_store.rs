@@ -11,14 +11,14 @@
 //! Run: `cargo bench --bench emulator_store` (sizes: `APPREG_BENCH_SIZES=1000,10000`). Prints a
 //! Markdown table; asserts only that every request succeeds.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
-use appreg::emulator::{EntryKind, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::emulator::{EntryKind, Sandbox, SandboxConfig};
 use appreg::engine::{self, PlanOptions};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request, odata};
+use appreg::graph::{Request, odata};
 use serde_json::{Value, json};
 
 const SAMPLES: usize = 50;
@@ -65,32 +65,6 @@ fn manifest(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
         paths.push(path);
     }
     paths
-}
-
-fn client_for(sandbox: &RunningSandbox) -> GraphClient {
-    let info = sandbox.connection_info();
-    let graph = url::Url::parse(&info.graph_url).expect("graph url");
-    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
-        .with_authority(url::Url::parse(&info.authority_url).expect("authority url"))
-        .and_then(|e| e.with_graph(graph.clone()))
-        .expect("endpoints");
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
-        (
-            "AZURE_CLIENT_SECRET".to_string(),
-            info.client_secret.clone(),
-        ),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(info.tenant_id.clone()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
-    let mut config = GraphConfig::new(graph);
-    config.max_in_flight = 8;
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
 }
 
 /// Ids of one app of the tenant.
@@ -233,7 +207,7 @@ async fn measure(n: usize) -> BTreeMap<&'static str, f64> {
     let sandbox = Sandbox::start(SandboxConfig::default())
         .await
         .expect("sandbox");
-    let client = client_for(&sandbox);
+    let client = common::client_for(&sandbox, 8);
     let sinks = appreg::credentials::Sinks::new(None, &|_| None);
     let started = Instant::now();
     let tenant = sandbox.tenant_id().to_string();
