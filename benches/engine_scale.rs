@@ -29,19 +29,20 @@
 //! `APPREG_BENCH_SIZES=10,100 cargo bench --bench engine_scale` (or `-- 10 100`).
 //! `APPREG_BENCH_LATENCY_MS` overrides the 50 ms for experiments.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use appreg::emulator::{ConnectionInfo, EntryKind, Faults, RequestLog, Sandbox, SandboxConfig};
 use appreg::engine::observed::{Observed, str_of};
 use appreg::engine::plan::Action;
 use appreg::engine::{self, PlanOptions};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Endpoints, GraphClient, GraphConfig, Request, RequestStats, odata};
+use appreg::graph::{GraphClient, Request, RequestStats, odata};
 use appreg::model::DesiredState;
 use futures_util::future::join_all;
 use regex::Regex;
@@ -493,35 +494,6 @@ fn load(paths: &[PathBuf]) -> DesiredState {
     }
 }
 
-/// A Graph client for the sandbox built the way `appreg` builds it (src/cli/target.rs): the admin
-/// app's client secret through the credential chain, 8 requests in flight.
-fn client_for(sandbox: &SandboxProcess, max_in_flight: usize) -> GraphClient {
-    let info = &sandbox.info;
-    let graph = url::Url::parse(&info.graph_url).expect("graph url");
-    let authority = url::Url::parse(&info.authority_url).expect("authority url");
-    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
-        .with_authority(authority)
-        .and_then(|e| e.with_graph(graph.clone()))
-        .expect("endpoints");
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
-        (
-            "AZURE_CLIENT_SECRET".to_string(),
-            info.client_secret.clone(),
-        ),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(info.tenant_id.clone()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
-    let mut config = GraphConfig::new(graph);
-    config.max_in_flight = max_in_flight;
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
-}
-
 /// Zero the client's counters and the emulator's log before an operation.
 fn reset(sandbox: &SandboxProcess, client: &GraphClient) {
     client.reset_stats();
@@ -764,7 +736,7 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     assert_eq!(state.apps.len(), n);
 
     let sandbox = SandboxProcess::start(latency);
-    let client = client_for(&sandbox, MAX_IN_FLIGHT);
+    let client = common::client_from_info(&sandbox.info, MAX_IN_FLIGHT);
     let tenant_id = sandbox.info.tenant_id.clone();
     // Fetch the token outside the measurements (one token request per run, not a Graph request).
     client
@@ -936,7 +908,7 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
         String::new(),
     );
     progress("plan with no latency, 1 in flight (uncontended emulator)");
-    let sequential = client_for(&sandbox, 1);
+    let sequential = common::client_from_info(&sandbox.info, 1);
     sequential
         .send(Request::get("/organization"))
         .await

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
+use appreg::emulator::{ConnectionInfo, Faults, RunningSandbox, Sandbox, SandboxConfig};
 use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
 use appreg::graph::{Endpoints, GraphClient, GraphConfig};
 
@@ -82,7 +82,11 @@ pub async fn sandbox(latency: Duration) -> RunningSandbox {
 /// A Graph client for the sandbox built the way `appreg` builds it (src/cli/target.rs): the admin
 /// app's client secret through the credential chain, `max_in_flight` requests in flight.
 pub fn client_for(sandbox: &RunningSandbox, max_in_flight: usize) -> GraphClient {
-    let info = sandbox.connection_info();
+    client_from_info(&sandbox.connection_info(), max_in_flight)
+}
+
+/// The same client from a sandbox's connection info (a sandbox in another process prints it).
+pub fn client_from_info(info: &ConnectionInfo, max_in_flight: usize) -> GraphClient {
     let graph = url::Url::parse(&info.graph_url).expect("graph url");
     let authority = url::Url::parse(&info.authority_url).expect("authority url");
     let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
