@@ -148,7 +148,7 @@ fn write_files(args: &ImportArgs, dir: &Path, imported: &Imported) -> u8 {
     if !args.force {
         let existing: Vec<String> = planned
             .iter()
-            .filter(|(p, _)| p.exists())
+            .filter(|(p, _)| p.symlink_metadata().is_ok())
             .map(|(p, _)| p.display().to_string())
             .collect();
         if !existing.is_empty() {
@@ -162,7 +162,7 @@ fn write_files(args: &ImportArgs, dir: &Path, imported: &Imported) -> u8 {
         return fail(format!("cannot create {}: {e}", dir.display()));
     }
     let schema = dir.join(SCHEMA_FILE);
-    if !schema.exists() {
+    if schema.symlink_metadata().is_err() {
         planned.push((schema, crate::manifest::schema_json()));
     }
     for (path, text) in &planned {
@@ -198,7 +198,7 @@ fn write_stdout(args: &ImportArgs, imported: &Imported) -> u8 {
     for one in &imported.apps {
         for (path, pem) in &one.inverse.files {
             let path = Path::new(path);
-            if path.exists() {
+            if path.symlink_metadata().is_ok() {
                 return fail(format!(
                     "{} exists; import with --out DIR (and --force) to replace it",
                     path.display()
@@ -308,16 +308,29 @@ fn report(args: &ImportArgs, imported: &Imported, apps: Vec<AppSummary>) {
     }
 }
 
-/// Writes a file holding nothing secret: mode 0644 whatever the umask allows more of.
+/// Writes a file holding nothing secret: mode 0644 whatever the umask allows more of. The file
+/// itself is never a link (O_NOFOLLOW): a link planted in a shared output directory, dangling or
+/// not, must not redirect the write or the mode change to a file elsewhere.
 fn write_public(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(path, text)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .mode(0o644);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     Ok(())
 }

@@ -343,6 +343,35 @@ async fn an_app_made_by_hand_imports_plans_only_the_adoption_and_keeps_its_secre
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("--force"), "{stderr}");
 
+    // A link planted where a manifest goes, dangling or not, never redirects the write: without
+    // --force it counts as an existing file, with --force the write fails and the target of the
+    // link is never created.
+    let manifest = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .expect("an imported manifest");
+    let victim = dir.path().join("victim.txt");
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink(&victim, &manifest).unwrap();
+    let import = [
+        "import",
+        "--app",
+        &app_id,
+        "--set",
+        "brownfield",
+        "--out",
+        path_str(&out),
+    ];
+    let (code, _, stderr) = cli(&sb, dir.path(), &import).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    let forced: Vec<&str> = import.iter().copied().chain(["--force"]).collect();
+    let (code, _, stderr) = cli(&sb, dir.path(), &forced).await;
+    assert_ne!(code, 0, "a write through a link: {stderr}");
+    assert!(!victim.exists(), "the link's target was written");
+    std::fs::remove_file(&manifest).unwrap();
+
     // One app by appId, to stdout; a line break cannot start a runner command there.
     let (code, stdout, stderr) = cli(
         &sb,
