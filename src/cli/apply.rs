@@ -249,6 +249,7 @@ async fn apply(
         PlanOptions {
             prune,
             caller: connection.caller,
+            as_of: global.as_of_instant(),
         },
     )
     .await;
@@ -344,7 +345,7 @@ async fn apply(
         }
     }
     drop(err);
-    let rows = engine::inventory::inventory(state, &observed, chrono::Utc::now());
+    let rows = engine::inventory::inventory(state, &observed, global.now());
     let outputs = outputs(
         state,
         &report.ids,

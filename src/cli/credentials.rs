@@ -49,8 +49,7 @@ pub fn run(global: &GlobalArgs, args: &CredentialsArgs) -> u8 {
         connection.close().await;
         match observed {
             Ok(observed) => {
-                let rows =
-                    engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
+                let rows = engine::inventory::inventory(&loaded.state, &observed, global.now());
                 let text = if args.json {
                     crate::output::machine::to_json(
                         &crate::output::machine::CredentialsReport::new(&rows),

@@ -103,8 +103,9 @@ pub struct GlobalArgs {
     /// When to use colors; NO_COLOR in the environment means never unless `always` is given.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Judge API retirement dates as of this day (YYYY-MM-DD, UTC) instead of today: check ahead
-    /// whether a manifest still passes on a coming date.
+    /// Judge API retirement dates and secret and certificate rotation as of this day
+    /// (YYYY-MM-DD, UTC) instead of today: check ahead whether a manifest still passes, and what
+    /// rotation will be due, on a coming date. apply rotates what is due by then.
     #[arg(long, global = true, value_name = "DATE")]
     pub as_of: Option<chrono::NaiveDate>,
 }
@@ -115,13 +116,25 @@ impl GlobalArgs {
         self.as_of.unwrap_or_else(crate::manifest::today)
     }
 
+    /// The present moved to the `--as-of` day (same time of day), for rotation; `None` for now.
+    pub fn as_of_instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let today = crate::manifest::today();
+        let day = self.as_of.filter(|day| *day != today)?;
+        Some(chrono::Utc::now() + (day - today))
+    }
+
+    /// The moment expiry is judged at: `--as-of`'s, else now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.as_of_instant().unwrap_or_else(chrono::Utc::now)
+    }
+
     /// Says on stderr when `--as-of` moves the day, so a report judged on another day is never
     /// mistaken for today's (an earlier day silences retirements that have already happened).
     pub fn note_as_of(&self) {
         let today = crate::manifest::today();
         if let Some(day) = self.as_of.filter(|day| *day != today) {
             eprintln!(
-                "appreg: judging API retirement dates as of {day} (--as-of), not today ({today})"
+                "appreg: judging API retirement dates and rotation as of {day} (--as-of), not today ({today})"
             );
         }
     }

@@ -45,8 +45,7 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
                     .iter()
                     .map(|(k, a)| (k.clone(), engine::apply::ids_of(a)))
                     .collect();
-                let rows =
-                    engine::inventory::inventory(&loaded.state, &observed, chrono::Utc::now());
+                let rows = engine::inventory::inventory(&loaded.state, &observed, global.now());
                 let outputs = super::apply::outputs(
                     &loaded.state,
                     &ids,

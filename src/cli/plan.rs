@@ -173,6 +173,7 @@ pub fn make_plan(
             PlanOptions {
                 prune: prune && !targeted,
                 caller: connection.caller,
+                as_of: global.as_of_instant(),
             },
         )
         .await;

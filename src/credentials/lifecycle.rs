@@ -130,7 +130,10 @@ pub fn plan_secret(
     // Newest first; keyId breaks ties so the order is stable.
     mine.sort_by(|a, b| (b.start, &b.key_id).cmp(&(a.start, &a.key_id)));
 
-    let (current, orphans, generations, lagging) = classify(&mine, holding, now);
+    // A credential the manifest claims by keyId was issued outside appreg (import, `adopt:`):
+    // someone holds its value, so it is a generation to keep with overlap, never an orphan.
+    let adopted = |c: &LiveSecret| spec.key_ids.contains(&c.key_id.to_lowercase());
+    let (current, orphans, generations, lagging) = classify(&mine, holding, &adopted, now);
     let rotate_at = spec
         .rotate_before
         .after(now)
@@ -279,11 +282,22 @@ type Classified<'a> = (
 
 /// Splits a secret's credentials (newest first) into the current one, orphans and earlier
 /// generations (current included, newest first). The flag says the sink names a credential that
-/// reads do not show yet.
-fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) -> Classified<'a> {
+/// reads do not show yet. `adopted` credentials are generations whatever the sink says.
+fn classify<'a>(
+    mine: &[&'a LiveSecret],
+    holding: &Holding,
+    adopted: &dyn Fn(&LiveSecret) -> bool,
+    now: DateTime<Utc>,
+) -> Classified<'a> {
+    // Nothing the sink names: every credential is an orphan but the adopted ones.
+    let unheld = || {
+        let (generations, orphans): (Vec<&LiveSecret>, Vec<&LiveSecret>) =
+            mine.iter().partition(|c| adopted(c));
+        (None, orphans, generations, false)
+    };
     match holding {
         Holding::WriteOnly => (mine.first().copied(), Vec::new(), mine.to_vec(), false),
-        Holding::Empty => (None, mine.to_vec(), Vec::new(), false),
+        Holding::Empty => unheld(),
         Holding::Holds {
             key_id,
             delivered,
@@ -293,7 +307,7 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
             // Delivered moments ago but not in the reads: replication lag, not loss.
             let lagging = held.is_none() && delivered.is_some_and(|d| now - d < REPLICATION_GRACE);
             if held.is_none() && !lagging {
-                return (None, mine.to_vec(), Vec::new(), false);
+                return unheld();
             }
             // Where the sink lists a credential among the earlier generations, newest first.
             let remembered_at = |c: &LiveSecret| {
@@ -310,6 +324,7 @@ fn classify<'a>(mine: &[&'a LiveSecret], holding: &Holding, now: DateTime<Utc>) 
                 mine.iter().partition(|c| {
                     !c.key_id.eq_ignore_ascii_case(key_id)
                         && remembered_at(c).is_none()
+                        && !adopted(c)
                         && (remembers_all || held.is_some_and(|h| c.start >= h.start))
                 });
             // Newest first: the held one, then what the sink remembers, then by age.
@@ -698,6 +713,106 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A credential issued outside appreg and claimed by keyId (import, `adopt:`) with a
+    /// display name of its own, as the portal leaves it.
+    fn vendors(key: &str, age: i64, left: i64) -> LiveSecret {
+        LiveSecret {
+            display_name: Some("set up by the vendor".into()),
+            ..cred(key, age, left)
+        }
+    }
+
+    #[test]
+    fn an_adopted_credential_is_a_generation_kept_with_overlap_never_an_orphan() {
+        let adopting = |keep: u32| SecretSpec {
+            key_ids: ["vendor".to_string()].into(),
+            ..spec(keep)
+        };
+        // (why, live, holding, keep, action, removed after delivery, earlier recorded)
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            Vec<LiveSecret>,
+            Holding,
+            u32,
+            SecretAction,
+            Vec<&str>,
+            Vec<&str>,
+        )> = vec![
+            (
+                "a sink chosen for an adopted secret: a new value, the vendor's stays for the overlap",
+                vec![vendors("vendor", 300, 400)],
+                Holding::Empty,
+                2,
+                SecretAction::Rotate,
+                vec![],
+                vec!["vendor"],
+            ),
+            (
+                "an orphan of the name goes, the adopted one stays",
+                vec![vendors("vendor", 300, 400), cred("orphan", 1, 179)],
+                Holding::Empty,
+                2,
+                SecretAction::Rotate,
+                vec!["orphan"],
+                vec!["vendor"],
+            ),
+            (
+                "keep: 1 is the user's word: the adopted one goes once the new value is delivered",
+                vec![vendors("vendor", 300, 400)],
+                Holding::Empty,
+                1,
+                SecretAction::Rotate,
+                vec!["vendor"],
+                vec![],
+            ),
+            (
+                "after delivery the sink's memory does not name it, yet it is no orphan",
+                vec![cred("a", 1, 179), vendors("vendor", 300, 400)],
+                holds("a"),
+                2,
+                SecretAction::NoOp,
+                vec![],
+                vec!["a", "vendor"],
+            ),
+            (
+                "the next rotation by policy retires it beyond keep, after the new value is delivered",
+                vec![cred("a", 160, 20), vendors("vendor", 300, 400)],
+                holds_after("a", &["vendor"]),
+                2,
+                SecretAction::Rotate,
+                vec!["vendor"],
+                vec!["a"],
+            ),
+            (
+                "a sink naming a credential that is gone: the adopted one is still kept",
+                vec![vendors("vendor", 300, 400)],
+                holds("vanished"),
+                2,
+                SecretAction::Rotate,
+                vec![],
+                vec!["vendor"],
+            ),
+        ];
+        for (why, live, holding, keep, action, after, earlier) in cases {
+            let plan = plan_secret(&adopting(keep), &live, &holding, None, now());
+            assert_eq!(plan.action, action, "{why}: {plan:?}");
+            assert_eq!(plan.remove_after, after, "{why}");
+            assert!(plan.remove_first.is_empty(), "{why}");
+            assert_eq!(plan.earlier, earlier, "{why}");
+        }
+        // Without the claim the same credential is someone else's: not this secret's at all.
+        let plan = plan_secret(
+            &spec(2),
+            &[vendors("vendor", 300, 400)],
+            &Holding::Empty,
+            None,
+            now(),
+        );
+        assert_eq!(plan.action, SecretAction::Create);
+        assert!(plan.remove_after.is_empty());
     }
 
     #[test]

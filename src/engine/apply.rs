@@ -20,7 +20,7 @@ use crate::credentials::Sinks;
 use crate::graph::{GraphClient, GraphError, Request, Response};
 use crate::model::{DesiredApp, DesiredState};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub async fn apply(
     client: &GraphClient,
@@ -231,23 +231,27 @@ async fn execute(
     }
     // Identical writes (an app's certificate changes all send the same collection) go once and
     // share the answer.
+    // Candidates are found by method and path, so a phase of tens of thousands of writes is not
+    // compared pairwise.
     let mut unique: Vec<Request> = Vec::new();
+    let mut keyed: Vec<bool> = Vec::new();
+    let mut by_target: HashMap<(String, String), Vec<usize>> = HashMap::new();
     let slot: Vec<usize> = writes
         .iter()
-        .map(|w| match unique.iter().position(|r| *r == w.request) {
-            Some(i) => i,
-            None => {
-                unique.push(w.request.clone());
-                unique.len() - 1
-            }
-        })
-        .collect();
-    let keyed: Vec<bool> = (0..unique.len())
-        .map(|i| {
-            writes
-                .iter()
-                .zip(&slot)
-                .any(|(w, s)| *s == i && w.tolerate_exists)
+        .map(|w| {
+            let target = (w.request.method.to_string(), w.request.path.clone());
+            let same = by_target.entry(target).or_default();
+            let i = match same.iter().copied().find(|i| unique[*i] == w.request) {
+                Some(i) => i,
+                None => {
+                    unique.push(w.request.clone());
+                    keyed.push(false);
+                    same.push(unique.len() - 1);
+                    unique.len() - 1
+                }
+            };
+            keyed[i] |= w.tolerate_exists;
+            i
         })
         .collect();
     let mut answers = client.batch(unique.clone()).await;

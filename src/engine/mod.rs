@@ -64,7 +64,8 @@ pub async fn plan(
         None => caller_from_token(client).await,
     };
     observed.prune = options.prune || state.prune;
-    let planned = planner::plan(state, &observed, options, Utc::now())?;
+    let now = options.as_of.unwrap_or_else(Utc::now);
+    let planned = planner::plan(state, &observed, options, now)?;
     Ok((observed, planned))
 }
 

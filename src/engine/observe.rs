@@ -258,7 +258,7 @@ pub async fn observe(
         observed.apps.insert(key, entry);
     }
 
-    sub_objects(client, &mut observed, |key, app| {
+    sub_objects(client, &mut observed, true, |key, app| {
         state
             .apps
             .get(key)
@@ -569,10 +569,12 @@ pub async fn local(
 
 /// Round 3: grants, app role assignments (held and granted), federated credentials and
 /// certificate keys per app.
-/// `reads` names the collections kinds ask for, per app key.
+/// `reads` names the collections kinds ask for, per app key. Without `grants_per_app` the
+/// caller reads the grants another way (import lists the tenant's once for many apps).
 pub(super) async fn sub_objects(
     client: &GraphClient,
     observed: &mut Observed,
+    grants_per_app: bool,
     reads: impl Fn(&str, &ObservedApp) -> Vec<String>,
 ) -> Result<(), EngineError> {
     let mut requests = Vec::new();
@@ -603,11 +605,13 @@ pub(super) async fn sub_objects(
             slots.push((key.clone(), Slot::Collection(path)));
         }
         if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
-            requests.push(
-                Request::get("/oauth2PermissionGrants")
-                    .query("$filter", format!("clientId eq {}", odata::quote(sp))),
-            );
-            slots.push((key.clone(), Slot::Grants));
+            if grants_per_app {
+                requests.push(
+                    Request::get("/oauth2PermissionGrants")
+                        .query("$filter", format!("clientId eq {}", odata::quote(sp))),
+                );
+                slots.push((key.clone(), Slot::Grants));
+            }
             requests.push(Request::get(format!(
                 "/servicePrincipals/{sp}/appRoleAssignments"
             )));

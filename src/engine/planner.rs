@@ -25,6 +25,9 @@ pub struct PlanOptions {
     /// `ownership`); Graph makes an app-only caller an owner of the apps it creates, and that
     /// owner is never planned for removal (see `kinds::owners`).
     pub caller: Option<uuid::Uuid>,
+    /// The moment secrets and certificates are judged at (`--as-of`), when not the present:
+    /// a plan can show what rotation will be due by a coming day.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Digest of the desired state, for "plan is stale" checks.
@@ -582,6 +585,7 @@ mod tests {
             PlanOptions {
                 prune: false,
                 caller: None,
+                ..Default::default()
             },
             Utc::now(),
         )
@@ -593,6 +597,7 @@ mod tests {
             PlanOptions {
                 prune: true,
                 caller: None,
+                ..Default::default()
             },
             Utc::now(),
         )

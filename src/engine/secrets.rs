@@ -687,6 +687,73 @@ async fn run(
     Ok(delivered)
 }
 
+/// The inverse for client secrets: each live password credential claimed by keyId under a
+/// secret named after its displayName (credentials sharing a name are one secret's
+/// generations), without a sink, so the first apply keeps every one of them.
+pub fn inverse(
+    live: &super::observed::ObservedApp,
+    app: &mut DesiredApp,
+    out: &mut super::kinds::Inverse,
+) {
+    let credentials: Vec<LiveSecret> = live
+        .application
+        .as_ref()
+        .map(password_credentials)
+        .unwrap_or_default();
+    let usable = |name: &str| {
+        !name.trim().is_empty()
+            && name.chars().count() <= 100
+            && !name.chars().any(crate::manifest::diagnostic::is_hidden)
+    };
+    let mut groups: BTreeMap<String, Vec<&LiveSecret>> = BTreeMap::new();
+    let mut unnamed = Vec::new();
+    for credential in &credentials {
+        match credential.display_name.as_deref().filter(|n| usable(n)) {
+            Some(name) => groups.entry(name.to_string()).or_default().push(credential),
+            None => unnamed.push(credential),
+        }
+    }
+    for credential in unnamed {
+        let mut n = 1;
+        let name = loop {
+            let name = if n == 1 {
+                "secret".to_string()
+            } else {
+                format!("secret-{n}")
+            };
+            if !groups.contains_key(&name) {
+                break name;
+            }
+            n += 1;
+        };
+        if let Some(original) = credential.display_name.as_deref().filter(|d| !d.is_empty()) {
+            out.remarks.push(format!(
+                "secret `{name}` (keyId {}): its displayName `{}` cannot be a secret name here; the credential keeps it",
+                credential.key_id,
+                escape_hidden(original)
+            ));
+        }
+        groups.insert(name, vec![credential]);
+    }
+    for (name, members) in groups {
+        let newest = members.iter().map(|c| c.end).max();
+        out.remarks.push(format!(
+            "secret `{name}`: kept as it is{}; choose a sink under `deliver` before appreg can rotate it",
+            newest
+                .map(|end| format!(" (expires {})", end.format("%Y-%m-%d")))
+                .unwrap_or_default()
+        ));
+        app.secrets.push(crate::model::SecretSpec {
+            keep: (members.len() as u32).clamp(crate::model::DEFAULT_KEEP, 10),
+            key_ids: members.iter().map(|c| c.key_id.to_lowercase()).collect(),
+            name,
+            lifetime: crate::model::DEFAULT_SECRET_LIFETIME,
+            rotate_before: crate::model::DEFAULT_ROTATE_BEFORE,
+            sink: None,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,72 +874,5 @@ mod tests {
                 .all(|n| !n.message.contains("not in the manifest")),
             "{notices:?}"
         );
-    }
-}
-
-/// The inverse for client secrets: each live password credential claimed by keyId under a
-/// secret named after its displayName (credentials sharing a name are one secret's
-/// generations), without a sink, so the first apply keeps every one of them.
-pub fn inverse(
-    live: &super::observed::ObservedApp,
-    app: &mut DesiredApp,
-    out: &mut super::kinds::Inverse,
-) {
-    let credentials: Vec<LiveSecret> = live
-        .application
-        .as_ref()
-        .map(password_credentials)
-        .unwrap_or_default();
-    let usable = |name: &str| {
-        !name.trim().is_empty()
-            && name.chars().count() <= 100
-            && !name.chars().any(crate::manifest::diagnostic::is_hidden)
-    };
-    let mut groups: BTreeMap<String, Vec<&LiveSecret>> = BTreeMap::new();
-    let mut unnamed = Vec::new();
-    for credential in &credentials {
-        match credential.display_name.as_deref().filter(|n| usable(n)) {
-            Some(name) => groups.entry(name.to_string()).or_default().push(credential),
-            None => unnamed.push(credential),
-        }
-    }
-    for credential in unnamed {
-        let mut n = 1;
-        let name = loop {
-            let name = if n == 1 {
-                "secret".to_string()
-            } else {
-                format!("secret-{n}")
-            };
-            if !groups.contains_key(&name) {
-                break name;
-            }
-            n += 1;
-        };
-        if let Some(original) = credential.display_name.as_deref().filter(|d| !d.is_empty()) {
-            out.remarks.push(format!(
-                "secret `{name}` (keyId {}): its displayName `{}` cannot be a secret name here; the credential keeps it",
-                credential.key_id,
-                escape_hidden(original)
-            ));
-        }
-        groups.insert(name, vec![credential]);
-    }
-    for (name, members) in groups {
-        let newest = members.iter().map(|c| c.end).max();
-        out.remarks.push(format!(
-            "secret `{name}`: kept as it is{}; choose a sink under `deliver` before appreg can rotate it",
-            newest
-                .map(|end| format!(" (expires {})", end.format("%Y-%m-%d")))
-                .unwrap_or_default()
-        ));
-        app.secrets.push(crate::model::SecretSpec {
-            keep: (members.len() as u32).clamp(crate::model::DEFAULT_KEEP, 10),
-            key_ids: members.iter().map(|c| c.key_id.to_lowercase()).collect(),
-            name,
-            lifetime: crate::model::DEFAULT_SECRET_LIFETIME,
-            rotate_before: crate::model::DEFAULT_ROTATE_BEFORE,
-            sink: None,
-        });
     }
 }

@@ -194,6 +194,49 @@ async fn credentials_lists_expiry_and_drift_reports_secrets_due_for_rotation() {
     sb.shutdown().await;
 }
 
+/// `--as-of` moves the clock rotation is judged by, as well as retirement dates: a schedule can
+/// ask what will be due by a coming day, and says on stderr that it was asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_of_a_coming_day_shows_the_rotation_due_by_then() {
+    let sb = start(Faults::default(), 29).await;
+    let dir = workdir();
+    let path = manifest(&dir, "20d", "10d", false);
+    let path = path.to_str().unwrap();
+    let (code, out, err) = run_cli(&sb, &dir, &["apply", path, "--auto-approve"]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let day = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .date_naive()
+            .to_string()
+    };
+
+    // Nine days on, ten are still left before the window opens: nothing due.
+    let (code, out, err) = run_cli(&sb, &dir, &["drift", path, "--as-of", &day(5)]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("rotation as of"), "{err}");
+    // Fifteen days on, both secrets are inside their 10-day window.
+    let (code, out, _) = run_cli(&sb, &dir, &["drift", path, "--as-of", &day(15)]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("app.file-app.secret.mail") && out.contains("app.vault-app.secret.mail"),
+        "{out}"
+    );
+    let (code, json, _) = run_cli(
+        &sb,
+        &dir,
+        &["credentials", path, "--json", "--as-of", &day(15)],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let rows = report["credentials"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["due"] == true), "{json}");
+    // The present is untouched: a plain drift still finds nothing due.
+    let (code, _, _) = run_cli(&sb, &dir, &["drift", path]).await;
+    assert_eq!(code, 0);
+    sb.shutdown().await;
+}
+
 /// Kills `appreg apply` right after the sandbox has taken its k-th request (the k-th answer never
 /// arrives), for every k up to the apply's length, then runs apply again. Every declared secret
 /// must end with a working credential its sink holds, with no orphan and no duplicate, and

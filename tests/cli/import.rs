@@ -242,8 +242,10 @@ async fn an_app_made_by_hand_imports_plans_only_the_adoption_and_keeps_its_secre
     }
 
     // The files load back to the tenant's text, literally: no interpolation, no smuggled keys.
-    let loaded = appreg::manifest::load(&[out.clone()], &|_: &str| Some("INJECTED".into()))
-        .expect("the imported manifests validate");
+    let loaded = appreg::manifest::load(std::slice::from_ref(&out), &|_: &str| {
+        Some("INJECTED".into())
+    })
+    .expect("the imported manifests validate");
     let hostile = loaded
         .state
         .apps
@@ -358,4 +360,90 @@ async fn an_app_made_by_hand_imports_plans_only_the_adoption_and_keeps_its_secre
         stdout.lines().all(|l| !l.trim_start().starts_with("::")),
         "{stdout}"
     );
+
+    // By owner and by filter: each names exactly its app.
+    for (selection, value, wanted) in [
+        ("--owned-by", "ADELE.VANCE@contoso.com", app_id.as_str()),
+        (
+            "--filter",
+            "startswith(displayName,'ERP')",
+            smuggler["appId"].as_str().unwrap(),
+        ),
+    ] {
+        let (code, stdout, stderr) = cli(&sb, dir.path(), &["import", selection, value]).await;
+        assert_eq!(code, 0, "{selection}: {stderr}");
+        assert_eq!(
+            stdout.matches("\n    adopt:").count(),
+            1,
+            "{selection}: {stdout}"
+        );
+        assert!(stdout.contains(wanted), "{selection}: {stdout}");
+    }
+}
+
+/// Many apps: the reads are batched as plan's are, the grants listed once for the tenant
+/// instead of once per app, and a grant still becomes the app's consent. Prints the figure.
+#[tokio::test(flavor = "multi_thread")]
+async fn importing_many_apps_takes_few_round_trips() {
+    use appreg::emulator::EntryKind;
+    const APPS: usize = 60;
+    let sb = start(Faults::default(), 62).await;
+    let raw = Raw::new(&sb).await;
+    let graph = raw.resource_sp(GRAPH_APP_ID).await;
+    let graph_sp = graph["id"].as_str().unwrap().to_string();
+    let user_read = id_of(&graph["oauth2PermissionScopes"], "User.Read");
+    let mut consented = Vec::new();
+    for i in 0..APPS {
+        let app = post(
+            &raw,
+            "/applications",
+            json!({ "displayName": format!("Bulk app {i:02}"),
+                "requiredResourceAccess": [{ "resourceAppId": GRAPH_APP_ID,
+                    "resourceAccess": [{ "id": user_read, "type": "Scope" }] }] }),
+        )
+        .await;
+        let sp = post(&raw, "/servicePrincipals", json!({ "appId": app["appId"] })).await;
+        if i % 3 == 0 {
+            post(
+                &raw,
+                "/oauth2PermissionGrants",
+                json!({ "clientId": sp["id"], "consentType": "AllPrincipals", "principalId": null,
+                        "resourceId": graph_sp, "scope": "User.Read" }),
+            )
+            .await;
+            consented.push(format!("bulk-app-{i:02}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bulk");
+    sb.clear_log();
+    let (code, _, stderr) = cli(
+        &sb,
+        dir.path(),
+        &["import", "--all", "--out", path_str(&out)],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let round_trips = sb
+        .request_log()
+        .requests
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Graph | EntryKind::Batch))
+        .count();
+    eprintln!("import of {APPS} apps: {round_trips} Graph round trips");
+    // Per app: federated credentials, service principal owners, application permissions held
+    // and assignments granted, twenty to a `$batch`; the rest is a handful of listings.
+    assert!(
+        round_trips <= APPS * 4 / 20 + 10,
+        "{round_trips} round trips"
+    );
+    for i in 0..APPS {
+        let key = format!("bulk-app-{i:02}");
+        let text = std::fs::read_to_string(out.join(format!("{key}.yaml"))).unwrap();
+        assert_eq!(
+            text.contains("adminConsent: true"),
+            consented.contains(&key),
+            "{key}:\n{text}"
+        );
+    }
 }

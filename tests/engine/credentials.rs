@@ -313,6 +313,7 @@ async fn a_failed_delivery_leaves_no_new_credential_behind() {
     let options = appreg::engine::PlanOptions {
         prune: false,
         caller: sb.admin_client_id().parse().ok(),
+        ..Default::default()
     };
     let error = appreg::engine::plan(
         &client,
@@ -349,6 +350,7 @@ async fn a_lifetime_beyond_the_tenant_policy_fails_at_plan_time() {
     let options = appreg::engine::PlanOptions {
         prune: false,
         caller: sb.admin_client_id().parse().ok(),
+        ..Default::default()
     };
     let error = appreg::engine::plan(
         &client,

@@ -263,6 +263,7 @@ async fn apply_once(
     let options = engine::PlanOptions {
         prune: false,
         caller: sb.admin_client_id().parse().ok(),
+        ..Default::default()
     };
     let sinks = sinks(client, sb);
     let (observed, planned) = engine::plan(client, &sinks, state, sb.tenant_id(), options)

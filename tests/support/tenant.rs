@@ -131,6 +131,7 @@ pub async fn plan(
     let options = PlanOptions {
         prune,
         caller: sb.admin_client_id().parse().ok(),
+        ..Default::default()
     };
     engine::plan(client, &sinks(client, sb), state, sb.tenant_id(), options)
         .await

@@ -403,6 +403,7 @@ async fn own_identity_is_read_from_the_token_when_no_client_id_is_configured() {
     let options = appreg::engine::PlanOptions {
         prune: false,
         caller: None,
+        ..Default::default()
     };
     let outcome = appreg::engine::plan(
         &client,

@@ -283,15 +283,14 @@ impl ResourceKind for Certificates {
                 continue;
             }
             let live_end = instant(str_of(key, "endDateTime"));
-            let file_end = Some(
-                file.not_after
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            );
-            if live_end != file_end {
+            let file_end = file
+                .not_after
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if live_end.as_deref() != Some(file_end.as_str()) {
                 out.unrepresented.push(format!(
                     "certificate `{name}`: its keyCredential ends {} but the certificate {}; the first apply writes the certificate's own dates",
                     live_end.unwrap_or_default(),
-                    file_end.unwrap_or_default()
+                    file_end
                 ));
             }
             let path = format!(
