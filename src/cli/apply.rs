@@ -368,7 +368,7 @@ async fn apply(
         print_outputs(&outputs);
     }
     if let Some(path) = &args.outputs
-        && let Err(e) = write_outputs(path, &outputs)
+        && let Err(e) = write_outputs(path, &outputs).await
     {
         return fail(format!("cannot write outputs to {}: {e}", path.display()));
     }
@@ -511,8 +511,11 @@ pub fn print_outputs(outputs: &BTreeMap<String, AppOutputs>) {
     run::print_stdout(&text);
 }
 
-pub fn write_outputs(path: &Path, outputs: &BTreeMap<String, AppOutputs>) -> std::io::Result<()> {
+pub async fn write_outputs(
+    path: &Path,
+    outputs: &BTreeMap<String, AppOutputs>,
+) -> std::io::Result<()> {
     let text =
         crate::output::machine::to_json(&crate::output::machine::OutputsReport::new(outputs));
-    std::fs::write(path, text)
+    tokio::fs::write(path, text).await
 }

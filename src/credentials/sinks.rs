@@ -220,7 +220,9 @@ impl Sinks {
                     .await?;
                 Ok(())
             }
-            SecretSink::GithubOutput { output } => self.deliver_github(output, delivery, value),
+            SecretSink::GithubOutput { output } => {
+                self.deliver_github(output, delivery, value).await
+            }
             SecretSink::Stdout => {
                 if self.stdout_policy == StdoutPolicy::Refuse {
                     return Err(SinkError::Stdout("refused in CI".into()));
@@ -268,7 +270,7 @@ impl Sinks {
             })
     }
 
-    fn deliver_github(
+    async fn deliver_github(
         &self,
         output: &str,
         delivery: &Delivery<'_>,
@@ -292,8 +294,9 @@ impl Sinks {
         let delimiter = format!("appreg_{}", uuid::Uuid::new_v4().simple());
         append(
             file,
-            &format!("{output}<<{delimiter}\n{}\n{delimiter}\n", value.expose()),
+            format!("{output}<<{delimiter}\n{}\n{delimiter}\n", value.expose()),
         )
+        .await
         .map_err(|e| fail(format!("cannot append to $GITHUB_OUTPUT: {e}")))?;
         if let Some(summary) = &self.step_summary {
             let line = format!(
@@ -303,7 +306,7 @@ impl Sinks {
                 delivery.expiry.format("%Y-%m-%d")
             );
             // The summary is informational: a failure to write it does not undo the delivery.
-            if let Err(e) = append(summary, &line) {
+            if let Err(e) = append(summary, line).await {
                 tracing::warn!("cannot write the step summary: {e}");
             }
         }
@@ -311,13 +314,19 @@ impl Sinks {
     }
 }
 
-fn append(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.flush()
+/// Appends `text` to the file at `path` (created when missing), off the async threads.
+async fn append(path: &Path, text: String) -> std::io::Result<()> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)?;
+        file.write_all(text.as_bytes())?;
+        file.flush()
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 fn file_error(path: &crate::model::ManifestPath, error: FileError) -> SinkError {

@@ -555,6 +555,18 @@ async fn the_apply_summary_counts_a_replaced_certificate_as_replaced() {
         err.contains("Apply complete: 0 created, 0 updated, 0 deleted, 1 replaced."),
         "{err}"
     );
+    // The JSON report counts it the same way: a replacement, not an update.
+    std::fs::copy(certs.join("first.pem"), work.path().join("signing.pem")).unwrap();
+    let (code, out, err) = run_cli(
+        &sb,
+        work.path(),
+        &["apply", "--auto-approve", "--json", "apps.yaml"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["replaced"], 1, "{out}");
+    assert_eq!(report["summary"]["updated"], 0, "{out}");
     sb.shutdown().await;
 }
 
