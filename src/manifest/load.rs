@@ -204,7 +204,8 @@ fn check(
         })
         .collect();
     let policy = stated_policy(&decoded, &mut diagnostics);
-    for source in &sources {
+    // Each app's rules look at that app alone: they run on every core too, reported in app order.
+    let per_app = in_parallel(sources.iter().collect(), |source: &AppSource| {
         let mut found = Vec::new();
         validate::check_app(source, &mut found);
         validate::permissions::check(source, today, &mut found);
@@ -212,8 +213,9 @@ fn check(
             validate::policy::check(source, policy, &mut found);
             validate::policy::enforce(policy, source.key, &mut found);
         }
-        diagnostics.append(&mut found);
-    }
+        found
+    });
+    diagnostics.extend(per_app.into_iter().flatten());
     validate::check_across_apps(&sources, &mut diagnostics);
 
     // No message may quote a variable's value, wherever a rule found it; then each is cut short.
