@@ -439,10 +439,12 @@ pub enum Candidates<'a> {
     All(Vec<(&'a str, &'a Map<String, Value>)>),
     /// Items read lazily from just after a key (directory collections, through the store's
     /// indexes): a page touches what it returns plus one item, whatever the collection's size.
-    After(Box<dyn FnOnce(Option<&str>) -> ItemIter<'a> + 'a>),
+    After(SeekFrom<'a>),
 }
 
 pub type ItemIter<'a> = Box<dyn Iterator<Item = (&'a str, &'a Map<String, Value>)> + 'a>;
+/// Reads a collection's items from just after a key (from its start when `None`).
+pub type SeekFrom<'a> = Box<dyn FnOnce(Option<&str>) -> ItemIter<'a> + 'a>;
 
 impl<'a> Candidates<'a> {
     /// The items after `after` (every item when `None`), in key order.
