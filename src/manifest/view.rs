@@ -102,11 +102,12 @@ pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
     for path in given {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
-                for sub in subdirectories(path, &mut budget) {
-                    if !below(&sub, 1, &mut budget, &mut found) {
-                        survey.unfinished.push(path.clone());
-                        break;
-                    }
+                let finished = subdirectories(path, &mut budget)
+                    .iter()
+                    .all(|sub| below(sub, 1, &mut budget, &mut found));
+                // A budget spent on this directory's own listing leaves it unfinished too.
+                if !finished || budget == 0 {
+                    survey.unfinished.push(path.clone());
                 }
             }
             Ok(_) => {
@@ -122,6 +123,11 @@ pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
                         path: file,
                         below: false,
                     });
+                }
+                // Files the spent budget cut off may hold apps of the set: say the listing is
+                // incomplete rather than let `--prune` go ahead on what it saw.
+                if budget == 0 {
+                    survey.unfinished.push(parent);
                 }
             }
             Err(_) => {}
@@ -383,6 +389,39 @@ fn peek(path: &Path) -> Peeked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_cut_short_by_the_budget_leaves_its_directory_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let given = dir.path().join("a.yaml");
+        std::fs::write(&given, "version: 1\nname: s\napps: {}\n").unwrap();
+        // Enough entries beside the given file that the listing stops before the end.
+        for i in 0..MAX_ENTRIES {
+            std::fs::write(dir.path().join(format!("n{i:05}.txt")), "").unwrap();
+        }
+        let found = survey(std::slice::from_ref(&given), std::slice::from_ref(&given));
+        assert_eq!(found.unfinished, vec![dir.path().to_path_buf()]);
+
+        // A directory argument whose subdirectories list spends the budget: unfinished too.
+        let parent = tempfile::tempdir().unwrap();
+        for i in 0..MAX_ENTRIES {
+            std::fs::create_dir(parent.path().join(format!("d{i:05}"))).unwrap();
+        }
+        let given = parent.path().to_path_buf();
+        let found = survey(std::slice::from_ref(&given), &[]);
+        assert_eq!(found.unfinished, vec![given]);
+    }
+
+    #[test]
+    fn a_small_directory_is_listed_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let given = dir.path().join("a.yaml");
+        std::fs::write(&given, "version: 1\nname: s\napps: {}\n").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "version: 1\nname: s\napps: {}\n").unwrap();
+        let found = survey(std::slice::from_ref(&given), std::slice::from_ref(&given));
+        assert!(found.unfinished.is_empty());
+        assert_eq!(found.unloaded.len(), 1);
+    }
 
     #[test]
     fn peeks_at_the_set() {
