@@ -12,7 +12,10 @@
 //! - re-apply (observe + plan + `engine::apply::apply` on the resulting plan), which must write
 //!   nothing: asserted from the emulator's log, batch items counted one by one,
 //! - a per-object reader: one GET per object and sub-object, the way resource-per-object IaC tools
-//!   refresh their state, through the same `GraphClient` (so the same in-flight bound, 8).
+//!   refresh their state, through the same `GraphClient` (so the same in-flight bound, 8),
+//! - Microsoft's Python Graph SDK (msgraph-sdk) reading what the plan reads, the way code written
+//!   against it does (benches/sdk_reader.py), when an interpreter with it is at hand (see
+//!   `sdk_python`); skipped with the reason otherwise.
 //!
 //! The sandbox runs in a child process (this same binary, started with
 //! `APPREG_BENCH_SANDBOX_CHILD=1`, in memory, nothing persisted), so the benchmark's own peak RSS is
@@ -335,6 +338,10 @@ struct Row {
     /// Time in the engine's own computation (diff/plan), where it can be separated.
     compute: Option<Duration>,
     note: String,
+    /// An apply's reads before its first write, and its writes' floor once dependencies are
+    /// respected (see `wave_floor`).
+    observe_round_trips: Option<u64>,
+    wave_floor: Option<u64>,
 }
 
 impl Row {
@@ -357,6 +364,8 @@ impl Row {
             usage,
             compute,
             note,
+            observe_round_trips: None,
+            wave_floor: None,
         }
     }
     fn log_round_trips(&self) -> u64 {
@@ -527,6 +536,28 @@ async fn plan(
     )
     .expect("plan");
     (observed, planned, started.elapsed())
+}
+
+/// The fewest write round trips an apply of `planned` can take: a service principal needs its
+/// application's appId and everything else needs the service principal's id, which Graph assigns,
+/// and a `$batch` cannot pass one item's answer to another, so the writes go in three waves of full
+/// batches of 20.
+fn wave_floor(planned: &engine::Planned) -> u64 {
+    let mut waves = [0u64; 3];
+    for c in planned
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+    {
+        let wave = match format!("{:?}", c.resource).as_str() {
+            "Application" => 0,
+            "ServicePrincipal" => 1,
+            _ => 2,
+        };
+        waves[wave] += 1;
+    }
+    waves.iter().map(|w| w.div_ceil(20)).sum()
 }
 
 fn summarize_changes(planned: &engine::Planned) -> String {
@@ -726,6 +757,159 @@ struct SizeResult {
     reader_apps: usize,
 }
 
+/// The SDK reader reads the sub-collections of at most this many apps (`APPREG_BENCH_SDK_APPS`,
+/// default 300; it lists all N): its cost per app is constant, and Python spends ~0.1 s of CPU on
+/// each.
+fn sdk_apps() -> usize {
+    std::env::var("APPREG_BENCH_SDK_APPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+/// The Python msgraph-sdk reader (benches/sdk_reader.py), when an interpreter with msgraph-sdk is
+/// at hand: `APPREG_BENCH_PYTHON`, else the venv `.ci/run` builds, else `python3`.
+fn sdk_python() -> Result<PathBuf, String> {
+    let venv = std::env::temp_dir().join("appreg-ci-venv/bin/python");
+    let python = match std::env::var_os("APPREG_BENCH_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None if venv.exists() => venv.clone(),
+        None => PathBuf::from("python3"),
+    };
+    let works = Command::new(&python)
+        .args(["-c", "import msgraph, kiota_abstractions"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if works {
+        Ok(python)
+    } else {
+        Err(format!(
+            "`{} -c 'import msgraph'` fails: install it with `python3 -m venv {} && {} -m pip install msgraph-sdk` (what `.ci/run` does) or name one with APPREG_BENCH_PYTHON",
+            python.display(),
+            std::env::temp_dir().join("appreg-ci-venv").display(),
+            venv.display()
+        ))
+    }
+}
+
+/// What benches/sdk_reader.py printed.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SdkReading {
+    apps_listed: usize,
+    service_principals_listed: usize,
+    apps_read: usize,
+    federated_credentials: usize,
+    app_role_assignments: usize,
+    assigned_to: usize,
+    grants: usize,
+    requests: u64,
+    cpu_seconds: f64,
+    peak_rss_ki_b: u64,
+    rss_after_imports_ki_b: u64,
+}
+
+/// An app-only token for the SDK reader, by client credentials at the sandbox's token endpoint.
+async fn sdk_token(info: &ConnectionInfo) -> String {
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        info.authority_url, info.tenant_id
+    );
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &info.client_id)
+        .append_pair("client_secret", &info.client_secret)
+        .append_pair("scope", "https://graph.microsoft.com/.default")
+        .finish();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token answer");
+    answer["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// Runs the SDK reader against the sandbox and measures it as a row of its own: the Python
+/// process's CPU and peak RSS stand where appreg's are in the other rows.
+async fn sdk_row(sandbox: &SandboxProcess, python: &Path, n: usize, apps: usize) -> Row {
+    let token = sdk_token(&sandbox.info).await;
+    sandbox.clear_log();
+    let meter = Meter::start(sandbox);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sdk_reader.py");
+    let output = Command::new(python)
+        .arg(script)
+        .env("SDK_READER_GRAPH_URL", &sandbox.info.graph_url)
+        .env("SDK_READER_TOKEN", token)
+        .env("SDK_READER_SET_TAG", appreg::model::set_tag(SET_NAME))
+        .env("SDK_READER_APPS", apps.to_string())
+        .env("SDK_READER_IN_FLIGHT", MAX_IN_FLIGHT.to_string())
+        .output()
+        .expect("start the SDK reader");
+    let mut usage = meter.stop(sandbox);
+    assert!(
+        output.status.success(),
+        "the SDK reader failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: SdkReading = serde_json::from_slice(&output.stdout).expect("the SDK reader's line");
+    // The same data appreg's plan reads: every app and service principal of the set, and each
+    // sampled app's sub-collections in the benchmark's shape.
+    assert_eq!((read.apps_listed, read.service_principals_listed), (n, n));
+    assert_eq!(read.apps_read, apps);
+    assert_eq!(
+        (
+            read.federated_credentials,
+            read.app_role_assignments,
+            read.assigned_to,
+            read.grants
+        ),
+        (apps, 2 * apps, 2 * apps, apps),
+        "the SDK read something other than the benchmark's shape"
+    );
+    let log = sandbox.summary();
+    assert_eq!(
+        log.graph_requests, read.requests,
+        "SDK requests vs the sandbox's log"
+    );
+    usage.client_cpu = Duration::from_secs_f64(read.cpu_seconds);
+    usage.start_rss = read.rss_after_imports_ki_b * 1024;
+    usage.peak_rss = read.peak_rss_ki_b * 1024;
+    let stats = RequestStats {
+        round_trips: log.http_requests,
+        graph_requests: log.graph_requests,
+        reads: log.graph_requests,
+        ..RequestStats::default()
+    };
+    let mut row = Row::new(
+        n,
+        "Python msgraph-sdk reader",
+        stats,
+        log,
+        usage,
+        None,
+        format!(
+            "{}both lists whole, then 4 sub-collection GETs per app, {MAX_IN_FLIGHT} in flight, no $batch; CPU and peak RSS are the Python process's ({} MiB after its imports)",
+            if apps < n {
+                format!("{apps} of the {n} apps read in full; ")
+            } else {
+                String::new()
+            },
+            mib(usage.start_rss)
+        ),
+    );
+    row.apps = apps;
+    row
+}
+
 async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let progress = |what: &str| eprintln!("[engine_scale] N={n}: {what}");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -752,6 +936,7 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let (observed, planned, compute) = plan(&client, &state, &tenant_id).await;
     let observe_stats = delta_stats(&client);
     let changes = summarize_changes(&planned);
+    let floor = wave_floor(&planned);
     let report = engine::apply::apply(
         &client,
         &appreg::credentials::Sinks::new(None, &|_| None),
@@ -786,6 +971,10 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
             observe_stats.round_trips, observe_stats.graph_requests
         ),
     ));
+    if let Some(row) = rows.last_mut() {
+        row.observe_round_trips = Some(observe_stats.round_trips);
+        row.wave_floor = Some(floor);
+    }
 
     // 2. Plan with no changes.
     progress("plan with no changes");
@@ -886,6 +1075,12 @@ async fn run_size(n: usize, latency: Duration) -> SizeResult {
     ));
     if let Some(row) = rows.last_mut() {
         row.apps = read_apps;
+    }
+
+    // 4b. Microsoft's Python SDK reading the same data, when it is installed.
+    if let Ok(python) = sdk_python() {
+        progress("Python msgraph-sdk reader");
+        rows.push(sdk_row(&sandbox, &python, n, n.min(sdk_apps())).await);
     }
 
     // 5. The floor: the same unchanged plan with no injected latency (client, engine and emulator
@@ -1098,6 +1293,7 @@ fn main() {
         "plan, no changes",
         "re-apply",
         "per-object reader",
+        "Python msgraph-sdk reader",
     ] {
         let points: Vec<(usize, u64)> = sizes
             .iter()
@@ -1132,7 +1328,7 @@ fn main() {
         } else {
             yes(avg_ok && marg_ok).to_string()
         };
-        let informational = if op == "per-object reader" {
+        let informational = if op.contains("reader") {
             " (reference, not a target)"
         } else {
             ""
@@ -1173,6 +1369,14 @@ fn main() {
                 100.0 * (r.stats.round_trips as f64 / floor.max(1) as f64 - 1.0),
                 yes(r.stats.round_trips as f64 <= floor as f64 * 1.1)
             );
+            if let (Some(observe), Some(waves)) = (r.observe_round_trips, r.wave_floor) {
+                let writing = r.stats.round_trips - observe;
+                println!(
+                    "| apply from empty, N={n}: write round trips within 10% of the floor in dependency waves ({waves}: applications, then service principals, then the rest, each in full batches of 20), besides {observe} round trips of reads | {writing} write round trips ({:+.1}%) | {} |",
+                    100.0 * (writing as f64 / waves.max(1) as f64 - 1.0),
+                    yes(writing as f64 <= waves as f64 * 1.1)
+                );
+            }
         }
     }
     let reapply: Vec<String> = sizes
@@ -1192,45 +1396,46 @@ fn main() {
     // Baselines: what a per-object reader and Microsoft's SDK spend on the same data.
     println!("\n## Baselines\n");
     println!(
-        "| N | appreg plan: round trips / app | per-object reader: round trips / app | ratio | appreg plan: wall ms / app | reader: wall ms / app | ratio |"
+        "| N | reader | apps read | round trips / app | ratio to appreg | wall ms / app | ratio to appreg | reader CPU ms / app | reader peak RSS (MiB) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let per = |r: &Row| r.stats.round_trips as f64 / r.apps.max(1) as f64;
+    let wall = |r: &Row| r.wall.as_secs_f64() * 1000.0 / r.apps.max(1) as f64;
+    let cpu = |r: &Row| r.usage.client_cpu.as_secs_f64() * 1000.0 / r.apps.max(1) as f64;
     for &n in &sizes {
-        if let (Some(plan), Some(reader)) =
-            (find(n, "plan, no changes"), find(n, "per-object reader"))
-        {
-            let per = |r: &Row| r.stats.round_trips as f64 / r.apps.max(1) as f64;
-            let wall = |r: &Row| r.wall.as_secs_f64() * 1000.0 / r.apps.max(1) as f64;
+        let Some(plan) = find(n, "plan, no changes") else {
+            continue;
+        };
+        for (name, row) in [
+            ("appreg plan", Some(plan)),
+            ("per-object reader", find(n, "per-object reader")),
+            ("Python msgraph-sdk", find(n, "Python msgraph-sdk reader")),
+        ] {
+            let Some(r) = row else { continue };
             println!(
-                "| {n} | {:.3} | {:.3} | {:.0}× | {:.2} | {:.2} | {:.0}× |",
-                per(plan),
-                per(reader),
-                per(reader) / per(plan).max(1e-9),
-                wall(plan),
-                wall(reader),
-                wall(reader) / wall(plan).max(1e-9)
+                "| {n} | {name} | {} | {:.3} | {:.1}× | {:.2} | {:.1}× | {:.2} | {} |",
+                r.apps,
+                per(r),
+                per(r) / per(plan).max(1e-9),
+                wall(r),
+                wall(r) / wall(plan).max(1e-9),
+                cpu(r),
+                mib(r.usage.peak_rss)
             );
         }
     }
-    let sdk = Command::new("python3")
-        .args(["-c", "import msgraph"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if sdk {
-        println!(
-            "\nThe Python msgraph-sdk is installed: tests/sdk/msgraph_scenario.py runs it against the sandbox (`.ci/run`); reading the benchmark's data with it is not wired into this benchmark yet."
-        );
-    } else {
-        println!(
-            "\nPython msgraph-sdk baseline skipped: `import msgraph` fails here (not installed; `.ci/run` builds a venv with it for tests/sdk)."
-        );
+    match sdk_python() {
+        Ok(python) => println!(
+            "\nThe SDK reader is benches/sdk_reader.py, run by `{}`: msgraph-sdk's request builders, one request per collection page or sub-collection, {MAX_IN_FLIGHT} in flight, as SDK code reads; its token comes from a static provider (azure-identity sends tokens over https only, and this sandbox speaks http on loopback). Per-app figures divide by the apps read in full.",
+            python.display()
+        ),
+        Err(why) => println!("\nPython msgraph-sdk baseline skipped: {why}."),
     }
 
     // Where the round trips go.
     println!("\n## Where the round trips go\n");
     for r in results.iter().flat_map(|s| &s.rows) {
-        if r.op == "per-object reader" && r.n > 10 {
+        if (r.op == "per-object reader" || r.op == "Python msgraph-sdk reader") && r.n > 10 {
             continue;
         }
         println!("\n### N={} {}\n", r.n, r.op);
@@ -1275,7 +1480,7 @@ fn main() {
         .iter()
         .flat_map(|s| s.rows.iter().chain([&s.floor_plan, &s.floor_sequential]))
     {
-        if r.op == "per-object reader" {
+        if r.op == "per-object reader" || r.op == "Python msgraph-sdk reader" {
             continue;
         }
         for (what, (sum, count)) in &r.log.per_kind {

@@ -431,7 +431,8 @@ impl RunningSandbox {
 
     /// Writes the current tenant to `path` (atomically, mode 0600) and answers its size in bytes.
     pub fn save_state(&self, path: &Path) -> Result<u64, SandboxError> {
-        let bytes = persist::serialize(&lock(&self.shared.store));
+        let snapshot = lock(&self.shared.store).snapshot();
+        let bytes = persist::serialize(&snapshot);
         persist::write_atomic(path, &bytes).map_err(|source| SandboxError::WriteState {
             path: path.to_path_buf(),
             source,

@@ -62,10 +62,9 @@ impl Shared {
         if !self.dirty.swap(false, Ordering::SeqCst) {
             return;
         }
-        let (version, bytes) = {
-            let store = lock(&self.store);
-            (store.version, persist::serialize(&store))
-        };
+        // Only the snapshot is taken under the lock; requests go on while it is written out.
+        let snapshot = lock(&self.store).snapshot();
+        let (version, bytes) = (snapshot.version, persist::serialize(&snapshot));
         if let Err(error) = persister.save(&mut last, version, &bytes) {
             self.dirty.store(true, Ordering::SeqCst);
             tracing::warn!(path = %persister.path().display(), %error, "could not save the sandbox state");
@@ -203,6 +202,8 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
     if result.is_ok() && write {
         shared.mark_dirty();
     }
+    // Built here, with the lock released.
+    let result = result.and_then(Reply::settled);
     let mut headers = vec![("x-ms-resource-unit".to_string(), units.to_string())];
     match result {
         Ok(Reply::Json(status, value)) => Outcome {
@@ -210,7 +211,8 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
             headers,
             payload: Payload::Json(value),
         },
-        Ok(Reply::NoContent) => Outcome {
+        // (A later reply was settled above.)
+        Ok(Reply::NoContent | Reply::Later(_)) => Outcome {
             status: StatusCode::NO_CONTENT,
             headers,
             payload: Payload::None,

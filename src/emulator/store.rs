@@ -7,6 +7,8 @@
 //! behind one lock, so every request sees a consistent directory.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -162,11 +164,15 @@ pub struct Store {
     pub admin: AdminApp,
     /// Id of the tenant's app-management policy named in lifetime refusals.
     pub policy_id: Uuid,
-    /// Live objects; private so every change goes through the indexes.
-    objects: BTreeMap<Uuid, Record>,
+    /// Live objects; private so every change goes through the indexes. Shared with snapshots
+    /// being saved: a change copies the one object it changes (`Arc::make_mut`).
+    #[serde(with = "shared")]
+    objects: BTreeMap<Uuid, Arc<Record>>,
     pub deleted: BTreeMap<Uuid, Record>,
-    assignments: BTreeMap<String, Link>,
-    grants: BTreeMap<String, Link>,
+    #[serde(with = "shared")]
+    assignments: BTreeMap<String, Arc<Link>>,
+    #[serde(with = "shared")]
+    grants: BTreeMap<String, Arc<Link>>,
     /// RSA key (PKCS#8, base64) the sandbox signs its access tokens with; persisted so tokens
     /// survive restarts.
     #[serde(default)]
@@ -438,6 +444,28 @@ impl Store {
         domains
     }
 
+    /// A copy of the tenant to save, taken under the lock: it shares every object, assignment
+    /// and grant with the store (a later write copies only what it changes), so it costs a walk
+    /// over the maps, and serialising it does not hold up requests. Its indexes are empty.
+    pub fn snapshot(&self) -> Store {
+        Store {
+            tenant_id: self.tenant_id,
+            domain: self.domain.clone(),
+            ids: self.ids.clone(),
+            admin: self.admin.clone(),
+            policy_id: self.policy_id,
+            objects: self.objects.clone(),
+            deleted: self.deleted.clone(),
+            assignments: self.assignments.clone(),
+            grants: self.grants.clone(),
+            token_key: self.token_key.clone(),
+            custom_domains: self.custom_domains.clone(),
+            version: self.version,
+            key_vaults: self.key_vaults.clone(),
+            index: Index::default(),
+        }
+    }
+
     /// Verifies a domain (no-op when it already is).
     pub fn verify_domain(&mut self, domain: &str) {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -486,7 +514,7 @@ impl Store {
         self.remove(id);
         self.index.by_kind[slot(record.kind)].insert(id);
         self.index.add(id, &record);
-        self.objects.insert(id, record);
+        self.objects.insert(id, Arc::new(record));
     }
 
     pub fn remove(&mut self, id: Uuid) -> Option<Record> {
@@ -495,17 +523,22 @@ impl Store {
         if !self.index.pending.remove(&id) {
             self.index.remove(id, &record);
         }
-        Some(record)
+        Some(Arc::unwrap_or_clone(record))
     }
 
     /// Every live object, in id order.
-    pub fn objects(&self) -> &BTreeMap<Uuid, Record> {
+    pub fn objects(&self) -> &BTreeMap<Uuid, Arc<Record>> {
         &self.objects
     }
 
     /// Any live object by id.
     pub fn object(&self, id: &Uuid) -> Option<&Record> {
-        self.objects.get(id)
+        self.objects.get(id).map(Arc::as_ref)
+    }
+
+    /// Any live object by id, shared (to read after the lock is released).
+    pub fn shared(&self, id: &Uuid) -> Option<Arc<Record>> {
+        self.objects.get(id).cloned()
     }
 
     /// The object with `id` whose unique `key` (lower-cased in `map`) is `value`, else one of the
@@ -521,13 +554,13 @@ impl Store {
             |r: &Record| r.kind == kind && r.str(property).is_some_and(|v| fold(v) == fold(value));
         map.get(&fold(value))
             .copied()
-            .filter(|id| self.objects.get(id).is_some_and(holds))
+            .filter(|id| self.object(id).is_some_and(holds))
             .or_else(|| {
                 self.index
                     .pending
                     .iter()
                     .copied()
-                    .find(|id| self.objects.get(id).is_some_and(holds))
+                    .find(|id| self.object(id).is_some_and(holds))
             })
     }
 
@@ -568,7 +601,10 @@ impl Store {
     }
 
     pub fn get(&self, kind: Kind, id: Uuid) -> Option<&Record> {
-        self.objects.get(&id).filter(|r| r.kind == kind)
+        self.objects
+            .get(&id)
+            .map(Arc::as_ref)
+            .filter(|r| r.kind == kind)
     }
 
     /// An object to change: its property entries leave the indexes until [`Store::settle`].
@@ -578,29 +614,48 @@ impl Store {
             self.index.remove(id, record);
             self.index.pending.insert(id);
         }
-        self.objects.get_mut(&id)
+        self.objects.get_mut(&id).map(Arc::make_mut)
     }
 
     /// Ids of the objects of `kind` that may satisfy any of `pins`, in id order; every object of
     /// the kind when `pins` is `None` or names a property without an index.
     pub fn candidates(&self, kind: Kind, pins: Option<&[Pin]>) -> Vec<Uuid> {
+        self.candidates_after(kind, pins, None).collect()
+    }
+
+    /// Like [`Store::candidates`] but only the ids after `after`, read lazily from the index when
+    /// one index set bounds them: a page of a large collection costs what the page holds, not
+    /// what the collection holds.
+    pub fn candidates_after<'s>(
+        &'s self,
+        kind: Kind,
+        pins: Option<&[Pin]>,
+        after: Option<Uuid>,
+    ) -> Box<dyn Iterator<Item = Uuid> + 's> {
         let k = slot(kind);
-        let all = || self.index.by_kind[k].iter().copied().collect();
-        let Some(pins) = pins else {
-            return all();
+        let from = |set: &'s BTreeSet<Uuid>| -> Box<dyn Iterator<Item = Uuid> + 's> {
+            match after {
+                Some(after) => Box::new(set.range((Excluded(after), Unbounded)).copied()),
+                None => Box::new(set.iter().copied()),
+            }
         };
-        let mut found = BTreeSet::new();
+        let Some(pins) = pins else {
+            return from(&self.index.by_kind[k]);
+        };
+        // Each pin names a few single ids or whole index sets.
+        let mut ids = BTreeSet::new();
+        let mut sets: Vec<&'s BTreeSet<Uuid>> = Vec::new();
         for pin in pins {
             match pin {
                 Pin::Equals(property, value) if property == "id" => {
                     if let Ok(id) = Uuid::parse_str(value)
                         && self.get(kind, id).is_some()
                     {
-                        found.insert(id);
+                        ids.insert(id);
                     }
                 }
                 Pin::Equals(property, value) if property == "appId" => {
-                    found.extend(match kind {
+                    ids.extend(match kind {
                         Kind::Application => self.app_by_app_id(value),
                         Kind::ServicePrincipal => self.sp_by_app_id(value),
                         Kind::User | Kind::Group => None,
@@ -609,59 +664,60 @@ impl Store {
                 Pin::Equals(property, value)
                     if property == "uniqueName" && kind == Kind::Application =>
                 {
-                    found.extend(self.app_by_unique_name(value));
+                    ids.extend(self.app_by_unique_name(value));
                 }
                 Pin::Equals(property, value)
                     if property == "userPrincipalName" && kind == Kind::User =>
                 {
-                    found.extend(self.user_by_upn(value));
+                    ids.extend(self.user_by_upn(value));
                 }
                 Pin::Equals(property, value) if property == "displayName" => {
-                    found.extend(
-                        self.index.display_names[k]
-                            .get(&fold(value))
-                            .into_iter()
-                            .flatten(),
-                    );
+                    sets.extend(self.index.display_names[k].get(&fold(value)));
                 }
                 Pin::Prefix(property, value) if property == "displayName" => {
                     let prefix = fold(value);
-                    found.extend(
+                    sets.extend(
                         self.index.display_names[k]
                             .range(prefix.clone()..)
                             .take_while(|(name, _)| name.starts_with(&prefix))
-                            .flat_map(|(_, ids)| ids),
+                            .map(|(_, ids)| ids),
                     );
                 }
                 Pin::HasItem(property, value) if property == "tags" => {
-                    found.extend(self.index.tags[k].get(&fold(value)).into_iter().flatten());
+                    sets.extend(self.index.tags[k].get(&fold(value)));
                 }
                 Pin::HasItem(property, value)
                     if property == "identifierUris" && kind == Kind::Application =>
                 {
-                    found.extend(
-                        self.index
-                            .identifier_uris
-                            .get(&fold(value))
-                            .into_iter()
-                            .flatten(),
-                    );
+                    sets.extend(self.index.identifier_uris.get(&fold(value)));
                 }
-                _ => return all(),
+                _ => return from(&self.index.by_kind[k]),
             }
         }
         // Objects being changed are out of the property maps: the caller's filter decides.
-        found.extend(
+        ids.extend(
             self.index
                 .pending
                 .iter()
                 .filter(|id| self.get(kind, **id).is_some()),
         );
-        found.into_iter().collect()
+        if let ([set], true) = (sets.as_slice(), ids.is_empty()) {
+            return from(set);
+        }
+        for set in sets {
+            ids.extend(from(set));
+        }
+        match after {
+            Some(after) => {
+                let later = ids.split_off(&after);
+                Box::new(later.into_iter().filter(move |id| *id != after))
+            }
+            None => Box::new(ids.into_iter()),
+        }
     }
 
     pub fn assignment(&self, id: &str) -> Option<&Link> {
-        self.assignments.get(id)
+        self.assignments.get(id).map(Arc::as_ref)
     }
 
     /// Assignments whose `end` (principalId or resourceId) is `object`, in id order.
@@ -676,27 +732,27 @@ impl Store {
     pub fn insert_assignment(&mut self, id: String, link: Link) {
         self.remove_assignment(&id);
         self.index.add_assignment(&id, &link);
-        self.assignments.insert(id, link);
+        self.assignments.insert(id, Arc::new(link));
     }
 
     pub fn remove_assignment(&mut self, id: &str) -> Option<Link> {
         let link = self.assignments.remove(id)?;
         self.index.drop_assignment(id, &link);
-        Some(link)
+        Some(Arc::unwrap_or_clone(link))
     }
 
     /// Every oAuth2PermissionGrant, by id.
-    pub fn grants(&self) -> &BTreeMap<String, Link> {
+    pub fn grants(&self) -> &BTreeMap<String, Arc<Link>> {
         &self.grants
     }
 
     pub fn grant(&self, id: &str) -> Option<&Link> {
-        self.grants.get(id)
+        self.grants.get(id).map(Arc::as_ref)
     }
 
     /// A grant to change; its clientId and resourceId never change, so the indexes stay.
     pub fn grant_scope_mut(&mut self, id: &str) -> Option<&mut Map<String, Value>> {
-        self.grants.get_mut(id).map(|g| &mut g.body)
+        self.grants.get_mut(id).map(|g| &mut Arc::make_mut(g).body)
     }
 
     /// Grants whose `end` (clientId or resourceId) is `object`, in id order.
@@ -711,13 +767,13 @@ impl Store {
     pub fn insert_grant(&mut self, id: String, link: Link) {
         self.remove_grant(&id);
         self.index.add_grant(&id, &link);
-        self.grants.insert(id, link);
+        self.grants.insert(id, Arc::new(link));
     }
 
     pub fn remove_grant(&mut self, id: &str) -> Option<Link> {
         let link = self.grants.remove(id)?;
         self.index.drop_grant(id, &link);
-        Some(link)
+        Some(Arc::unwrap_or_clone(link))
     }
 
     /// Removes every assignment and grant that names `object` at either end.
@@ -744,15 +800,42 @@ impl Store {
 
 fn links_at<'a>(
     map: &HashMap<String, BTreeSet<String>>,
-    links: &'a BTreeMap<String, Link>,
+    links: &'a BTreeMap<String, Arc<Link>>,
     object: &str,
 ) -> Vec<(&'a str, &'a Link)> {
     map.get(&fold(object))
         .into_iter()
         .flatten()
         .filter_map(|id| links.get_key_value(id))
-        .map(|(id, link)| (id.as_str(), link))
+        .map(|(id, link)| (id.as_str(), link.as_ref()))
         .collect()
+}
+
+/// (De)serializes a map of shared values as the plain map (the state file does not change).
+mod shared {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K, V, S>(map: &BTreeMap<K, Arc<V>>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize,
+        V: Serialize,
+        S: Serializer,
+    {
+        serializer.collect_map(map.iter().map(|(k, v)| (k, v.as_ref())))
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, Arc<V>>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let plain = BTreeMap::<K, V>::deserialize(deserializer)?;
+        Ok(plain.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
 }
 
 /// Whether something written at `written_ms` is visible to reads at `now_ms` under `lag_ms`.
@@ -839,6 +922,32 @@ mod tests {
                 .filter(|r| r.kind == Kind::Application)
                 .count()
         );
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_tenant_as_it_was_while_the_store_changes() {
+        let mut store = crate::emulator::seed::tenant(7, 0);
+        let first = app(&mut store, "Payroll", &["appreg:set=hr"]);
+        let saved = crate::emulator::persist::serialize(&store);
+        let snapshot = store.snapshot();
+        store
+            .get_mut(Kind::Application, first)
+            .unwrap()
+            .body
+            .insert("displayName".into(), json!("Ledger"));
+        store.settle();
+        let second = app(&mut store, "Payslips", &[]);
+        store.remove(first);
+        assert_eq!(crate::emulator::persist::serialize(&snapshot), saved);
+        assert_eq!(
+            snapshot
+                .get(Kind::Application, first)
+                .unwrap()
+                .str("displayName"),
+            Some("Payroll")
+        );
+        assert!(snapshot.get(Kind::Application, second).is_none());
+        assert!(store.get(Kind::Application, first).is_none());
     }
 
     #[test]

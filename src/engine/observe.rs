@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::EngineError;
@@ -27,6 +28,15 @@ use crate::model::{self, DesiredState};
 pub(super) const RESOURCE_SELECT: &str = "id,appId,displayName,appRoles,oauth2PermissionScopes";
 pub(super) const SP_SELECT: &str =
     "id,appId,displayName,accountEnabled,appRoleAssignmentRequired,tags,notificationEmailAddresses";
+/// Properties read for the manifest's applications: what the kinds compare, what ownership,
+/// secrets, certificates, retirements and outputs read, and the ids. An application object has
+/// some 60 properties; holding only these keeps observation of 10,000 apps small. A property a
+/// kind reads that is missing here hides drift: `unselected_properties_never_change_a_plan`
+/// (tests/engine.rs) changes every other property of a live app and checks the plan stays.
+pub const APPLICATION_SELECT: &str = "id,appId,uniqueName,displayName,createdDateTime,\
+signInAudience,isFallbackPublicClient,groupMembershipClaims,description,notes,tags,\
+identifierUris,appRoles,optionalClaims,info,requiredResourceAccess,api,web,spa,publicClient,\
+keyCredentials,passwordCredentials";
 /// `in` accepts at most 15 values (GRAPH.md).
 pub(super) const IN_LIMIT: usize = 15;
 
@@ -41,6 +51,7 @@ pub async fn observe(
     );
     let apps_query = Request::get("/applications")
         .query("$filter", &set_filter)
+        .query("$select", APPLICATION_SELECT)
         .query("$expand", "owners")
         .query("$top", "999");
     let sps_query = Request::get("/servicePrincipals")
@@ -106,6 +117,7 @@ pub async fn observe(
                 .join(",");
             Request::get("/applications")
                 .query("$filter", format!("uniqueName in ({list})"))
+                .query("$select", APPLICATION_SELECT)
                 .query("$expand", "owners")
         })
         .collect();
@@ -135,7 +147,9 @@ pub async fn observe(
             missing.push((
                 app.key.clone(),
                 Lookup::AppId,
-                Request::get(&path).query("$expand", "owners"),
+                Request::get(&path)
+                    .query("$select", APPLICATION_SELECT)
+                    .query("$expand", "owners"),
             ));
         }
     }
@@ -622,44 +636,76 @@ pub(super) async fn sub_objects(
             slots.push((key.clone(), Slot::Granted));
         }
     }
-    let answers = client.batch(requests).await;
-    for ((key, slot), answer) in slots.into_iter().zip(answers) {
-        let response = answer?;
-        if let Slot::Keys = slot {
-            let keys = response
-                .body
-                .as_ref()
-                .and_then(|b| b.get("keyCredentials"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if let Some(app) = observed.apps.get_mut(&key) {
-                app.key_credentials = keys;
-            }
-            continue;
+    // Answers are taken in windows, two in flight at a time, so the raw responses held at once
+    // are a window's, not every app's (at 10,000 apps they were as large as the observation).
+    let mut windows = futures_util::stream::iter(chunked(requests, SUB_OBJECT_WINDOW))
+        .map(|window| client.batch(window))
+        .buffered(2);
+    let mut slots = slots.into_iter();
+    while let Some(answers) = windows.next().await {
+        for (answer, (key, slot)) in answers.into_iter().zip(slots.by_ref()) {
+            take_sub_objects(client, observed, key, slot, answer?).await?;
         }
-        let mut items = collection(response.body.clone());
-        if let Some(next) = response
+    }
+    Ok(())
+}
+
+/// Requests of round 3 sent and read as one window: 40 envelopes, five waves of eight.
+const SUB_OBJECT_WINDOW: usize = 800;
+
+/// `items` cut into vectors of at most `size`, in order.
+fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(size).collect());
+    }
+    out
+}
+
+/// Files one answer of round 3 under its app (following a next page when Graph split it).
+async fn take_sub_objects(
+    client: &GraphClient,
+    observed: &mut Observed,
+    key: String,
+    slot: Slot,
+    response: crate::graph::Response,
+) -> Result<(), EngineError> {
+    if let Slot::Keys = slot {
+        let keys = response
             .body
             .as_ref()
-            .and_then(|b| str_of(b, "@odata.nextLink"))
-        {
-            items.extend(client.list::<Value>(Request::get(next)).await?);
+            .and_then(|b| b.get("keyCredentials"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(app) = observed.apps.get_mut(&key) {
+            app.key_credentials = keys;
         }
-        let app = observed
-            .apps
-            .get_mut(&key)
-            .ok_or(EngineError::Internal("observed app vanished"))?;
-        match slot {
-            Slot::Federated => app.federated_credentials = items,
-            Slot::Grants => app.grants = items,
-            Slot::Held => app.app_role_assignments = items,
-            Slot::Granted => app.assigned_to = items,
-            Slot::Collection(path) => {
-                app.collections.insert(path, items);
-            }
-            Slot::Keys => {}
+        return Ok(());
+    }
+    let next = response
+        .body
+        .as_ref()
+        .and_then(|b| str_of(b, "@odata.nextLink"))
+        .map(str::to_string);
+    let mut items = collection(response.body);
+    if let Some(next) = next {
+        items.extend(client.list::<Value>(Request::get(next)).await?);
+    }
+    let app = observed
+        .apps
+        .get_mut(&key)
+        .ok_or(EngineError::Internal("observed app vanished"))?;
+    match slot {
+        Slot::Federated => app.federated_credentials = items,
+        Slot::Grants => app.grants = items,
+        Slot::Held => app.app_role_assignments = items,
+        Slot::Granted => app.assigned_to = items,
+        Slot::Collection(path) => {
+            app.collections.insert(path, items);
         }
+        Slot::Keys => {}
     }
     Ok(())
 }
@@ -672,4 +718,184 @@ enum Slot {
     Held,
     Granted,
     Keys,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{self, PermissionKind};
+    use crate::engine::application::desired_body;
+    use crate::engine::kinds::AppContext;
+    use crate::engine::planner::{self, PlanOptions};
+    use crate::engine::resolve::ResourceApi;
+    use crate::engine::{inventory, retirements};
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    fn resource_api(name: &str) -> ResourceApi {
+        let resource = catalogue::resource(name).unwrap();
+        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
+        for p in resource.permissions() {
+            match p.kind {
+                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
+                PermissionKind::Application => roles.push(
+                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
+                ),
+            }
+        }
+        let sp = json!({"id": format!("sp-{name}"), "appId": resource.app_id, "displayName": resource.name, "oauth2PermissionScopes": scopes, "appRoles": roles});
+        ResourceApi::from_service_principal(&sp).unwrap()
+    }
+
+    /// The examples' apps as live applications that match the manifest, each with every
+    /// top-level application property of Graph v1.0 that `APPLICATION_SELECT` leaves out (null).
+    fn tenant() -> (DesiredState, Observed, Vec<String>) {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let state = crate::manifest::load(&[root.join("examples")], &|_: &str| None)
+            .unwrap()
+            .state;
+        let properties =
+            std::fs::read_to_string(root.join("tests/fixtures/graph-v1.0-properties.tsv")).unwrap();
+        let all: Vec<String> = properties
+            .lines()
+            .find_map(|l| l.strip_prefix("application\t"))
+            .unwrap()
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let selected: Vec<&str> = APPLICATION_SELECT.split(',').collect();
+        let unselected: Vec<String> = all
+            .into_iter()
+            // Owners are expanded and held apart, not read as a property.
+            .filter(|p| !selected.contains(&p.as_str()) && p != "owners")
+            .collect();
+        let mut observed = Observed {
+            tenant_id: "tenant".into(),
+            ..Default::default()
+        };
+        for app in state.apps.values() {
+            for written in app.permissions.keys() {
+                observed
+                    .resources
+                    .insert(written.clone(), resource_api(written));
+            }
+        }
+        // Every user, group and owner the manifest names exists, so the plan goes through.
+        for name in kinds::directory_names(&state) {
+            match name {
+                DirectoryName::User(upn) => {
+                    let user = json!({"id": format!("user-{upn}"), "userPrincipalName": upn});
+                    observed.users.insert(upn.to_lowercase(), Some(user));
+                }
+                DirectoryName::Group(group) => {
+                    let found = vec![json!({"id": format!("group-{group}"), "displayName": group})];
+                    observed.groups.insert(group, found);
+                }
+                DirectoryName::ServicePrincipal(app_id) => {
+                    let sp = json!({"id": format!("sp-{app_id}"), "appId": app_id});
+                    observed.owner_service_principals.insert(app_id, Some(sp));
+                }
+            }
+        }
+        for (i, app) in state.apps.values().enumerate() {
+            let ctx = AppContext::new(&state.set_name, app, &observed);
+            let mut body = desired_body(app, &state.set_name, &ctx.resources);
+            body.insert(
+                "id".into(),
+                json!(format!("00000000-0000-0000-0000-{i:012}")),
+            );
+            body.insert(
+                "appId".into(),
+                json!(format!("10000000-0000-0000-0000-{i:012}")),
+            );
+            body.insert("uniqueName".into(), json!(app.unique_name));
+            body.insert("createdDateTime".into(), json!("2025-01-01T00:00:00Z"));
+            for p in &unselected {
+                body.insert(p.clone(), Value::Null);
+            }
+            let live = ObservedApp {
+                application: Some(Value::Object(body)),
+                ..Default::default()
+            };
+            observed.apps.insert(app.key.clone(), live);
+        }
+        (state, observed, unselected)
+    }
+
+    /// Everything read from a live application: the plan (digests aside: they cover the whole
+    /// object) or its problems, retirement notices and the credential inventory.
+    fn reading(state: &DesiredState, observed: &Observed) -> Result<String, String> {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let mut planned = planner::plan(state, observed, PlanOptions::default(), now)
+            .map_err(|e| format!("{e:?}"))?;
+        for change in &mut planned.plan.changes {
+            change.live_digest = None;
+        }
+        Ok(format!(
+            "{:?}\n{:?}\n{:?}",
+            planned.plan,
+            retirements::notices(state, observed, now.date_naive()),
+            inventory::inventory(state, observed, now)
+        ))
+    }
+
+    /// Values of several shapes, so a property read as text, flag, number, list or object
+    /// changes when one of them is put in its place.
+    fn probes() -> Vec<Value> {
+        vec![
+            json!("drift"),
+            json!(true),
+            json!(7),
+            json!(["drift"]),
+            json!([{"id": "drift", "value": "drift", "displayName": "drift", "keyId": "drift", "isEnabled": true}]),
+            json!({"drift": "drift", "redirectUris": ["https://drift.example"], "isEnabled": true}),
+        ]
+    }
+
+    fn with(observed: &Observed, property: &str, value: &Value) -> Observed {
+        let mut changed = observed.clone();
+        for app in changed.apps.values_mut() {
+            if let Some(Value::Object(object)) = app.application.as_mut() {
+                object.insert(property.to_string(), value.clone());
+            }
+        }
+        changed
+    }
+
+    #[test]
+    fn unselected_properties_never_change_a_plan() {
+        let (state, observed, unselected) = tenant();
+        assert!(unselected.len() > 20, "{unselected:?}");
+        // A plan that fails reads little of the apps: the tenant is made so that it goes through.
+        let base = reading(&state, &observed).expect("the examples plan against this tenant");
+        for property in &unselected {
+            for probe in probes() {
+                let changed = reading(&state, &with(&observed, property, &probe));
+                assert!(
+                    changed.as_ref() == Ok(&base),
+                    "`{property}` = {probe} changes what is planned, so APPLICATION_SELECT must name it"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_probes_change_a_plan_through_each_kind_of_selected_property() {
+        // Without this the test above could pass because the probes change nothing.
+        let (state, observed, _) = tenant();
+        let base = reading(&state, &observed);
+        assert!(base.is_ok(), "{base:?}");
+        for property in [
+            "displayName",
+            "isFallbackPublicClient",
+            "tags",
+            "web",
+            "appRoles",
+        ] {
+            let seen = probes()
+                .iter()
+                .any(|probe| reading(&state, &with(&observed, property, probe)) != base);
+            assert!(seen, "no probe of `{property}` changed the plan");
+        }
+    }
 }

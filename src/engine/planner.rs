@@ -99,6 +99,8 @@ pub fn plan(
             }
             if change.action == Action::Delete {
                 deletions.push((change, step));
+            } else if change.action == Action::NoOp {
+                changes.push((change, step.unchanged()));
             } else {
                 changes.push((change, step));
             }

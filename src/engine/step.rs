@@ -64,6 +64,22 @@ pub struct Step {
 }
 
 impl Step {
+    /// The step of a change apply never writes: it keeps which kind and app it is, not the
+    /// compared fields nor a copy of the live object (at 10,000 unchanged apps those copies were
+    /// as large as the observation itself).
+    pub fn unchanged(self) -> Step {
+        let slim = |i: Instance| Instance {
+            fields: Fields::new(),
+            live: None,
+            ..i
+        };
+        Step {
+            desired: self.desired.map(slim),
+            live: self.live.map(slim),
+            ..self
+        }
+    }
+
     /// The kind that carries this step out, from its desired instance or else its live one.
     pub fn kind(&self) -> Option<KindId> {
         self.desired
@@ -185,4 +201,35 @@ pub fn digest(value: &Value) -> String {
         out.push(HEX[usize::from(b & 0xf)] as char);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_step_keeps_its_kind_and_app_but_no_copies() {
+        let instance = || {
+            let mut fields = Fields::new();
+            fields.insert("displayName".into(), Value::from("crm"));
+            let mut i = Instance::new(Address::app("crm"), ResourceType::Application, fields)
+                .observed(&serde_json::json!({"id": "1", "displayName": "crm"}));
+            i.kind = Some(KindId(0));
+            i
+        };
+        let step = Step {
+            app_key: Some("crm".into()),
+            desired: Some(instance()),
+            live: Some(instance()),
+            secret: None,
+        }
+        .unchanged();
+        assert_eq!(step.kind(), Some(KindId(0)));
+        assert_eq!(step.app_key.as_deref(), Some("crm"));
+        for side in [&step.desired, &step.live] {
+            let side = side.as_ref().unwrap();
+            assert!(side.fields.is_empty() && side.live.is_none());
+            assert_eq!(side.address, Address::app("crm"));
+        }
+    }
 }

@@ -93,7 +93,10 @@ pub fn load_on(paths: &[PathBuf], env: EnvLookup, today: NaiveDate) -> Result<Lo
                         "the manifest files together are larger than {MAX_TOTAL_BYTES} bytes (at `{}`)",
                         path.display()
                     ))
-                    .with_help("point appreg at the manifests themselves, not a directory of other YAML"),
+                    .with_help(format!(
+                        "a run reads at most {} MiB of manifests, some 90,000 apps: point appreg at the manifests themselves, not a directory of other YAML; a larger tenant is split into sets (`name:`), each applied by a run of its own",
+                        MAX_TOTAL_BYTES / (1024 * 1024)
+                    )),
                 );
                 break;
             }
@@ -143,25 +146,45 @@ fn check(
     today: NaiveDate,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Result<Loaded, Invalid> {
+    // Parsing and the structural check are per file and take most of the time: they run on every
+    // core. Interpolation reads the environment through `env`, which need not be shareable across
+    // threads, so it runs in between, in file order. Each stage keeps its file's problems apart, and
+    // they are appended in file order, stage by stage, so the report is the same as one thread's.
     let mut documents = Vec::new();
     let mut expansions: Vec<Expansions> = Vec::new();
-    for file in parsed {
-        match yaml::parse(&file) {
-            Ok(mut root) => {
-                characters::check(&root, &file, &mut diagnostics);
-                expansions.push(interpolate(&mut root, &file, env, &mut diagnostics));
-                documents.push((file, root));
+    let parsed = in_parallel(parsed, |file| {
+        let root = yaml::parse(&file).map(|root| {
+            let mut found = Vec::new();
+            characters::check(&root, &file, &mut found);
+            (root, found)
+        });
+        (file, root)
+    });
+    for (file, root) in parsed {
+        match root {
+            Ok((mut root, mut found)) => {
+                expansions.push(interpolate(&mut root, &file, env, &mut found));
+                // What is reported already is left out of the structural check's serde pass.
+                let reported = spans_in(&found, &file);
+                diagnostics.append(&mut found);
+                documents.push((file, root, reported));
             }
             Err(problems) => diagnostics.extend(problems),
         }
     }
+    let parsed_count = documents.len();
 
     let schema = super::schema();
+    let schema = schema.as_value();
     let mut decoded = Vec::new();
-    for (file, root) in &documents {
-        if let Some(document) = decode(file, root, schema.as_value(), &mut diagnostics) {
-            decoded.push(document);
-        }
+    let results = in_parallel(documents, |(file, root, reported)| {
+        let mut found = Vec::new();
+        let document = decode(file, root, schema, reported, &mut found);
+        (document, found)
+    });
+    for (document, mut found) in results {
+        diagnostics.append(&mut found);
+        decoded.extend(document);
     }
 
     let merged = merge(&decoded, &mut diagnostics);
@@ -207,8 +230,8 @@ fn check(
             && a.location.as_ref().map(|l| l.span.clone())
                 == b.location.as_ref().map(|l| l.span.clone())
     });
-    let failed = diagnostics.iter().any(Diagnostic::is_error)
-        || !documents_all_decoded(&documents, &decoded);
+    let failed =
+        diagnostics.iter().any(Diagnostic::is_error) || !all_decoded(parsed_count, &decoded);
     match merged {
         Some(settings) if !failed => {
             let apps = sources
@@ -256,8 +279,54 @@ fn identifier_uri_sites(sources: &[AppSource]) -> Vec<IdentifierUriSite> {
         .collect()
 }
 
-fn documents_all_decoded(documents: &[(Arc<SourceFile>, Node)], decoded: &[Document]) -> bool {
-    documents.len() == decoded.len() && decoded.iter().all(|d| d.complete)
+fn all_decoded(parsed: usize, decoded: &[Document]) -> bool {
+    parsed == decoded.len() && decoded.iter().all(|d| d.complete)
+}
+
+/// Runs `work` on each item, on every core when there are several items, and returns the results
+/// in the items' order.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    // Contiguous runs of equal length keep the order without sorting the results again.
+    let per_thread = items.len().div_ceil(threads);
+    let mut runs: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let run: Vec<T> = items.by_ref().take(per_thread).collect();
+        if run.is_empty() {
+            break;
+        }
+        runs.push(run);
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || run.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Where the problems reported in `file` start.
+fn spans_in(diagnostics: &[Diagnostic], file: &Arc<SourceFile>) -> Vec<usize> {
+    diagnostics
+        .iter()
+        .filter_map(|d| d.location.as_ref())
+        .filter(|l| Arc::ptr_eq(&l.file, file))
+        .map(|l| l.span.start)
+        .collect()
 }
 
 /// Expands directories into their *.yaml / *.yml files, sorted; reports paths that do not exist.
@@ -391,22 +460,18 @@ struct Document {
 }
 
 fn decode(
-    file: &Arc<SourceFile>,
-    root: &Node,
+    file: Arc<SourceFile>,
+    root: Node,
     schema: &serde_json::Value,
+    mut reported: Vec<usize>,
     out: &mut Vec<Diagnostic>,
 ) -> Option<Document> {
     let mut checker = Checker::new(schema, file.clone());
-    checker.check(schema, root, &mut Vec::new(), None);
-    out.extend(checker.diagnostics);
+    checker.check(schema, &root, &mut Vec::new(), None);
     // Spans of this file already reported (structure and interpolation): pruned before serde, so
     // the rest of each app still gets its semantic checks and one run shows every problem.
-    let reported: Vec<usize> = out
-        .iter()
-        .filter_map(|d| d.location.as_ref())
-        .filter(|l| Arc::ptr_eq(&l.file, file))
-        .map(|l| l.span.start)
-        .collect();
+    reported.extend(spans_in(&checker.diagnostics, &file));
+    out.extend(checker.diagnostics);
     let Value::Map(entries) = &root.value else {
         return None;
     };
@@ -444,15 +509,15 @@ fn decode(
             }
         }
     }
-    let mut json = to_json_pruned(root, &reported);
+    let mut json = to_json_pruned(&root, &reported);
     if let Some(object) = json.as_object_mut() {
         object.remove("apps");
     }
     let settings = serde_json::from_value::<wire::ManifestFile>(json).ok();
     complete &= settings.is_some();
     Some(Document {
-        file: file.clone(),
-        root: root.clone(),
+        file,
+        root,
         settings,
         apps,
         complete,

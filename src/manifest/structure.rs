@@ -332,9 +332,8 @@ impl<'s> Checker<'s> {
             .with_label_mut("too long");
         }
         if let Some(pattern) = schema.get("pattern").and_then(Json::as_str) {
-            let matches = regex::Regex::new(pattern)
-                .map(|re| re.is_match(text))
-                .unwrap_or(true);
+            let compiled = compiled(pattern);
+            let matches = compiled.as_ref().is_none_or(|re| re.is_match(text));
             if !matches {
                 let diagnostic = self
                     .report(
@@ -345,7 +344,7 @@ impl<'s> Checker<'s> {
                     .with_label_mut(format!("must match {pattern}"));
                 // A lowercase-only pattern (the set name) says which spelling it wants.
                 let lower = text.to_lowercase();
-                if lower != text && regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&lower)) {
+                if lower != text && compiled.is_some_and(|re| re.is_match(&lower)) {
                     diagnostic.help = Some(format!(
                         "write it in lowercase, `{lower}`: names that differ only in case would be the same to Graph"
                     ));
@@ -446,6 +445,21 @@ impl LabelMut for Diagnostic {
         self.label = label.into();
         self
     }
+}
+
+/// The schema's pattern, compiled once per process rather than once per value (every file states
+/// a set name); None when it does not compile, which lets every value pass.
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<regex::Regex>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    cache
+        .entry(pattern.to_string())
+        .or_insert_with(|| regex::Regex::new(pattern).ok())
+        .clone()
 }
 
 fn types_of(schema: &Json) -> Vec<&str> {

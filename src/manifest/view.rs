@@ -12,6 +12,7 @@
 //! The search is bounded (depth, entries visited, files peeked) and never follows a directory
 //! symlink; what the bounds leave unseen counts as "might be the same set". Nothing here writes.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, escape_hidden};
@@ -92,10 +93,12 @@ impl Survey {
 /// `loaded`.
 pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
     let identity = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let loaded: Vec<PathBuf> = loaded.iter().map(|p| identity(p)).collect();
+    let loaded: HashSet<PathBuf> = loaded.iter().map(|p| identity(p)).collect();
     let mut survey = Survey::default();
     let mut budget = MAX_ENTRIES;
     let mut found = Vec::new();
+    // Many files of one directory (a set split over hundreds of files) list it once, not once each.
+    let mut listed = HashSet::new();
     for path in given {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
@@ -111,6 +114,9 @@ pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
                     Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                     _ => PathBuf::from("."),
                 };
+                if !listed.insert(parent.clone()) {
+                    continue;
+                }
                 for file in yaml_files(&parent, &mut budget) {
                     found.push(Unloaded {
                         path: file,
@@ -121,13 +127,12 @@ pub fn survey(given: &[PathBuf], loaded: &[PathBuf]) -> Survey {
             Err(_) => {}
         }
     }
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
     for unloaded in found {
         let id = identity(&unloaded.path);
-        if loaded.contains(&id) || seen.contains(&id) {
+        if loaded.contains(&id) || !seen.insert(id) {
             continue;
         }
-        seen.push(id);
         survey.unloaded.push(unloaded);
     }
     survey

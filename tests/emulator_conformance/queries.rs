@@ -262,3 +262,99 @@ async fn select_and_expand() {
     assert_eq!(refused.status, 400);
     assert_eq!(refused.error().0, "Request_UnsupportedQuery");
 }
+
+/// Follows `@odata.nextLink` from `url` to the end; between pages `between` may change the
+/// tenant. Returns the ids of every page, in order.
+async fn page_ids(env: &Env, url: String, mut between: impl AsyncFnMut(usize)) -> Vec<Vec<String>> {
+    let mut url = url;
+    let mut pages = Vec::new();
+    loop {
+        let answer = env.get(&url).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let ids: Vec<String> = answer.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_string())
+            .collect();
+        pages.push(ids);
+        match answer.body["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => return pages,
+        }
+        between(pages.len()).await;
+    }
+}
+
+#[tokio::test]
+async fn a_page_cursor_stays_complete_while_objects_come_and_go() {
+    let env = Env::start().await;
+    tagged_apps(&env, 25).await;
+    let filter = urlencode("tags/any(t:t eq 'appreg:set=paging')");
+    let url = format!("/applications?$filter={filter}&$top=10&$select=id");
+    let before: Vec<String> = page_ids(&env, url.clone(), async |_| {}).await.concat();
+    assert_eq!(before.len(), 25);
+    let mut sorted = before.clone();
+    sorted.sort();
+    assert_eq!(before, sorted, "pages list in id order");
+
+    // After the first page: one app already listed and one not yet listed are deleted, and three
+    // new ones are added.
+    let (gone_seen, gone_unseen) = (before[3].clone(), before[17].clone());
+    let pages = page_ids(&env, url, async |done| {
+        if done == 1 {
+            for id in [&gone_seen, &gone_unseen] {
+                assert_eq!(env.delete(&format!("/applications/{id}")).await.status, 204);
+            }
+            tagged_apps(&env, 3).await;
+        }
+    })
+    .await;
+    let listed = pages.concat();
+    let unique: HashSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "no app twice: {pages:?}");
+    assert!(
+        !listed.contains(&gone_unseen),
+        "a deleted app is not listed later"
+    );
+    for id in before.iter().filter(|id| **id != gone_unseen) {
+        assert!(listed.contains(id), "{id}, there throughout, is listed");
+    }
+    // Pages continue after the last id listed: whatever is listed after the first page is later.
+    assert!(pages[1..].concat().iter().all(|id| *id > pages[0][9]));
+}
+
+#[tokio::test]
+async fn pages_of_an_in_filter_and_of_a_prefix_filter_follow_the_key_order() {
+    let env = Env::start().await;
+    let mut tagged = Vec::new();
+    for (i, tag) in ["red", "blue", "green", "red", "blue", "green", "red"]
+        .iter()
+        .enumerate()
+    {
+        let answer = env
+            .post(
+                "/applications",
+                json!({"displayName": format!("colour {i}"), "tags": [tag]}),
+            )
+            .await;
+        assert_eq!(answer.status, 201);
+        if *tag != "green" {
+            tagged.push(answer.body["id"].as_str().unwrap().to_string());
+        }
+    }
+    tagged.sort();
+    // Several index sets (one per name), merged.
+    let filter =
+        urlencode("displayName in ('colour 0','COLOUR 1','colour 3','colour 4','colour 6')");
+    let url = format!("/applications?$filter={filter}&$top=2&$select=id");
+    let pages = page_ids(&env, url, async |_| {}).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    assert_eq!(pages.concat(), tagged);
+    // A prefix spans several index sets; an exact page size ends without a next link.
+    let filter = urlencode("startswith(displayName,'colour')");
+    let url = format!("/applications?$filter={filter}&$top=7&$select=id");
+    let pages = page_ids(&env, url, async |_| {}).await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].len(), 7);
+}

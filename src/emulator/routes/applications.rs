@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    Call, Ctx, Listing, Reply, Seg, credentials, entity, expand_owners, page, project,
-    reference_id, require_method, select_suffix, service_principals, validate,
+    Call, Ctx, Listing, Reply, Seg, credentials, entity, expand_owners, project, reference_id,
+    require_method, select_suffix, service_principals, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -77,12 +77,14 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         expand_owners: true,
         candidates,
     };
-    page(ctx, call, listing, |key, _| {
-        let record = &ctx.store.objects()[&Uuid::parse_str(key).unwrap_or_default()];
-        let mut view = ctx.view(record, false, &call.query);
-        expand_owners(ctx, call, record, &mut view);
-        view
-    })
+    let (clock, query) = (ctx.clock(), call.query.clone());
+    super::page_later(
+        ctx,
+        call,
+        listing,
+        |key, _| super::listed_item(ctx, call, key),
+        move |item| super::render_listed(clock, &query, item),
+    )
 }
 
 fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {

@@ -82,7 +82,7 @@ fn collection(
                 kind: None,
                 context: context.to_string(),
                 expand_owners: false,
-                candidates,
+                candidates: super::Candidates::All(candidates),
             };
             page(ctx, call, listing, |_, body| body.clone())
         }

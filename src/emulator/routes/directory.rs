@@ -116,7 +116,7 @@ pub fn route_deleted(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Re
                 kind: Some(kind),
                 context: format!("directory/deletedItems/{}", kind.type_name()),
                 expand_owners: false,
-                candidates,
+                candidates: super::Candidates::All(candidates),
             };
             page(ctx, call, listing, |_, body| body.clone())
         }

@@ -112,7 +112,7 @@ fn list(ctx: &Ctx, call: &Call, client: Option<String>, context: String) -> Grap
             .store
             .grants()
             .iter()
-            .map(|(k, g)| (k.as_str(), g))
+            .map(|(k, g)| (k.as_str(), g.as_ref()))
             .collect(),
     };
     let candidates = links
@@ -125,7 +125,7 @@ fn list(ctx: &Ctx, call: &Call, client: Option<String>, context: String) -> Grap
         kind: None,
         context,
         expand_owners: false,
-        candidates,
+        candidates: super::Candidates::All(candidates),
     };
     page(ctx, call, listing, |_, body| body.clone())
 }

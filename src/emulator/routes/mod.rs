@@ -15,7 +15,7 @@ mod service_principals;
 mod validate;
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
@@ -65,11 +65,47 @@ impl Call<'_> {
 }
 
 /// A successful answer.
-#[derive(Debug)]
 pub enum Reply {
     Json(StatusCode, Value),
     NoContent,
     Text(String),
+    /// An answer built after the store's lock is released, from what was taken under it (shared
+    /// objects): a long page does not hold up other requests while it is copied out.
+    Later(Box<dyn FnOnce() -> GraphResult<Reply> + Send>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Json(status, value) => f.debug_tuple("Json").field(status).field(value).finish(),
+            Reply::NoContent => f.write_str("NoContent"),
+            Reply::Text(text) => f.debug_tuple("Text").field(text).finish(),
+            Reply::Later(_) => f.write_str("Later"),
+        }
+    }
+}
+
+impl Reply {
+    /// The answer itself, building a [`Reply::Later`] one (outside the lock).
+    pub fn settled(mut self) -> GraphResult<Reply> {
+        while let Reply::Later(build) = self {
+            self = build()?;
+        }
+        Ok(self)
+    }
+}
+
+/// What visibility under replication lag is judged by: the request's time and the lag.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now_ms: i64,
+    pub lag_ms: i64,
+}
+
+impl Clock {
+    pub fn visible(self, written_ms: i64) -> bool {
+        replicated(written_ms, self.now_ms, self.lag_ms)
+    }
 }
 
 impl Reply {
@@ -177,8 +213,15 @@ pub fn require_method(call: &Call, allowed: &[Method]) -> GraphResult<()> {
 }
 
 impl Ctx<'_> {
+    pub fn clock(&self) -> Clock {
+        Clock {
+            now_ms: self.now_ms,
+            lag_ms: self.lag_ms,
+        }
+    }
+
     pub fn visible(&self, written_ms: i64) -> bool {
-        replicated(written_ms, self.now_ms, self.lag_ms)
+        self.clock().visible(written_ms)
     }
 
     /// Resolves a key segment to a visible object of `kind`: an id, `appId`, `uniqueName` (apps),
@@ -239,41 +282,51 @@ impl Ctx<'_> {
     /// An object as reads show it: credentials still replicating hidden, certificate `key` bytes
     /// only on a single-object read that selects keyCredentials (as Graph does).
     pub fn view(&self, record: &Record, single: bool, query: &QueryOptions) -> Map<String, Value> {
-        // Clone only what the answer can contain: a 999-item page of `$select=id` must not copy
-        // 999 full applications.
-        let mut body: Map<String, Value> = match &query.select {
-            Some(names) => names
-                .iter()
-                .filter_map(|n| record.body.get(n).map(|v| (n.clone(), v.clone())))
-                .collect(),
-            None => record.body.clone(),
-        };
-        let show_key = single
-            && query
-                .select
-                .as_ref()
-                .is_some_and(|s| s.iter().any(|p| p == "keyCredentials"));
-        for collection in ["passwordCredentials", "keyCredentials"] {
-            if let Some(Value::Array(items)) = body.get_mut(collection) {
-                items.retain(|item| {
-                    let key_id = item
-                        .get("keyId")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    record
-                        .credential_added_ms
-                        .get(key_id)
-                        .is_none_or(|ms| self.visible(*ms))
-                });
-                if collection == "keyCredentials" && !show_key {
-                    for item in items.iter_mut() {
-                        item["key"] = Value::Null;
-                    }
+        view(self.clock(), record, single, query)
+    }
+}
+
+/// An object as reads at `clock` show it (see [`Ctx::view`]).
+pub fn view(
+    clock: Clock,
+    record: &Record,
+    single: bool,
+    query: &QueryOptions,
+) -> Map<String, Value> {
+    // Clone only what the answer can contain: a 999-item page of `$select=id` must not copy
+    // 999 full applications.
+    let mut body: Map<String, Value> = match &query.select {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| record.body.get(n).map(|v| (n.clone(), v.clone())))
+            .collect(),
+        None => record.body.clone(),
+    };
+    let show_key = single
+        && query
+            .select
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|p| p == "keyCredentials"));
+    for collection in ["passwordCredentials", "keyCredentials"] {
+        if let Some(Value::Array(items)) = body.get_mut(collection) {
+            items.retain(|item| {
+                let key_id = item
+                    .get("keyId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                record
+                    .credential_added_ms
+                    .get(key_id)
+                    .is_none_or(|ms| clock.visible(*ms))
+            });
+            if collection == "keyCredentials" && !show_key {
+                for item in items.iter_mut() {
+                    item["key"] = Value::Null;
                 }
             }
         }
-        body
     }
+    body
 }
 
 fn key_text(key: &Seg) -> String {
@@ -380,22 +433,54 @@ pub fn entity(ctx: &Ctx, fragment: &str, object: Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// What a collection read chooses its page from, in key order.
+pub enum Candidates<'a> {
+    /// Every item (small collections: an object's links, deleted items).
+    All(Vec<(&'a str, &'a Map<String, Value>)>),
+    /// Items read lazily from just after a key (directory collections, through the store's
+    /// indexes): a page touches what it returns plus one item, whatever the collection's size.
+    After(SeekFrom<'a>),
+}
+
+pub type ItemIter<'a> = Box<dyn Iterator<Item = (&'a str, &'a Map<String, Value>)> + 'a>;
+/// Reads a collection's items from just after a key (from its start when `None`).
+pub type SeekFrom<'a> = Box<dyn FnOnce(Option<&str>) -> ItemIter<'a> + 'a>;
+
+impl<'a> Candidates<'a> {
+    /// The items after `after` (every item when `None`), in key order.
+    fn after(self, after: Option<&str>) -> ItemIter<'a> {
+        let items: ItemIter<'a> = match self {
+            Candidates::All(items) => Box::new(items.into_iter()),
+            Candidates::After(read) => read(after),
+        };
+        match after {
+            // The source's own seek is only a shortcut; the key order decides.
+            Some(key) => {
+                let key = key.to_string();
+                Box::new(items.skip_while(move |(k, _)| *k <= key.as_str()))
+            }
+            None => items,
+        }
+    }
+}
+
 /// The visible objects of `kind` a collection read may return, in id order: those the store's
 /// indexes name when the filter pins an indexed property, else every object of the kind. The
 /// filter itself is still evaluated on each by [`page`].
-pub fn listed<'a>(
-    ctx: &'a Ctx,
-    kind: Kind,
-    query: &QueryOptions,
-) -> Vec<(&'a str, &'a Map<String, Value>)> {
+pub fn listed<'a>(ctx: &'a Ctx, kind: Kind, query: &QueryOptions) -> Candidates<'a> {
     let pins = query.filter.as_ref().and_then(odata::pins);
-    ctx.store
-        .candidates(kind, pins.as_deref())
-        .into_iter()
-        .filter_map(|id| ctx.store.object(&id))
-        .filter(|r| ctx.visible(r.created_ms))
-        .map(|r| (r.str("id").unwrap_or_default(), &r.body))
-        .collect()
+    Candidates::After(Box::new(move |after: Option<&str>| -> ItemIter<'a> {
+        // Seek by id only when the key is an id as the collection lists it (lower-case).
+        let seek =
+            after.and_then(|key| Uuid::parse_str(key).ok().filter(|id| id.to_string() == key));
+        Box::new(
+            ctx.store
+                .candidates_after(kind, pins.as_deref(), seek)
+                .filter_map(|id| ctx.store.object(&id))
+                .filter(|r| ctx.visible(r.created_ms))
+                .map(|r| (r.str("id").unwrap_or_default(), &r.body)),
+        )
+    }))
 }
 
 /// How a collection read is answered.
@@ -407,7 +492,29 @@ pub struct Listing<'a> {
     pub context: String,
     /// Whether `$expand=owners` is served here.
     pub expand_owners: bool,
-    pub candidates: Vec<(&'a str, &'a Map<String, Value>)>,
+    pub candidates: Candidates<'a>,
+}
+
+/// Where a `$skiptoken` resumes.
+enum Resume {
+    /// After the item with this key (pages in key order).
+    After(String),
+    /// After this many matches (pages in `$orderby` order).
+    Offset(usize),
+}
+
+fn resume(token: &str) -> GraphResult<Resume> {
+    let invalid = || GraphError::gateway_bad_request("Invalid skip token.");
+    let decoded = URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
+    match decoded.split_once(':') {
+        Some(("o", offset)) => offset.parse().map(Resume::Offset).map_err(|_| invalid()),
+        Some(("k", key)) => Ok(Resume::After(key.to_string())),
+        _ => Err(invalid()),
+    }
 }
 
 /// Answers a collection read: filter, search, order, page, project.
@@ -417,6 +524,66 @@ pub fn page<'a>(
     listing: Listing<'a>,
     render: impl Fn(&str, &'a Map<String, Value>) -> Map<String, Value>,
 ) -> GraphResult<Reply> {
+    let kind = listing.kind;
+    let (items, head) = choose(ctx, call, listing)?;
+    let mut value = Vec::with_capacity(items.len());
+    for (key, object) in items {
+        value.push(finish_item(
+            kind,
+            call.query.select.as_deref(),
+            render(key, object),
+        )?);
+    }
+    Ok(Reply::ok(with_value(head, value)))
+}
+
+/// Like [`page`], but only `capture` runs under the lock (it takes what an item's rendering
+/// needs, typically shared objects); `render` builds the items after the lock is released.
+pub fn page_later<'a, T: Send + 'static>(
+    ctx: &Ctx,
+    call: &Call,
+    listing: Listing<'a>,
+    capture: impl Fn(&str, &'a Map<String, Value>) -> T,
+    render: impl Fn(T) -> Map<String, Value> + Send + 'static,
+) -> GraphResult<Reply> {
+    let kind = listing.kind;
+    let (items, head) = choose(ctx, call, listing)?;
+    let captured: Vec<T> = items.into_iter().map(|(k, o)| capture(k, o)).collect();
+    let select = call.query.select.clone();
+    Ok(Reply::Later(Box::new(move || {
+        let value = captured
+            .into_iter()
+            .map(|item| finish_item(kind, select.as_deref(), render(item)))
+            .collect::<GraphResult<Vec<_>>>()?;
+        Ok(Reply::ok(with_value(head, value)))
+    })))
+}
+
+fn finish_item(
+    kind: Option<Kind>,
+    select: Option<&[String]>,
+    rendered: Map<String, Value>,
+) -> GraphResult<Value> {
+    Ok(Value::Object(match kind {
+        Some(kind) => project(kind, rendered, select)?,
+        None => select_plain(rendered, select),
+    }))
+}
+
+fn with_value(mut head: Map<String, Value>, value: Vec<Value>) -> Value {
+    head.insert("value".into(), Value::Array(value));
+    Value::Object(head)
+}
+
+type Items<'i> = Vec<(&'i str, &'i Map<String, Value>)>;
+
+/// Chooses a collection read's page: its items, and the answer without them (context, count,
+/// next link).
+fn choose<'a>(
+    ctx: &Ctx,
+    call: &Call,
+    listing: Listing<'a>,
+) -> GraphResult<(Items<'a>, Map<String, Value>)> {
     let query = &call.query;
     let advanced = query.advanced();
     if let Some(filter) = &query.filter {
@@ -443,67 +610,81 @@ pub fn page<'a>(
             "Sorting not supported for current query.",
         ));
     }
-    let mut matched: Vec<(&str, &Map<String, Value>)> = listing
-        .candidates
-        .into_iter()
-        .filter(|(_, object)| {
-            query
-                .filter
-                .as_ref()
-                .is_none_or(|f| odata::matches(f, object))
-        })
-        .filter(|(_, object)| {
-            query.search.as_ref().is_none_or(|(property, term)| {
+    let resume = query.skiptoken.as_deref().map(resume).transpose()?;
+    let wanted = |object: &Map<String, Value>| {
+        query
+            .filter
+            .as_ref()
+            .is_none_or(|f| odata::matches(f, object))
+            && query.search.as_ref().is_none_or(|(property, term)| {
                 object
                     .get(property)
                     .and_then(Value::as_str)
                     .is_some_and(|v| v.to_lowercase().contains(&term.to_lowercase()))
             })
-        })
-        .collect();
-    if let Some((_, descending)) = &query.orderby {
-        let name = |o: &Map<String, Value>| {
-            o.get("displayName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_lowercase()
-        };
-        matched.sort_by(|a, b| name(a.1).cmp(&name(b.1)).then_with(|| a.0.cmp(b.0)));
-        if *descending {
-            matched.reverse();
-        }
-    }
-    let total = matched.len();
-    let start = match &query.skiptoken {
-        None => 0,
-        Some(token) => {
-            let decoded = URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| GraphError::gateway_bad_request("Invalid skip token."))?;
-            match decoded.split_once(':') {
-                Some(("o", offset)) => offset
-                    .parse()
-                    .map_err(|_| GraphError::gateway_bad_request("Invalid skip token."))?,
-                Some(("k", key)) => matched.iter().position(|(k, _)| *k > key).unwrap_or(total),
-                _ => return Err(GraphError::gateway_bad_request("Invalid skip token.")),
-            }
-        }
     };
     let mut size = query.top.unwrap_or(DEFAULT_PAGE_SIZE);
     if let Some(cap) = ctx.faults.page_size_cap {
         size = size.min(cap.max(1));
     }
-    let end = (start + size).min(total);
-    let mut value = Vec::with_capacity(end.saturating_sub(start));
-    for (key, object) in &matched[start.min(end)..end] {
-        let rendered = render(key, object);
-        value.push(Value::Object(match listing.kind {
-            Some(kind) => project(kind, rendered, query.select.as_deref())?,
-            None => select_plain(rendered, query.select.as_deref()),
-        }));
-    }
+    // The page's items, the next page's token if one follows, and the total when `$count` asks.
+    let (items, next, total): (Items, Option<String>, Option<usize>) =
+        if query.orderby.is_none() && !count {
+            // Key order: read from the cursor until the page is full and one more match shows
+            // whether a next page exists; the rest of the collection is never touched.
+            let (after, skip) = match &resume {
+                Some(Resume::After(key)) => (Some(key.as_str()), 0),
+                Some(Resume::Offset(offset)) => (None, *offset),
+                None => (None, 0),
+            };
+            let mut matches = listing
+                .candidates
+                .after(after)
+                .filter(|(_, object)| wanted(object))
+                .skip(skip);
+            let items: Vec<_> = matches.by_ref().take(size).collect();
+            let next = match items.last() {
+                Some((last, _)) if items.len() == size && matches.next().is_some() => {
+                    Some(format!("k:{last}"))
+                }
+                _ => None,
+            };
+            (items, next, None)
+        } else {
+            let mut matched: Vec<(&str, &Map<String, Value>)> = listing
+                .candidates
+                .after(None)
+                .filter(|(_, object)| wanted(object))
+                .collect();
+            if let Some((_, descending)) = &query.orderby {
+                let name = |o: &Map<String, Value>| {
+                    o.get("displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_lowercase()
+                };
+                matched.sort_by(|a, b| name(a.1).cmp(&name(b.1)).then_with(|| a.0.cmp(b.0)));
+                if *descending {
+                    matched.reverse();
+                }
+            }
+            let total = matched.len();
+            let start = match &resume {
+                None => 0,
+                Some(Resume::Offset(offset)) => *offset,
+                Some(Resume::After(key)) => matched
+                    .iter()
+                    .position(|(k, _)| *k > key.as_str())
+                    .unwrap_or(total),
+            };
+            let end = (start + size).min(total);
+            let next = (end < total).then(|| match &query.orderby {
+                Some(_) => format!("o:{end}"),
+                None => format!("k:{}", matched[end - 1].0),
+            });
+            let items = matched.drain(start.min(end)..end).collect();
+            (items, next, Some(total))
+        };
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
@@ -512,15 +693,10 @@ pub fn page<'a>(
             &format!("{}{}", listing.context, select_suffix(query)),
         )),
     );
-    if count {
+    if let (true, Some(total)) = (count, total) {
         body.insert("@odata.count".into(), json!(total));
     }
-    if end < total {
-        let token = if query.orderby.is_some() {
-            format!("o:{end}")
-        } else {
-            format!("k:{}", matched[end - 1].0)
-        };
+    if let Some(token) = next {
         let mut link = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &query.carried {
             link.append_pair(k, v);
@@ -532,8 +708,7 @@ pub fn page<'a>(
             Value::String(format!("{}{}?{}", ctx.graph_url, path, link.finish())),
         );
     }
-    body.insert("value".into(), Value::Array(value));
-    Ok(Reply::ok(Value::Object(body)))
+    Ok((items, body))
 }
 
 fn select_plain(object: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
@@ -562,7 +737,7 @@ pub fn count(ctx: &Ctx, call: &Call, kind: Kind) -> GraphResult<Reply> {
         support.check(filter, true)?;
     }
     let total = listed(ctx, kind, &call.query)
-        .into_iter()
+        .after(None)
         .filter(|(_, body)| {
             call.query
                 .filter
@@ -599,14 +774,66 @@ pub fn expand_owners(ctx: &Ctx, call: &Call, record: &Record, object: &mut Map<S
     }
 }
 
+/// The owners of `record` to expand later, when `$expand=owners` was asked for.
+pub fn owners_to_expand(ctx: &Ctx, call: &Call, record: &Record) -> Option<Vec<Arc<Record>>> {
+    call.query
+        .expand
+        .iter()
+        .any(|e| e.starts_with("owners"))
+        .then(|| {
+            record
+                .owners
+                .iter()
+                .filter_map(|id| ctx.store.shared(id))
+                .collect()
+        })
+}
+
+/// One object of a directory collection page, rendered after the lock (see [`page_later`]):
+/// the object and, with `$expand=owners`, its owners.
+pub fn listed_item(ctx: &Ctx, call: &Call, key: &str) -> Option<ListedItem> {
+    let record = ctx.store.shared(&Uuid::parse_str(key).ok()?)?;
+    let owners = owners_to_expand(ctx, call, &record);
+    Some((record, owners))
+}
+
+/// An object and the owners to expand on it.
+pub type ListedItem = (Arc<Record>, Option<Vec<Arc<Record>>>);
+
+/// Renders what [`listed_item`] took.
+pub fn render_listed(
+    clock: Clock,
+    query: &QueryOptions,
+    item: Option<ListedItem>,
+) -> Map<String, Value> {
+    // Listed items come from the store under the same lock: always there.
+    let Some((record, owners)) = item else {
+        return Map::new();
+    };
+    let mut object = view(clock, &record, false, query);
+    if let Some(owners) = owners {
+        let owners = owners
+            .iter()
+            .map(|owner| Value::Object(directory_object_view_at(clock, owner)))
+            .collect();
+        object.insert("owners".into(), Value::Array(owners));
+    }
+    object
+}
+
 /// A directory object inside a polymorphic collection: `@odata.type` plus its default properties.
 pub fn directory_object_view(ctx: &Ctx, record: &Record) -> Map<String, Value> {
+    directory_object_view_at(ctx.clock(), record)
+}
+
+/// [`directory_object_view`] at `clock`.
+pub fn directory_object_view_at(clock: Clock, record: &Record) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert(
         "@odata.type".into(),
         Value::String(wire::odata_type(record.kind)),
     );
-    let view = ctx.view(record, false, &QueryOptions::default());
+    let view = view(clock, record, false, &QueryOptions::default());
     out.extend(project(record.kind, view, None).unwrap_or_default());
     out
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Call, Ctx, Listing, Reply, Seg, applications, assignments, credentials, entity, expand_owners,
-    grants, page, project, require_method, select_suffix, validate,
+    grants, project, require_method, select_suffix, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -99,12 +99,14 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         expand_owners: true,
         candidates,
     };
-    page(ctx, call, listing, |key, _| {
-        let record = &ctx.store.objects()[&Uuid::parse_str(key).unwrap_or_default()];
-        let mut view = ctx.view(record, false, &call.query);
-        expand_owners(ctx, call, record, &mut view);
-        view
-    })
+    let (clock, query) = (ctx.clock(), call.query.clone());
+    super::page_later(
+        ctx,
+        call,
+        listing,
+        |key, _| super::listed_item(ctx, call, key),
+        move |item| super::render_listed(clock, &query, item),
+    )
 }
 
 fn read(ctx: &Ctx, call: &Call, id: Uuid, fragment: &str) -> GraphResult<Value> {
