@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::{GraphClient, Prepared, Verdict, classify, relative_url};
 use super::error::GraphError;
-use super::request::{Request, Response};
+use super::request::{Method, Request, Response};
 use super::stats::{bump, resource_units};
 
 /// Graph's limit of requests per `$batch`.
@@ -37,6 +37,12 @@ impl GraphClient {
     /// the envelope is not repeated. If an envelope gets no answer, its non-idempotent items end
     /// in [`GraphError::OutcomeUnknown`] and its idempotent ones are retried.
     pub async fn batch(&self, requests: Vec<Request>) -> Vec<Outcome> {
+        self.batch_of(&requests.iter().collect::<Vec<_>>()).await
+    }
+
+    /// [`GraphClient::batch`] of borrowed requests, for a caller that keeps them (to send some
+    /// again) and would otherwise copy every body.
+    pub async fn batch_of(&self, requests: &[&Request]) -> Vec<Outcome> {
         let n = requests.len();
         let mut results: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
         let mut items: Vec<Option<Prepared>> = Vec::with_capacity(n);
@@ -290,9 +296,11 @@ impl GraphClient {
                 entry
             })
             .collect();
+        // The envelope's body is set after `prepare`, which would copy it.
         let mut envelope = self
-            .prepare(&Request::post("/$batch", json!({ "requests": requests })))
+            .prepare(&Request::new(Method::Post, "/$batch", None))
             .expect("the $batch path is valid");
+        envelope.body = Some(json!({ "requests": requests }));
         envelope.idempotent = pending.iter().all(|&i| item(i).idempotent);
         envelope.sensitive = pending.iter().any(|&i| item(i).sensitive);
         envelope.counted = false;
