@@ -262,7 +262,7 @@ pub async fn observe(
         if let Some(mut live) = live.and_then(&mut take) {
             // Owners are kept apart; the application object need not hold a second copy.
             entry.owners = match live.as_object_mut().and_then(|o| o.remove("owners")) {
-                Some(Value::Array(owners)) => owners,
+                Some(Value::Array(owners)) => owners.into_iter().map(owner_reference).collect(),
                 _ => Vec::new(),
             };
             entry.service_principal =
@@ -281,6 +281,21 @@ pub async fn observe(
     })
     .await?;
     Ok(observed)
+}
+
+/// What planning reads of an owner (`ObservedApp::owners`): an expanded owner is a whole user or
+/// service principal, some 30 properties, and the app that creates an app is its owner.
+/// (`$expand=owners($select=…)` would spare the bytes, but Graph and the sandbox differ on it.)
+fn owner_reference(owner: Value) -> Value {
+    match owner {
+        Value::Object(mut all) => Value::Object(
+            ["@odata.type", "id", "userPrincipalName", "appId"]
+                .into_iter()
+                .filter_map(|k| all.remove_entry(k))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Where observation found an app: in the set's list, or by a lookup of round 2.
@@ -860,6 +875,23 @@ mod tests {
             }
         }
         changed
+    }
+
+    #[test]
+    fn an_owner_keeps_what_the_owner_kinds_read() {
+        let owner = json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": "o1",
+            "appId": "a1", "displayName": "deployer", "tags": ["x"], "appRoles": []});
+        assert_eq!(
+            owner_reference(owner),
+            json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": "o1", "appId": "a1"})
+        );
+        let user = json!({"@odata.type": "#microsoft.graph.user", "id": "u1",
+            "userPrincipalName": "ada@contoso.example", "mail": "ada@contoso.example"});
+        assert_eq!(
+            owner_reference(user),
+            json!({"@odata.type": "#microsoft.graph.user", "id": "u1",
+                "userPrincipalName": "ada@contoso.example"})
+        );
     }
 
     #[test]
