@@ -41,9 +41,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use appreg::emulator::{ConnectionInfo, EntryKind, Faults, RequestLog, Sandbox, SandboxConfig};
+use appreg::emulator::{ConnectionInfo, EntryKind, RequestLog, Sandbox, SandboxConfig};
 use appreg::engine::observed::{Observed, str_of};
-use appreg::engine::plan::Action;
+use appreg::engine::plan::{Action, ResourceType};
 use appreg::engine::{self, PlanOptions};
 use appreg::graph::{GraphClient, Request, RequestStats, odata};
 use appreg::model::DesiredState;
@@ -51,18 +51,9 @@ use futures_util::future::join_all;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-/// appreg's in-flight bound against the sandbox and a tenant (src/cli/target.rs).
-const MAX_IN_FLIGHT: usize = 8;
+use common::{GROUPS, MAX_IN_FLIGHT, USERS, faults, latency, sizes};
+
 const SET_NAME: &str = "bench";
-/// Seeded principals (src/emulator/seed.rs): assignments cycle through them.
-const USERS: &[&str] = &[
-    "adele.vance@contoso.com",
-    "alex.wilber@contoso.com",
-    "conor.obrien@contoso.com",
-    "megan.bowen@contoso.com",
-    "mail-sender@contoso.com",
-];
-const GROUPS: &[&str] = &["Odoo mail senders", "All staff", "IT admins"];
 
 /// Targets of the issue (plan of 10,000 unchanged apps).
 const TARGET_PLAN_RT: u64 = 2100;
@@ -396,32 +387,6 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn sizes() -> Vec<usize> {
-    let from_args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .flat_map(|a| {
-            a.split(',')
-                .filter_map(|s| s.trim().parse().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if !from_args.is_empty() {
-        return from_args;
-    }
-    match std::env::var("APPREG_BENCH_SIZES") {
-        Ok(text) if !text.trim().is_empty() => text
-            .split(',')
-            .map(|s| {
-                s.trim()
-                    .parse()
-                    .unwrap_or_else(|_| panic!("APPREG_BENCH_SIZES: `{s}` is not a number"))
-            })
-            .collect(),
-        _ => vec![10, 100, 1000],
-    }
-}
-
 /// The per-object reader reads at most this many apps (`APPREG_BENCH_READER_APPS`, default
 /// 1,000): its cost per app is constant (9 GETs), and 10,000 apps would take ten minutes of latency.
 fn reader_apps() -> usize {
@@ -429,22 +394,6 @@ fn reader_apps() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000)
-}
-
-fn latency() -> Duration {
-    let ms = std::env::var("APPREG_BENCH_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(50);
-    Duration::from_millis(ms)
-}
-
-fn faults(latency: Duration) -> Faults {
-    Faults {
-        latency,
-        jitter: Duration::ZERO,
-        ..Faults::default()
-    }
 }
 
 fn app_key(i: usize) -> String {
@@ -550,9 +499,9 @@ fn wave_floor(planned: &engine::Planned) -> u64 {
         .iter()
         .filter(|c| c.action != Action::NoOp)
     {
-        let wave = match format!("{:?}", c.resource).as_str() {
-            "Application" => 0,
-            "ServicePrincipal" => 1,
+        let wave = match c.resource {
+            ResourceType::Application => 0,
+            ResourceType::ServicePrincipal => 1,
             _ => 2,
         };
         waves[wave] += 1;
