@@ -524,7 +524,7 @@ mod tests {
     //! again -> planned against the same live app: nothing changes but the adoption.
 
     use super::*;
-    use crate::catalogue::{self, PermissionKind};
+    use crate::catalogue::PermissionKind;
     use crate::engine::plan::Action;
     use crate::engine::planner::{self, PlanOptions};
     use serde_json::json;
@@ -535,19 +535,7 @@ mod tests {
     const SCOPE: &str = "5b7c9d1e-0000-4000-8000-00000000bbbb";
 
     fn graph() -> ResourceApi {
-        let resource = catalogue::resource("Microsoft Graph").unwrap();
-        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
-        for p in resource.permissions() {
-            match p.kind {
-                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
-                PermissionKind::Application => roles.push(
-                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
-                ),
-            }
-        }
-        let sp = json!({"id": GRAPH_SP, "appId": resource.app_id, "displayName": resource.name,
-            "oauth2PermissionScopes": scopes, "appRoles": roles});
-        ResourceApi::from_service_principal(&sp).unwrap()
+        ResourceApi::from_catalogue("Microsoft Graph", GRAPH_SP)
     }
 
     fn id(name: &str, kind: PermissionKind) -> String {

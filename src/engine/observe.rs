@@ -738,7 +738,6 @@ enum Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::{self, PermissionKind};
     use crate::engine::application::desired_body;
     use crate::engine::kinds::AppContext;
     use crate::engine::planner::{self, PlanOptions};
@@ -748,18 +747,7 @@ mod tests {
     use serde_json::json;
 
     fn resource_api(name: &str) -> ResourceApi {
-        let resource = catalogue::resource(name).unwrap();
-        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
-        for p in resource.permissions() {
-            match p.kind {
-                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
-                PermissionKind::Application => roles.push(
-                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
-                ),
-            }
-        }
-        let sp = json!({"id": format!("sp-{name}"), "appId": resource.app_id, "displayName": resource.name, "oauth2PermissionScopes": scopes, "appRoles": roles});
-        ResourceApi::from_service_principal(&sp).unwrap()
+        ResourceApi::from_catalogue(name, &format!("sp-{name}"))
     }
 
     /// The examples' apps as live applications that match the manifest, each with every

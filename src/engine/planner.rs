@@ -286,7 +286,6 @@ fn pair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue;
     use crate::engine::plan::ResourceType;
     use crate::engine::resolve::ResourceApi;
     use crate::model::Principal;
@@ -295,18 +294,7 @@ mod tests {
 
     /// A resource service principal as a tenant would have it, from the offline catalogue.
     fn resource_sp(name: &str, id: &str) -> ResourceApi {
-        let resource = catalogue::resource(name).unwrap();
-        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
-        for p in resource.permissions() {
-            match p.kind {
-                PermissionKind::Delegated => scopes.push(json!({"id": p.id, "value": p.name})),
-                PermissionKind::Application => roles.push(
-                    json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
-                ),
-            }
-        }
-        let sp = json!({"id": id, "appId": resource.app_id, "displayName": resource.name, "oauth2PermissionScopes": scopes, "appRoles": roles});
-        ResourceApi::from_service_principal(&sp).unwrap()
+        ResourceApi::from_catalogue(name, id)
     }
 
     fn examples() -> DesiredState {

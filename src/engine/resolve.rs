@@ -140,6 +140,28 @@ impl ResourceApi {
     }
 }
 
+/// A resource API as a tenant holds it, built from the offline catalogue (for tests).
+#[cfg(test)]
+impl ResourceApi {
+    pub fn from_catalogue(name: &str, sp_id: &str) -> ResourceApi {
+        let resource = catalogue::resource(name).unwrap();
+        let (mut scopes, mut roles) = (Vec::new(), Vec::new());
+        for p in resource.permissions() {
+            match p.kind {
+                PermissionKind::Delegated => {
+                    scopes.push(serde_json::json!({"id": p.id, "value": p.name}))
+                }
+                PermissionKind::Application => roles.push(
+                    serde_json::json!({"id": p.id, "value": p.name, "allowedMemberTypes": ["Application"]}),
+                ),
+            }
+        }
+        let sp = serde_json::json!({"id": sp_id, "appId": resource.app_id, "displayName": resource.name,
+            "oauth2PermissionScopes": scopes, "appRoles": roles});
+        ResourceApi::from_service_principal(&sp).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
