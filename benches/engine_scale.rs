@@ -759,38 +759,10 @@ struct SdkReading {
     rss_after_imports_ki_b: u64,
 }
 
-/// An app-only token for the SDK reader, by client credentials at the sandbox's token endpoint.
-async fn sdk_token(info: &ConnectionInfo) -> String {
-    let url = format!(
-        "{}/{}/oauth2/v2.0/token",
-        info.authority_url, info.tenant_id
-    );
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", &info.client_id)
-        .append_pair("client_secret", &info.client_secret)
-        .append_pair("scope", "https://graph.microsoft.com/.default")
-        .finish();
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token answer");
-    answer["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
-}
-
 /// Runs the SDK reader against the sandbox and measures it as a row of its own: the Python
 /// process's CPU and peak RSS stand where appreg's are in the other rows.
 async fn sdk_row(sandbox: &SandboxProcess, python: &Path, n: usize, apps: usize) -> Row {
-    let token = sdk_token(&sandbox.info).await;
+    let token = common::admin_token(&reqwest::Client::new(), &sandbox.info).await;
     sandbox.clear_log();
     let meter = Meter::start(sandbox);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/sdk_reader.py");

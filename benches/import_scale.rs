@@ -47,29 +47,11 @@ struct Raw {
 impl Raw {
     async fn new(sandbox: &RunningSandbox) -> Raw {
         let http = reqwest::Client::new();
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", sandbox.admin_client_id())
-            .append_pair("client_secret", sandbox.admin_client_secret())
-            .append_pair("scope", "https://graph.microsoft.com/.default")
-            .finish();
-        let answer: Value = http
-            .post(sandbox.token_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .expect("token request")
-            .json()
-            .await
-            .expect("token answer");
+        let token = common::admin_token(&http, &sandbox.connection_info()).await;
         Raw {
             http,
             graph: sandbox.graph_url().trim_end_matches('/').to_string(),
-            token: answer["access_token"]
-                .as_str()
-                .expect("a token")
-                .to_string(),
+            token,
         }
     }
 

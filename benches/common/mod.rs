@@ -111,3 +111,31 @@ pub fn client_from_info(info: &ConnectionInfo, max_in_flight: usize) -> GraphCli
     config.max_in_flight = max_in_flight;
     GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
 }
+
+/// An app-only Graph token for the sandbox's admin application, by client credentials at its
+/// token endpoint (for raw Graph seeding and clients other than appreg's).
+pub async fn admin_token(http: &reqwest::Client, info: &ConnectionInfo) -> String {
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", &info.client_id)
+        .append_pair("client_secret", &info.client_secret)
+        .append_pair("scope", "https://graph.microsoft.com/.default")
+        .finish();
+    let answer: serde_json::Value = http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            info.authority_url, info.tenant_id
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token answer");
+    answer["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
