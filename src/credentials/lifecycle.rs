@@ -685,6 +685,22 @@ mod tests {
                 after: vec![],
             },
             Case {
+                why: "three over the cap and only two orphans to spare: blocked, nothing removed",
+                live: vec![
+                    cred("a", 160, 20),
+                    cred("o1", 1, 179),
+                    cred("o2", 2, 178),
+                    other("hand", "manual"),
+                ],
+                holding: holds("a"),
+                keep: 2,
+                cap: Some(2),
+                pruned: vec![],
+                action: SecretAction::Blocked,
+                first: vec![],
+                after: vec![],
+            },
+            Case {
                 why: "no cap: a hand-added credential changes nothing",
                 live: vec![cred("a", 160, 20), other("hand", "manual")],
                 holding: holds("a"),
@@ -951,5 +967,32 @@ mod tests {
         let plan = plan_secret(&spec(2), &[other], &Holding::Empty, None, now());
         assert_eq!(plan.action, SecretAction::Create);
         assert!(plan.remove_after.is_empty());
+    }
+
+    #[test]
+    fn a_cleanup_reason_counts_orphans_and_generations_beyond_keep_apart() {
+        let reason = |live: &[LiveSecret], earlier: &[&str]| {
+            let plan = plan_secret(&spec(1), live, &holds_after("a", earlier), None, now());
+            assert_eq!(plan.action, SecretAction::Cleanup, "{plan:?}");
+            plan.reason
+        };
+        let generations = [cred("a", 10, 170), cred("g1", 40, 140), cred("g2", 80, 100)];
+        let orphan = cred("o", 1, 179);
+        let both: Vec<LiveSecret> = generations.iter().chain([&orphan]).cloned().collect();
+        assert_eq!(
+            reason(&both, &["g1", "g2"]),
+            "removes 1 never delivered (orphan) and 2 beyond keep=1"
+        );
+        assert_eq!(
+            reason(&generations, &["g1", "g2"]),
+            "removes 2 beyond keep=1"
+        );
+        assert_eq!(
+            reason(
+                &[cred("a", 10, 170), orphan.clone(), cred("o2", 2, 178)],
+                &[]
+            ),
+            "removes 2 never delivered (orphans)"
+        );
     }
 }
