@@ -130,6 +130,8 @@ fn relative(url: &str) -> (String, String) {
     (path, query.to_string())
 }
 
+const BATCH_JSON_CONTENT_TYPE: &str = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
+
 fn item_answer(id: &str, outcome: Outcome) -> Value {
     let mut headers = Map::new();
     for (name, value) in outcome.headers {
@@ -139,8 +141,13 @@ fn item_answer(id: &str, outcome: Outcome) -> Value {
     match outcome.payload {
         Payload::None => {}
         Payload::Json(body) => {
-            headers.insert("Content-Type".into(), json!("application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"));
+            headers.insert("Content-Type".into(), json!(BATCH_JSON_CONTENT_TYPE));
             answer["body"] = body;
+        }
+        // The envelope is one JSON value; a page written out is read back into it.
+        Payload::Rendered(bytes) => {
+            headers.insert("Content-Type".into(), json!(BATCH_JSON_CONTENT_TYPE));
+            answer["body"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         }
         Payload::Text(text) => {
             headers.insert("Content-Type".into(), json!("text/plain"));
@@ -278,7 +285,11 @@ pub fn handle(
     Outcome {
         status: StatusCode::OK,
         headers: Vec::new(),
-        payload: Payload::Json(json!({ "responses": answers })),
+        // Built in place: `json!` would copy every answer once more.
+        payload: Payload::Json(Value::Object(Map::from_iter([(
+            "responses".to_string(),
+            Value::Array(answers),
+        )]))),
     }
 }
 
