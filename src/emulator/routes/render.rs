@@ -30,6 +30,94 @@ pub struct Page<'a> {
     pub select: Option<&'a BTreeSet<String>>,
 }
 
+/// A page of items shown as stored (relationship objects, deleted items, users and groups): for a
+/// directory `kind`, what [`super::project`] shows of each; otherwise `$select`'s names alone.
+pub struct PlainPage<'a> {
+    pub head: &'a Map<String, Value>,
+    pub items: &'a [&'a Map<String, Value>],
+    pub kind: Option<Kind>,
+    /// `$select`'s names, sorted and without repeats.
+    pub select: Option<&'a BTreeSet<String>>,
+}
+
+impl Serialize for PlainPage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.head {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("value", &PlainItems(self))?;
+        map.end()
+    }
+}
+
+struct PlainItems<'p, 'a>(&'p PlainPage<'a>);
+
+impl Serialize for PlainItems<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let page = self.0;
+        let names: Option<Vec<&str>> = match page.select {
+            Some(names) => Some(names.iter().map(String::as_str).collect()),
+            None => page.kind.and_then(default_names).map(<[&str]>::to_vec),
+        };
+        let hidden = page.kind.map(wire::select_only_properties).unwrap_or(&[]);
+        let mut seq = serializer.serialize_seq(Some(page.items.len()))?;
+        for body in page.items {
+            seq.serialize_element(&Plain {
+                body,
+                names: names.as_deref(),
+                hidden,
+                // `project` keeps an `owners` property of the object besides the names.
+                keep_owners: page.kind.is_some(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct Plain<'a> {
+    body: &'a Map<String, Value>,
+    names: Option<&'a [&'a str]>,
+    hidden: &'a [&'a str],
+    keep_owners: bool,
+}
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self.names {
+            Some(names) => {
+                let owners = self.body.get("owners").filter(|_| self.keep_owners);
+                let mut owners_written = false;
+                for &name in names {
+                    if let Some(owners) = owners
+                        && !owners_written
+                        && name >= "owners"
+                    {
+                        map.serialize_entry("owners", owners)?;
+                        owners_written = true;
+                        if name == "owners" {
+                            continue;
+                        }
+                    }
+                    map.serialize_entry(name, self.body.get(name).unwrap_or(&Value::Null))?;
+                }
+                if let (false, Some(owners)) = (owners_written, owners) {
+                    map.serialize_entry("owners", owners)?;
+                }
+            }
+            None => {
+                for (name, value) in self.body {
+                    if !self.hidden.contains(&name.as_str()) {
+                        map.serialize_entry(name, value)?;
+                    }
+                }
+            }
+        }
+        map.end()
+    }
+}
+
 /// The properties an object of `kind` shows, in key order, when `$select` names none: `None`
 /// for every property but the select-only ones.
 fn default_names(kind: Kind) -> Option<&'static [&'static str]> {
@@ -517,6 +605,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn plain_pages_equal_pages_built_item_by_item() {
+        let user = wire::user(Uuid::from_u128(1), "Ada", "Ada", "L", "ada@contoso.test", 0);
+        let mut app = application().body.clone();
+        app.insert("owners".into(), json!(["someone"]));
+        let grant = json!({"clientId": "c", "consentType": "AllPrincipals", "id": "g1", "scope": "User.Read"});
+        let grant = grant.as_object().unwrap().clone();
+        let mut head = Map::new();
+        head.insert("@odata.context".into(), json!("https://g/v1.0/$metadata#x"));
+        let cases: [(Option<Kind>, &Map<String, Value>); 3] = [
+            (None, &grant),
+            (Some(Kind::User), &user),
+            (Some(Kind::Application), &app),
+        ];
+        let selects: [Option<&[&str]>; 4] = [
+            None,
+            Some(&["id", "scope", "id"]),
+            Some(&["displayName", "owners"]),
+            Some(&["tags", "id"]),
+        ];
+        let mut compared = 0;
+        for (kind, body) in cases {
+            for select in selects {
+                let select: Option<Vec<String>> =
+                    select.map(|s| s.iter().map(|n| n.to_string()).collect());
+                let items = [body, body];
+                let built: Result<Vec<Value>, _> = items
+                    .iter()
+                    .map(|b| super::super::finish_item(kind, select.as_deref(), (*b).clone()))
+                    .collect();
+                let Ok(built) = built else {
+                    continue;
+                };
+                let built = super::super::with_value(head.clone(), built).to_string();
+                let names: Option<BTreeSet<String>> =
+                    select.as_ref().map(|n| n.iter().cloned().collect());
+                let page = PlainPage {
+                    head: &head,
+                    items: &items,
+                    kind,
+                    select: names.as_ref(),
+                };
+                assert_eq!(
+                    serde_json::to_string(&page).unwrap(),
+                    built,
+                    "{kind:?} {select:?}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 9, "only {compared} pages compared");
     }
 
     #[test]
