@@ -1,10 +1,12 @@
-//! Directory collection pages written straight from the shared records to JSON bytes.
+//! Answers written straight from the stored objects to JSON bytes: collection pages of
+//! applications and service principals, single reads of them, and pages of items shown as stored
+//! (relationship objects, users, groups, deleted items).
 //!
 //! A page used to copy each object into a fresh JSON value (its view, then its projection) and
 //! serialise that: thousands of small allocations per item, whose cost grew with the size of the
-//! heap (a 10,000-app tenant's fragmented free lists). Here an item is serialised from the record
+//! heap (glibc's free lists in a 10,000-app tenant). Here an item is serialised from the record
 //! itself, applying the same view rules on the way out ([`super::view`], [`super::project`]):
-//! the bytes are the same, only the copies are gone.
+//! the bytes are the same, only the copies are gone (the tests below compare both ways).
 //!
 //! Keys come out in the order a `serde_json::Map` (sorted by key) would write them.
 
