@@ -130,25 +130,40 @@ fn relative(url: &str) -> (String, String) {
     (path, query.to_string())
 }
 
-fn item_answer(id: &str, outcome: Outcome) -> Value {
+const BATCH_JSON_CONTENT_TYPE: &str = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
+
+/// One item's answer written out: `body`, `headers`, `id`, `status` (the key order a JSON map
+/// writes). A body already written out (a collection page) goes in as it is.
+fn item_answer(id: &str, outcome: Outcome) -> Vec<u8> {
     let mut headers = Map::new();
     for (name, value) in outcome.headers {
         headers.insert(name, Value::String(value));
     }
-    let mut answer = json!({"id": id, "status": outcome.status.as_u16()});
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut body = |out: &mut Vec<u8>, content_type: &str, bytes: &[u8]| {
+        headers.insert("Content-Type".into(), json!(content_type));
+        out.extend_from_slice(b"\"body\":");
+        out.extend_from_slice(bytes);
+        out.push(b',');
+    };
     match outcome.payload {
         Payload::None => {}
-        Payload::Json(body) => {
-            headers.insert("Content-Type".into(), json!("application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"));
-            answer["body"] = body;
-        }
-        Payload::Text(text) => {
-            headers.insert("Content-Type".into(), json!("text/plain"));
-            answer["body"] = Value::String(text);
-        }
+        Payload::Json(value) => body(&mut out, BATCH_JSON_CONTENT_TYPE, &json_bytes(&value)),
+        Payload::Rendered(bytes) => body(&mut out, BATCH_JSON_CONTENT_TYPE, &bytes),
+        Payload::Text(text) => body(&mut out, "text/plain", &json_bytes(&text)),
     }
-    answer["headers"] = Value::Object(headers);
-    answer
+    out.extend_from_slice(b"\"headers\":");
+    out.extend_from_slice(&json_bytes(&headers));
+    out.extend_from_slice(b",\"id\":");
+    out.extend_from_slice(&json_bytes(&id));
+    out.extend_from_slice(format!(",\"status\":{}}}", outcome.status.as_u16()).as_bytes());
+    out
+}
+
+fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
+    // Values, maps and strings always serialise.
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 /// Runs a batch; the outcome is the envelope answer.
@@ -275,16 +290,57 @@ pub fn handle(
         answers.push(item_answer(&item.id, outcome));
     }
     lock(&shared.faults).shuffle(&mut answers);
+    let mut envelope = Vec::with_capacity(answers.iter().map(Vec::len).sum::<usize>() + 32);
+    envelope.extend_from_slice(b"{\"responses\":[");
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            envelope.push(b',');
+        }
+        envelope.extend_from_slice(answer);
+    }
+    envelope.extend_from_slice(b"]}");
     Outcome {
         status: StatusCode::OK,
         headers: Vec::new(),
-        payload: Payload::Json(json!({ "responses": answers })),
+        payload: Payload::Rendered(envelope),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn item_answers_are_written_as_a_json_object_would_be() {
+        let outcome = |payload| Outcome {
+            status: StatusCode::OK,
+            headers: vec![("x-ms-resource-unit".into(), "1".into())],
+            payload,
+        };
+        let page = json!({"@odata.context": "c", "value": [{"id": "a\"b"}]});
+        let cases = [
+            (
+                outcome(Payload::Json(page.clone())),
+                json!({"body": page, "headers": {"Content-Type": BATCH_JSON_CONTENT_TYPE, "x-ms-resource-unit": "1"}, "id": "7", "status": 200}),
+            ),
+            (
+                outcome(Payload::Rendered(page.to_string().into_bytes())),
+                json!({"body": page, "headers": {"Content-Type": BATCH_JSON_CONTENT_TYPE, "x-ms-resource-unit": "1"}, "id": "7", "status": 200}),
+            ),
+            (
+                outcome(Payload::Text("12".into())),
+                json!({"body": "12", "headers": {"Content-Type": "text/plain", "x-ms-resource-unit": "1"}, "id": "7", "status": 200}),
+            ),
+            (
+                outcome(Payload::None),
+                json!({"headers": {"x-ms-resource-unit": "1"}, "id": "7", "status": 200}),
+            ),
+        ];
+        for (outcome, expected) in cases {
+            let written = String::from_utf8(item_answer("7", outcome)).unwrap();
+            assert_eq!(written, expected.to_string());
+        }
+    }
 
     #[test]
     fn item_urls_become_relative_paths() {

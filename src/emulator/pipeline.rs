@@ -101,6 +101,8 @@ pub fn now_ms() -> i64 {
 pub enum Payload {
     None,
     Json(Value),
+    /// JSON already written out.
+    Rendered(Vec<u8>),
     Text(String),
 }
 
@@ -210,6 +212,11 @@ pub fn execute(shared: &Shared, caller: &Caller, input: &Input) -> Outcome {
             status,
             headers,
             payload: Payload::Json(value),
+        },
+        Ok(Reply::Rendered(status, bytes)) => Outcome {
+            status,
+            headers,
+            payload: Payload::Rendered(bytes),
         },
         // (A later reply was settled above.)
         Ok(Reply::NoContent | Reply::Later(_)) => Outcome {

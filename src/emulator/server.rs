@@ -58,6 +58,10 @@ fn into_response(outcome: Outcome, request_id: &str, client_request_id: &str) ->
             builder = builder.header(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
             Body::from(value.to_string())
         }
+        Payload::Rendered(bytes) => {
+            builder = builder.header(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
+            Body::from(bytes)
+        }
         Payload::Text(text) => {
             builder = builder.header(header::CONTENT_TYPE, "text/plain");
             Body::from(text)

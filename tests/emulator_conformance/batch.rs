@@ -122,3 +122,54 @@ async fn batch_answers_arrive_in_any_order() {
     sorted.sort_by_key(|s| s.parse::<u32>().unwrap());
     assert_eq!(sorted, expected);
 }
+
+/// A batch item answers with the very body the same request gets on its own: pages, single
+/// reads and sub-collections (the sandbox writes these straight to bytes, and a batch envelope
+/// embeds them as they are).
+#[tokio::test]
+async fn batch_items_answer_what_the_same_requests_answer_alone() {
+    let env = Env::start().await;
+    let mut ids = Vec::new();
+    for name in ["paged-a", "paged-b", "paged-c"] {
+        let (app, sp) = env.app_with_sp(name).await;
+        let id = app["id"].as_str().unwrap().to_string();
+        let tagged = env
+            .patch(
+                &format!("/applications/{id}"),
+                json!({"tags": ["batch-page", name]}),
+            )
+            .await;
+        assert_eq!(tagged.status, 204, "{}", tagged.text);
+        env.add_password(&id).await;
+        ids.push((id, sp["id"].as_str().unwrap().to_string()));
+    }
+    let (app, sp) = &ids[0];
+    let tags = urlencode("tags/any(t:t eq 'batch-page')");
+    let urls = [
+        format!("/applications?$filter={tags}&$expand=owners&$top=2"),
+        format!("/servicePrincipals?$filter={tags}&$select=id,appId,tags"),
+        format!("/applications/{app}"),
+        format!("/applications/{app}?$select=keyCredentials,passwordCredentials,displayName"),
+        format!("/servicePrincipals/{sp}"),
+        format!("/servicePrincipals/{sp}/appRoleAssignedTo"),
+        format!("/applications/{app}/federatedIdentityCredentials"),
+    ];
+    let requests: Vec<Value> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| json!({"id": i.to_string(), "method": "GET", "url": url}))
+        .collect();
+    let batch = env.post("/$batch", json!({"requests": requests})).await;
+    assert_eq!(batch.status, 200, "{}", batch.text);
+    for (i, url) in urls.iter().enumerate() {
+        let alone = env.get(url).await;
+        assert_eq!(alone.status, 200, "{url}: {}", alone.text);
+        let item = by_id(&batch.body, &i.to_string());
+        assert_eq!(item["status"], 200, "{url}");
+        assert_eq!(item["body"], alone.body, "{url}");
+    }
+    // The first page is full and says where the next one starts.
+    let page = &by_id(&batch.body, "0")["body"];
+    assert_eq!(page["value"].as_array().unwrap().len(), 2);
+    assert!(page["@odata.nextLink"].as_str().is_some());
+}

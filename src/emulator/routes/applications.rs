@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    Call, Ctx, Listing, Reply, Seg, credentials, entity, expand_owners, project, reference_id,
-    require_method, select_suffix, service_principals, validate,
+    Call, Ctx, Listing, Reply, Seg, credentials, entity, reference_id, require_method,
+    select_suffix, service_principals, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -77,14 +77,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         expand_owners: true,
         candidates,
     };
-    let (clock, query) = (ctx.clock(), call.query.clone());
-    super::page_later(
-        ctx,
-        call,
-        listing,
-        |key, _| super::listed_item(ctx, call, key),
-        move |item| super::render_listed(clock, &query, item),
-    )
+    super::page_listed(ctx, call, Kind::Application, listing)
 }
 
 fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
@@ -98,20 +91,13 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
         return Ok(Reply::NoContent);
     }
     super::check_expand(call, true)?;
-    Ok(Reply::ok(read(ctx, call, id)?))
-}
-
-/// One application as a single-object GET answers it.
-fn read(ctx: &Ctx, call: &Call, id: Uuid) -> GraphResult<Value> {
-    let record = &ctx.store.objects()[&id];
-    let mut view = ctx.view(record, true, &call.query);
-    expand_owners(ctx, call, record, &mut view);
-    let projected = project(Kind::Application, view, call.query.select.as_deref())?;
-    Ok(entity(
+    super::entity_reply(
         ctx,
+        call,
+        Kind::Application,
+        id,
         &format!("applications{}/$entity", select_suffix(&call.query)),
-        projected,
-    ))
+    )
 }
 
 fn patch(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {

@@ -84,7 +84,7 @@ fn collection(
                 expand_owners: false,
                 candidates: super::Candidates::All(candidates),
             };
-            page(ctx, call, listing, |_, body| body.clone())
+            page(ctx, call, listing)
         }
         [Seg::Name(id)] => {
             require_method(call, &[Method::GET, Method::DELETE])?;

@@ -71,7 +71,7 @@ pub fn route_principals(
                 expand_owners: false,
                 candidates,
             };
-            page(ctx, call, listing, |_, body| body.clone())
+            page(ctx, call, listing)
         }
         [key] => {
             require_method(call, &[Method::GET])?;
@@ -118,7 +118,7 @@ pub fn route_deleted(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Re
                 expand_owners: false,
                 candidates: super::Candidates::All(candidates),
             };
-            page(ctx, call, listing, |_, body| body.clone())
+            page(ctx, call, listing)
         }
         [Seg::Name(id)] => {
             require_method(call, &[Method::GET, Method::DELETE])?;

@@ -127,7 +127,7 @@ fn list(ctx: &Ctx, call: &Call, client: Option<String>, context: String) -> Grap
         expand_owners: false,
         candidates: super::Candidates::All(candidates),
     };
-    page(ctx, call, listing, |_, body| body.clone())
+    page(ctx, call, listing)
 }
 
 fn scope(body: &Map<String, Value>) -> GraphResult<String> {

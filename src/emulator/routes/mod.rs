@@ -11,10 +11,11 @@ mod directory;
 mod grants;
 mod permissions;
 mod policies;
+mod render;
 mod service_principals;
 mod validate;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use axum::http::{Method, StatusCode};
@@ -67,6 +68,8 @@ impl Call<'_> {
 /// A successful answer.
 pub enum Reply {
     Json(StatusCode, Value),
+    /// A JSON answer already written out (collection pages, see [`render`]).
+    Rendered(StatusCode, Vec<u8>),
     NoContent,
     Text(String),
     /// An answer built after the store's lock is released, from what was taken under it (shared
@@ -78,6 +81,11 @@ impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Reply::Json(status, value) => f.debug_tuple("Json").field(status).field(value).finish(),
+            Reply::Rendered(status, bytes) => f
+                .debug_tuple("Rendered")
+                .field(status)
+                .field(&String::from_utf8_lossy(bytes))
+                .finish(),
             Reply::NoContent => f.write_str("NoContent"),
             Reply::Text(text) => f.debug_tuple("Text").field(text).finish(),
             Reply::Later(_) => f.write_str("Later"),
@@ -381,14 +389,7 @@ pub fn project(
 ) -> GraphResult<Map<String, Value>> {
     let names: Vec<String> = match select {
         Some(names) => {
-            for name in names {
-                if !is_known_property(kind, name) && name != "owners" {
-                    return Err(GraphError::gateway_bad_request(format!(
-                        "Could not find a property named '{name}' on type '{}'.",
-                        kind.type_name()
-                    )));
-                }
-            }
+            check_select(kind, names)?;
             names.to_vec()
         }
         None if kind == Kind::User => wire::USER_DEFAULT_PROPERTIES
@@ -412,6 +413,20 @@ pub fn project(
         out.insert("owners".into(), owners.clone());
     }
     Ok(out)
+}
+
+/// Refuses a `$select` naming a property `kind` does not have.
+fn check_select(kind: Kind, names: &[String]) -> GraphResult<()> {
+    match names
+        .iter()
+        .find(|name| !is_known_property(kind, name) && *name != "owners")
+    {
+        Some(name) => Err(GraphError::gateway_bad_request(format!(
+            "Could not find a property named '{name}' on type '{}'.",
+            kind.type_name()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `@odata.context` fragment suffix for a `$select`: `(a,b)`.
@@ -517,49 +532,111 @@ fn resume(token: &str) -> GraphResult<Resume> {
     }
 }
 
-/// Answers a collection read: filter, search, order, page, project.
-pub fn page<'a>(
-    ctx: &Ctx,
-    call: &Call,
-    listing: Listing<'a>,
-    render: impl Fn(&str, &'a Map<String, Value>) -> Map<String, Value>,
-) -> GraphResult<Reply> {
+/// Answers a collection read of items shown as stored: filter, search, order, page, project,
+/// written out under the lock (the items are borrowed from the store; pages of these are short).
+pub fn page(ctx: &Ctx, call: &Call, listing: Listing) -> GraphResult<Reply> {
     let kind = listing.kind;
     let (items, head) = choose(ctx, call, listing)?;
-    let mut value = Vec::with_capacity(items.len());
-    for (key, object) in items {
-        value.push(finish_item(
-            kind,
-            call.query.select.as_deref(),
-            render(key, object),
-        )?);
-    }
-    Ok(Reply::ok(with_value(head, value)))
+    let select: Option<BTreeSet<String>> = match (&call.query.select, kind) {
+        // As `project` did item by item: a bad name is refused when there is an item to show.
+        (Some(names), Some(kind)) if !items.is_empty() => {
+            check_select(kind, names)?;
+            Some(names.iter().cloned().collect())
+        }
+        (Some(names), _) => Some(names.iter().cloned().collect()),
+        (None, _) => None,
+    };
+    let bodies: Vec<&Map<String, Value>> = items.iter().map(|(_, body)| *body).collect();
+    let page = render::PlainPage {
+        head: &head,
+        items: &bodies,
+        kind,
+        select: select.as_ref(),
+    };
+    Ok(Reply::Rendered(StatusCode::OK, written(&page)?))
 }
 
-/// Like [`page`], but only `capture` runs under the lock (it takes what an item's rendering
-/// needs, typically shared objects); `render` builds the items after the lock is released.
-pub fn page_later<'a, T: Send + 'static>(
-    ctx: &Ctx,
-    call: &Call,
-    listing: Listing<'a>,
-    capture: impl Fn(&str, &'a Map<String, Value>) -> T,
-    render: impl Fn(T) -> Map<String, Value> + Send + 'static,
-) -> GraphResult<Reply> {
-    let kind = listing.kind;
+/// A directory collection's page (`kind`'s objects, `$expand=owners` served): only the shared
+/// records are taken under the lock; the page is written to JSON after it is released, straight
+/// from them ([`render`]), so a long page neither holds up other requests nor copies its objects.
+pub fn page_listed(ctx: &Ctx, call: &Call, kind: Kind, listing: Listing) -> GraphResult<Reply> {
     let (items, head) = choose(ctx, call, listing)?;
-    let captured: Vec<T> = items.into_iter().map(|(k, o)| capture(k, o)).collect();
-    let select = call.query.select.clone();
+    // Listed items come from the store under the same lock: always there.
+    let captured: Vec<ListedItem> = items
+        .into_iter()
+        .filter_map(|(key, _)| listed_item(ctx, call, key))
+        .collect();
+    let select: Option<BTreeSet<String>> = match &call.query.select {
+        // As with items built one by one, a bad name is refused when there is an item to show.
+        Some(names) if !captured.is_empty() => {
+            check_select(kind, names)?;
+            Some(names.iter().cloned().collect())
+        }
+        Some(names) => Some(names.iter().cloned().collect()),
+        None => None,
+    };
+    let clock = ctx.clock();
     Ok(Reply::Later(Box::new(move || {
-        let value = captured
-            .into_iter()
-            .map(|item| finish_item(kind, select.as_deref(), render(item)))
-            .collect::<GraphResult<Vec<_>>>()?;
-        Ok(Reply::ok(with_value(head, value)))
+        let page = render::Page {
+            head: &head,
+            items: &captured,
+            clock,
+            select: select.as_ref(),
+        };
+        Ok(Reply::Rendered(StatusCode::OK, written(&page)?))
     })))
 }
 
-fn finish_item(
+/// A single directory object's answer, written to JSON after the lock is released, straight from
+/// the shared record ([`render::Entity`]): what [`view`] (single), `$expand=owners` and
+/// [`project`] show, under `@odata.context` `fragment`.
+pub fn entity_reply(
+    ctx: &Ctx,
+    call: &Call,
+    kind: Kind,
+    id: Uuid,
+    fragment: &str,
+) -> GraphResult<Reply> {
+    let record = ctx
+        .store
+        .shared(&id)
+        .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+    if let Some(names) = &call.query.select {
+        check_select(kind, names)?;
+    }
+    let owners = owners_to_expand(ctx, call, &record);
+    let select: Option<BTreeSet<String>> = call
+        .query
+        .select
+        .as_ref()
+        .map(|names| names.iter().cloned().collect());
+    let context = wire::context(ctx.graph_url, fragment);
+    let clock = ctx.clock();
+    Ok(Reply::Later(Box::new(move || {
+        let entity = render::Entity {
+            context: &context,
+            record: &record,
+            clock,
+            select: select.as_ref(),
+            owners: owners.as_deref(),
+        };
+        Ok(Reply::Rendered(StatusCode::OK, written(&entity)?))
+    })))
+}
+
+fn written(value: &impl serde::Serialize) -> GraphResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|error| {
+        GraphError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            format!("The answer could not be written: {error}"),
+        )
+    })
+}
+
+/// The item-by-item way pages were built, kept to check [`render`] against.
+#[cfg(test)]
+pub(crate) fn finish_item(
     kind: Option<Kind>,
     select: Option<&[String]>,
     rendered: Map<String, Value>,
@@ -570,7 +647,9 @@ fn finish_item(
     }))
 }
 
-fn with_value(mut head: Map<String, Value>, value: Vec<Value>) -> Value {
+/// The item-by-item way pages were built, kept to check [`render`] against.
+#[cfg(test)]
+pub(crate) fn with_value(mut head: Map<String, Value>, value: Vec<Value>) -> Value {
     head.insert("value".into(), Value::Array(value));
     Value::Object(head)
 }
@@ -711,6 +790,8 @@ fn choose<'a>(
     Ok((items, body))
 }
 
+/// The item-by-item way pages were built, kept to check [`render`] against.
+#[cfg(test)]
 fn select_plain(object: Map<String, Value>, select: Option<&[String]>) -> Map<String, Value> {
     match select {
         None => object,
@@ -799,27 +880,6 @@ pub fn listed_item(ctx: &Ctx, call: &Call, key: &str) -> Option<ListedItem> {
 
 /// An object and the owners to expand on it.
 pub type ListedItem = (Arc<Record>, Option<Vec<Arc<Record>>>);
-
-/// Renders what [`listed_item`] took.
-pub fn render_listed(
-    clock: Clock,
-    query: &QueryOptions,
-    item: Option<ListedItem>,
-) -> Map<String, Value> {
-    // Listed items come from the store under the same lock: always there.
-    let Some((record, owners)) = item else {
-        return Map::new();
-    };
-    let mut object = view(clock, &record, false, query);
-    if let Some(owners) = owners {
-        let owners = owners
-            .iter()
-            .map(|owner| Value::Object(directory_object_view_at(clock, owner)))
-            .collect();
-        object.insert("owners".into(), Value::Array(owners));
-    }
-    object
-}
 
 /// A directory object inside a polymorphic collection: `@odata.type` plus its default properties.
 pub fn directory_object_view(ctx: &Ctx, record: &Record) -> Map<String, Value> {

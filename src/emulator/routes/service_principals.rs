@@ -99,14 +99,7 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
         expand_owners: true,
         candidates,
     };
-    let (clock, query) = (ctx.clock(), call.query.clone());
-    super::page_later(
-        ctx,
-        call,
-        listing,
-        |key, _| super::listed_item(ctx, call, key),
-        move |item| super::render_listed(clock, &query, item),
-    )
+    super::page_listed(ctx, call, Kind::ServicePrincipal, listing)
 }
 
 fn read(ctx: &Ctx, call: &Call, id: Uuid, fragment: &str) -> GraphResult<Value> {
@@ -126,12 +119,13 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
         Method::GET => {
             super::check_expand(call, true)?;
             let id = ctx.resolve(Kind::ServicePrincipal, key)?;
-            Ok(Reply::ok(read(
+            super::entity_reply(
                 ctx,
                 call,
+                Kind::ServicePrincipal,
                 id,
                 &format!("servicePrincipals{}/$entity", select_suffix(&call.query)),
-            )?))
+            )
         }
         Method::DELETE => {
             let id = ctx.resolve(Kind::ServicePrincipal, key)?;
