@@ -12,7 +12,7 @@ use super::ownership;
 use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Notice, Plan};
 use super::problem::{Cause, PlanError, Problem};
 use super::registry::SEQUENCES;
-use super::step::{Step, digest};
+use super::step::{Step, digest, digest_of};
 use crate::catalogue::PermissionKind;
 use crate::model::{DesiredApp, DesiredState};
 
@@ -30,9 +30,11 @@ pub struct PlanOptions {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Digest of the desired state, for "plan is stale" checks.
+/// Digest of the desired state, for "plan is stale" checks. It hashes the manifest's serialisation
+/// as it is written: planning ends with the whole observation and plan held, and a JSON tree of
+/// the manifest on top was the peak of a plan of 10,000 apps.
 pub fn manifest_digest(state: &DesiredState) -> String {
-    digest(&serde_json::to_value(crate::manifest::to_wire(state)).unwrap_or_default())
+    digest_of(&crate::manifest::to_wire(state))
 }
 
 /// A plan with what apply needs to carry it out: for each change, the desired and live instances.
@@ -49,6 +51,8 @@ pub fn plan(
     options: PlanOptions,
     now: DateTime<Utc>,
 ) -> Result<Planned, PlanError> {
+    // First, while the plan is still empty: the manifest's wire form is a copy of the state.
+    let manifest_digest = manifest_digest(state);
     let mut problems = Vec::new();
     let mut changes = Vec::new();
     let mut deletions = Vec::new();
@@ -177,7 +181,7 @@ pub fn plan(
         format_version: FORMAT_VERSION,
         set_name: state.set_name.clone(),
         tenant_id: observed.tenant_id.clone(),
-        manifest_digest: manifest_digest(state),
+        manifest_digest,
         created_at: now,
         prune: options.prune || state.prune,
         manifest_paths: Vec::new(),
