@@ -254,7 +254,55 @@ async fn execute(
         })
         .collect();
     drop(by_hash);
-    let mut answers = client.batch_of(&unique).await;
+    // Writes sharing an answer, by the answer they share, in the order of `writes`.
+    let mut sharing: Vec<Vec<usize>> = vec![Vec::new(); unique.len()];
+    for (w, i) in slot.iter().enumerate() {
+        sharing[*i].push(w);
+    }
+    // Sent and read a window at a time: the prepared copies and the answers (a created app comes
+    // back whole) of one window are held at once, not a phase's. A window is a whole number of
+    // envelopes, so windows add no round trip.
+    let mut from = 0;
+    while from < unique.len() {
+        let to = unique.len().min(from + APPLY_WINDOW);
+        let answers = send_window(client, &unique[from..to], &keyed[from..to]).await;
+        let mut settled: Vec<usize> = sharing[from..to].iter().flatten().copied().collect();
+        settled.sort_unstable();
+        for w in settled {
+            let (write, (answer, resent)) = (&writes[w], &answers[slot[w] - from]);
+            let change = &planned.plan.changes[write.index];
+            let step = &planned.steps[write.index];
+            match answer {
+                Ok(response) => {
+                    on_success(report, step, response);
+                    report.done.push((change.address.clone(), change.action));
+                }
+                Err(e)
+                    if write.tolerate_exists
+                        && (already_exists(e) || (*resent && resent_copy_refused(e))) =>
+                {
+                    report.done.push((change.address.clone(), change.action))
+                }
+                Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
+                    report.done.push((change.address.clone(), change.action))
+                }
+                Err(e) => report.failed.push(Failure::new(&change.address, e.clone())),
+            }
+        }
+        from = to;
+    }
+}
+
+/// Unique writes sent and read as one window of `execute`: 40 envelopes, five waves of eight.
+const APPLY_WINDOW: usize = 40 * crate::graph::MAX_BATCH;
+
+/// One window's answers, each with whether its write was sent again after a lost answer.
+async fn send_window(
+    client: &GraphClient,
+    unique: &[&Request],
+    keyed: &[bool],
+) -> Vec<(Result<Response, GraphError>, bool)> {
+    let mut answers = client.batch_of(unique).await;
     // A lost answer leaves the create done or not; sending it again settles which, since a copy of
     // a keyed object is refused. Such a refusal (409 as well as 400 here: the first copy was ours)
     // counts as done.
@@ -278,26 +326,7 @@ async fn execute(
             answers[i] = answer;
         }
     }
-    for (write, i) in writes.iter().zip(slot) {
-        let change = &planned.plan.changes[write.index];
-        let step = &planned.steps[write.index];
-        match &answers[i] {
-            Ok(response) => {
-                on_success(report, step, response);
-                report.done.push((change.address.clone(), change.action));
-            }
-            Err(e)
-                if write.tolerate_exists
-                    && (already_exists(e) || (resent[i] && resent_copy_refused(e))) =>
-            {
-                report.done.push((change.address.clone(), change.action))
-            }
-            Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
-                report.done.push((change.address.clone(), change.action))
-            }
-            Err(e) => report.failed.push(Failure::new(&change.address, e.clone())),
-        }
-    }
+    answers.into_iter().zip(resent).collect()
 }
 
 /// A hash of everything that makes two requests equal (`Request`'s `==`), so equal requests
