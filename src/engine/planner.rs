@@ -102,11 +102,11 @@ pub fn plan(
                 change.reason = reason.into();
             }
             if change.action == Action::Delete {
-                deletions.push((change, step));
+                deletions.push((change, step.to_write()));
             } else if change.action == Action::NoOp {
                 changes.push((change, step.unchanged()));
             } else {
-                changes.push((change, step));
+                changes.push((change, step.to_write()));
             }
         }
         for sequence in SEQUENCES {

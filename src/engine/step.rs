@@ -80,6 +80,20 @@ impl Step {
         }
     }
 
+    /// The step of a change apply writes: the compared fields are the plan's business (its field
+    /// changes), never apply's, which builds each write from the manifest and the live object.
+    pub fn to_write(self) -> Step {
+        let lean = |i: Instance| Instance {
+            fields: Fields::new(),
+            ..i
+        };
+        Step {
+            desired: self.desired.map(lean),
+            live: self.live.map(lean),
+            ..self
+        }
+    }
+
     /// The kind that carries this step out, from its desired instance or else its live one.
     pub fn kind(&self) -> Option<KindId> {
         self.desired
@@ -250,6 +264,22 @@ mod tests {
             assert!(side.fields.is_empty() && side.live.is_none());
             assert_eq!(side.address, Address::app("crm"));
         }
+        let write = Step {
+            app_key: Some("crm".into()),
+            desired: Some(instance()),
+            live: Some(instance()),
+            secret: None,
+        }
+        .to_write();
+        assert_eq!(write.kind(), Some(KindId(0)));
+        assert!(write.desired.as_ref().unwrap().fields.is_empty());
+        let live = write.live.as_ref().unwrap();
+        assert!(live.fields.is_empty());
+        assert_eq!(
+            live.live.as_ref().unwrap()["id"],
+            "1",
+            "apply needs the live ids"
+        );
     }
 
     #[test]
