@@ -59,8 +59,9 @@ pub struct Step {
     pub app_key: Option<String>,
     pub desired: Option<Instance>,
     pub live: Option<Instance>,
-    /// For a client secret: its planned sequence.
-    pub secret: Option<SecretStep>,
+    /// For a client secret: its planned sequence (boxed: a plan holds a step per change, and
+    /// most are not secrets).
+    pub secret: Option<Box<SecretStep>>,
 }
 
 impl Step {
