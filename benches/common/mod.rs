@@ -3,12 +3,10 @@
 //! (a directory, so cargo does not take it for a bench of its own).
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use appreg::emulator::{ConnectionInfo, Faults, RunningSandbox, Sandbox, SandboxConfig};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Endpoints, GraphClient, GraphConfig};
+use appreg::graph::{Cloud, GraphClient};
 
 /// appreg's in-flight bound against the sandbox and a tenant (src/cli/target.rs).
 pub const MAX_IN_FLIGHT: usize = 8;
@@ -87,29 +85,11 @@ pub fn client_for(sandbox: &RunningSandbox, max_in_flight: usize) -> GraphClient
 
 /// The same client from a sandbox's connection info (a sandbox in another process prints it).
 pub fn client_from_info(info: &ConnectionInfo, max_in_flight: usize) -> GraphClient {
-    let graph = url::Url::parse(&info.graph_url).expect("graph url");
-    let authority = url::Url::parse(&info.authority_url).expect("authority url");
-    let endpoints = Endpoints::for_cloud(appreg::graph::Cloud::Global)
-        .with_authority(authority)
-        .and_then(|e| e.with_graph(graph.clone()))
-        .expect("endpoints");
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        ("AZURE_CLIENT_ID".to_string(), info.client_id.clone()),
-        (
-            "AZURE_CLIENT_SECRET".to_string(),
-            info.client_secret.clone(),
-        ),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(info.tenant_id.clone()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).expect("credential chain");
-    let mut config = GraphConfig::new(graph);
-    config.max_in_flight = max_in_flight;
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).expect("graph client")
+    let (client, _) = appreg::cli::sandbox_client(info, Cloud::Global, |config| {
+        config.max_in_flight = max_in_flight;
+    })
+    .expect("graph client");
+    client
 }
 
 /// An app-only Graph token for the sandbox's admin application, by client credentials at its

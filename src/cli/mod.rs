@@ -18,6 +18,8 @@ pub mod settings;
 mod target;
 mod validate;
 
+pub use target::sandbox_client;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 

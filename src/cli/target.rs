@@ -12,10 +12,10 @@ use std::sync::Arc;
 use super::GlobalArgs;
 use super::settings::{GraphSettings, SandboxRefusal};
 use crate::credentials::{KeyVaultClient, Sinks};
-use crate::emulator::{DEFAULT_STATE_FILE, RunningSandbox, Sandbox, SandboxConfig};
+use crate::emulator::{ConnectionInfo, DEFAULT_STATE_FILE, RunningSandbox, Sandbox, SandboxConfig};
 use crate::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
 use crate::graph::cloud::require_secure_transport;
-use crate::graph::{Endpoints, GraphClient, GraphConfig};
+use crate::graph::{Cloud, Endpoints, GraphClient, GraphConfig};
 
 /// A connected run: the client, the tenant, the hosts consent URLs are built on, and the sandbox
 /// kept alive for as long as the run needs it.
@@ -114,9 +114,36 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
         .await
         .map_err(|e| format!("the sandbox tenant did not start: {e}"))?;
     let info = running.connection_info();
+    let (client, endpoints) = sandbox_client(&info, global.cloud.into(), |config| {
+        config.max_in_flight = usize::from(global.parallel);
+    })?;
+    let key_vault = match &global.key_vault_url {
+        Some(url) => Some(url.clone()),
+        None => Some(url::Url::parse(&info.key_vault_url).map_err(|e| e.to_string())?),
+    };
+    let sinks = sinks(&client, global, endpoints.cloud, key_vault)?;
+    Ok(Connection {
+        sinks,
+        client,
+        tenant_id: info.tenant_id.clone(),
+        endpoints,
+        caller: uuid::Uuid::parse_str(&info.client_id).ok(),
+        sandbox: Some(running),
+    })
+}
+
+/// A Graph client for a sandbox, signed in as its admin application with the client secret the
+/// sandbox printed, and the endpoints it talks to. `configure` adjusts the client's settings
+/// (in-flight bound, backoff) before it is built. Benchmarks and tests build theirs here too, so
+/// what they measure is the client a run gets.
+pub fn sandbox_client(
+    info: &ConnectionInfo,
+    cloud: Cloud,
+    configure: impl FnOnce(&mut GraphConfig),
+) -> Result<(GraphClient, Endpoints), String> {
     let graph = url::Url::parse(&info.graph_url).map_err(|e| e.to_string())?;
     let authority = url::Url::parse(&info.authority_url).map_err(|e| e.to_string())?;
-    let endpoints = Endpoints::for_cloud(global.cloud.into())
+    let endpoints = Endpoints::for_cloud(cloud)
         .with_authority(authority)
         .and_then(|e| e.with_graph(graph.clone()))
         .map_err(|e| e.to_string())?;
@@ -135,22 +162,10 @@ async fn sandbox(global: &GlobalArgs) -> Result<Connection, String> {
     };
     let chain = CredentialChain::from_env(&env, &endpoints, options).map_err(|e| e.to_string())?;
     let mut config = GraphConfig::new(graph);
-    config.max_in_flight = usize::from(global.parallel);
+    configure(&mut config);
     let client = GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>)
         .map_err(|e| e.to_string())?;
-    let key_vault = match &global.key_vault_url {
-        Some(url) => Some(url.clone()),
-        None => Some(url::Url::parse(&info.key_vault_url).map_err(|e| e.to_string())?),
-    };
-    let sinks = sinks(&client, global, endpoints.cloud, key_vault)?;
-    Ok(Connection {
-        sinks,
-        client,
-        tenant_id: info.tenant_id.clone(),
-        endpoints,
-        caller: uuid::Uuid::parse_str(&info.client_id).ok(),
-        sandbox: Some(running),
-    })
+    Ok((client, endpoints))
 }
 
 /// Sinks for a run: Key Vault on the run's credential chain, for the cloud's vaults only (sent to

@@ -5,14 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use appreg::credentials::{KeyVaultClient, Sinks};
 use appreg::emulator::{Faults, RunningSandbox, Sandbox, SandboxConfig};
 use appreg::engine::{self, ApplyReport, PlanOptions, plan::Action};
-use appreg::graph::auth::{AuthMethod, ChainOptions, CredentialChain, Env, TokenSource};
-use appreg::graph::{Backoff, Cloud, Endpoints, GraphClient, GraphConfig};
+use appreg::graph::{Backoff, Cloud, GraphClient, GraphConfig};
 use appreg::model::DesiredState;
 
 pub use crate::raw::Raw;
@@ -82,32 +80,18 @@ pub fn client(sb: &RunningSandbox) -> GraphClient {
 
 /// [`client`], with its configuration adjusted by `configure` before the client is built.
 pub fn client_with(sb: &RunningSandbox, configure: impl FnOnce(&mut GraphConfig)) -> GraphClient {
-    let endpoints = Endpoints::for_cloud(Cloud::Global)
-        .with_authority(url::Url::parse(sb.authority_url()).unwrap())
-        .unwrap()
-        .with_graph(url::Url::parse(sb.graph_url()).unwrap())
-        .unwrap();
-    let env = Env::from_pairs([
-        ("AZURE_TENANT_ID", sb.tenant_id().to_string()),
-        ("AZURE_CLIENT_ID", sb.admin_client_id().to_string()),
-        ("AZURE_CLIENT_SECRET", sb.admin_client_secret().to_string()),
-    ]);
-    let options = ChainOptions {
-        method: Some(AuthMethod::Secret),
-        tenant: Some(sb.tenant_id().to_string()),
-        ..ChainOptions::default()
-    };
-    let chain = CredentialChain::from_env(&env, &endpoints, options).unwrap();
-    let mut config = GraphConfig::new(url::Url::parse(sb.graph_url()).unwrap());
-    config.max_in_flight = 8;
-    config.retry_budget = Duration::from_secs(30);
-    config.max_attempts = 30;
-    config.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(250),
-    };
-    configure(&mut config);
-    GraphClient::new(config, Arc::new(chain) as Arc<dyn TokenSource>).unwrap()
+    let (client, _) = appreg::cli::sandbox_client(&sb.connection_info(), Cloud::Global, |config| {
+        config.max_in_flight = 8;
+        config.retry_budget = Duration::from_secs(30);
+        config.max_attempts = 30;
+        config.backoff = Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(250),
+        };
+        configure(config);
+    })
+    .unwrap();
+    client
 }
 
 /// Sinks as the binary builds them for the sandbox: Key Vault requests go to its Key Vault.
