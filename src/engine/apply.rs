@@ -144,8 +144,11 @@ async fn run_phase(
     steps: &[(usize, &Step)],
     report: &mut ApplyReport,
 ) -> Result<(), EngineError> {
-    let mut writes = Vec::new();
-    let mut pre_writes = Vec::new();
+    // Writes are built, sent and read a window at a time: the request bodies (a whole app
+    // registration each), their prepared copies and the answers (a created app comes back whole)
+    // of one window are held at once, not a phase's.
+    let mut pre_writes = Outbox::new(client, planned, |_, _, _| {});
+    let mut writes = Outbox::new(client, planned, learn_ids);
     for (index, step) in steps {
         let change = &planned.plan.changes[*index];
         let Some(kind) = step.kind().map(kinds::kind) else {
@@ -173,27 +176,40 @@ async fn run_phase(
                 if change.action == Action::Update
                     && let Some(pre) = kind.before_update(&ctx, &ids)
                 {
-                    pre_writes.push(Write {
-                        index: *index,
-                        request: pre,
-                        tolerate_exists: false,
-                    });
+                    pre_writes.push(
+                        Write {
+                            index: *index,
+                            request: pre,
+                            tolerate_exists: false,
+                        },
+                        step.app_key.as_deref(),
+                        report,
+                    );
                 }
                 kinds::write(kind, &ctx, change.action, &kinds::Write { step, ids: &ids })
             }
             None => unmanaged_delete(kind, step),
         };
         match built {
-            Ok(request) => writes.push(Write {
-                index: *index,
-                request,
-                tolerate_exists: change.action == Action::Create,
-            }),
+            Ok(request) => writes.push(
+                Write {
+                    index: *index,
+                    request,
+                    tolerate_exists: change.action == Action::Create,
+                },
+                step.app_key.as_deref(),
+                report,
+            ),
             Err(reason) => report.failed.push(Failure::new(&change.address, reason)),
         }
+        if writes.is_full() {
+            // An app's writes that must go first (`before_update`) never go after its update.
+            pre_writes.flush(report).await;
+            writes.flush(report).await;
+        }
     }
-    execute(client, planned, pre_writes, report, |_, _, _| {}).await;
-    execute(client, planned, writes, report, learn_ids).await;
+    pre_writes.flush(report).await;
+    writes.flush(report).await;
     // 204 answers to upserts carry no body: read the ids of objects created through them (rare:
     // only when observation missed an object that existed).
     let unknown: Vec<(String, &dyn ResourceKind, Request)> = steps
@@ -219,49 +235,157 @@ async fn run_phase(
     Ok(())
 }
 
-async fn execute(
-    client: &GraphClient,
-    planned: &Planned,
-    writes: Vec<Write>,
-    report: &mut ApplyReport,
-    on_success: impl Fn(&mut ApplyReport, &Step, &Response),
-) {
-    if writes.is_empty() {
-        return;
+/// Unique writes sent and read as one window: 40 envelopes, five waves of eight. A window is a
+/// whole number of envelopes, so windows add no round trip.
+const APPLY_WINDOW: usize = 40 * crate::graph::MAX_BATCH;
+
+type Answer = (Result<Response, GraphError>, bool);
+
+/// Writes of one phase on their way out, deduplicated and sent a window at a time.
+///
+/// Identical writes (an app's certificate changes all send the same collection) go once and
+/// share the answer. Candidates are found by a hash of the whole request: writes that share a
+/// path (every grant, every assignment of one resource's roles) are tens of thousands at scale,
+/// and comparing them with each other made apply's CPU grow with the square of the apps.
+/// Identical writes are one app's, so the answers of the app being built when a window goes out
+/// are kept for its writes in the next window.
+struct Outbox<'a, F> {
+    client: &'a GraphClient,
+    planned: &'a Planned,
+    on_success: F,
+    /// Unique requests of this window, each with whether a keyed create is among its writes.
+    unique: Vec<(Request, bool)>,
+    by_hash: HashMap<u64, Vec<usize>>,
+    /// Writes of this window: the change's index, `tolerate_exists`, and its unique request.
+    writes: Vec<(usize, bool, usize)>,
+    /// The app whose writes were pushed last, and where its unique requests begin in `unique`.
+    open_app: Option<String>,
+    open_from: usize,
+    /// The open app's requests sent in earlier windows, with their answers.
+    carried: Vec<(Request, Answer)>,
+}
+
+impl<'a, F: Fn(&mut ApplyReport, &Step, &Response)> Outbox<'a, F> {
+    fn new(client: &'a GraphClient, planned: &'a Planned, on_success: F) -> Self {
+        Outbox {
+            client,
+            planned,
+            on_success,
+            unique: Vec::new(),
+            by_hash: HashMap::new(),
+            writes: Vec::new(),
+            open_app: None,
+            open_from: 0,
+            carried: Vec::new(),
+        }
     }
-    // Identical writes (an app's certificate changes all send the same collection) go once and
-    // share the answer. Candidates are found by a hash of the whole request: writes that share a
-    // path (every grant, every assignment of one resource's roles) are tens of thousands at scale,
-    // and comparing them with each other made apply's CPU grow with the square of the apps.
-    let mut unique: Vec<&Request> = Vec::new();
-    let mut keyed: Vec<bool> = Vec::new();
-    let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
-    let slot: Vec<usize> = writes
-        .iter()
-        .map(|w| {
-            let same = by_hash.entry(request_hash(&w.request)).or_default();
-            let i = match same.iter().copied().find(|i| *unique[*i] == w.request) {
-                Some(i) => i,
-                None => {
-                    unique.push(&w.request);
-                    keyed.push(false);
-                    same.push(unique.len() - 1);
-                    unique.len() - 1
-                }
-            };
-            keyed[i] |= w.tolerate_exists;
-            i
-        })
-        .collect();
-    drop(by_hash);
-    let mut answers = client.batch_of(&unique).await;
+
+    fn is_full(&self) -> bool {
+        self.unique.len() >= APPLY_WINDOW
+    }
+
+    fn push(&mut self, write: Write, app: Option<&str>, report: &mut ApplyReport) {
+        if self.open_app.as_deref() != app {
+            self.open_app = app.map(str::to_string);
+            self.open_from = self.unique.len();
+            self.carried.clear();
+        }
+        if let Some((_, answer)) = self.carried.iter().find(|(r, _)| *r == write.request) {
+            settle(
+                self.planned,
+                report,
+                &self.on_success,
+                (write.index, write.tolerate_exists),
+                answer,
+            );
+            return;
+        }
+        let same = self
+            .by_hash
+            .entry(request_hash(&write.request))
+            .or_default();
+        let i = match same
+            .iter()
+            .copied()
+            .find(|i| self.unique[*i].0 == write.request)
+        {
+            Some(i) => i,
+            None => {
+                self.unique.push((write.request, false));
+                same.push(self.unique.len() - 1);
+                self.unique.len() - 1
+            }
+        };
+        self.unique[i].1 |= write.tolerate_exists;
+        self.writes.push((write.index, write.tolerate_exists, i));
+    }
+
+    /// Sends this window's unique writes and settles every write of it.
+    async fn flush(&mut self, report: &mut ApplyReport) {
+        if self.unique.is_empty() {
+            return;
+        }
+        self.by_hash.clear();
+        let unique = std::mem::take(&mut self.unique);
+        let answers = send_window(self.client, &unique).await;
+        for (index, tolerate_exists, i) in std::mem::take(&mut self.writes) {
+            settle(
+                self.planned,
+                report,
+                &self.on_success,
+                (index, tolerate_exists),
+                &answers[i],
+            );
+        }
+        let open_from = std::mem::take(&mut self.open_from);
+        self.carried.extend(
+            unique
+                .into_iter()
+                .zip(answers)
+                .skip(open_from)
+                .map(|((request, _), answer)| (request, answer)),
+        );
+    }
+}
+
+/// Records the outcome of one write (`index` of its change, and `tolerate_exists`).
+fn settle(
+    planned: &Planned,
+    report: &mut ApplyReport,
+    on_success: &impl Fn(&mut ApplyReport, &Step, &Response),
+    (index, tolerate_exists): (usize, bool),
+    (answer, resent): &Answer,
+) {
+    let change = &planned.plan.changes[index];
+    let step = &planned.steps[index];
+    match answer {
+        Ok(response) => {
+            on_success(report, step, response);
+            report.done.push((change.address.clone(), change.action));
+        }
+        Err(e) if tolerate_exists && (already_exists(e) || (*resent && resent_copy_refused(e))) => {
+            report.done.push((change.address.clone(), change.action))
+        }
+        Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
+            report.done.push((change.address.clone(), change.action))
+        }
+        Err(e) => report.failed.push(Failure::new(&change.address, e.clone())),
+    }
+}
+
+/// One window's answers, each with whether its write was sent again after a lost answer.
+async fn send_window(client: &GraphClient, unique: &[(Request, bool)]) -> Vec<Answer> {
+    let requests: Vec<&Request> = unique.iter().map(|(r, _)| r).collect();
+    let mut answers = client.batch_of(&requests).await;
     // A lost answer leaves the create done or not; sending it again settles which, since a copy of
     // a keyed object is refused. Such a refusal (409 as well as 400 here: the first copy was ours)
     // counts as done.
     let mut resent = vec![false; unique.len()];
     for _ in 0..LOST_ANSWER_RESENDS {
         let lost: Vec<usize> = (0..unique.len())
-            .filter(|i| keyed[*i] && matches!(answers[*i], Err(GraphError::OutcomeUnknown { .. })))
+            .filter(|i| {
+                unique[*i].1 && matches!(answers[*i], Err(GraphError::OutcomeUnknown { .. }))
+            })
             .collect();
         if lost.is_empty() {
             break;
@@ -271,33 +395,14 @@ async fn execute(
             "sending creates whose answer was lost again"
         );
         let again = client
-            .batch_of(&lost.iter().map(|i| unique[*i]).collect::<Vec<_>>())
+            .batch_of(&lost.iter().map(|i| requests[*i]).collect::<Vec<_>>())
             .await;
         for (i, answer) in lost.into_iter().zip(again) {
             resent[i] = true;
             answers[i] = answer;
         }
     }
-    for (write, i) in writes.iter().zip(slot) {
-        let change = &planned.plan.changes[write.index];
-        let step = &planned.steps[write.index];
-        match &answers[i] {
-            Ok(response) => {
-                on_success(report, step, response);
-                report.done.push((change.address.clone(), change.action));
-            }
-            Err(e)
-                if write.tolerate_exists
-                    && (already_exists(e) || (resent[i] && resent_copy_refused(e))) =>
-            {
-                report.done.push((change.address.clone(), change.action))
-            }
-            Err(e) if change.action == Action::Delete && e.status() == Some(404) => {
-                report.done.push((change.address.clone(), change.action))
-            }
-            Err(e) => report.failed.push(Failure::new(&change.address, e.clone())),
-        }
-    }
+    answers.into_iter().zip(resent).collect()
 }
 
 /// A hash of everything that makes two requests equal (`Request`'s `==`), so equal requests

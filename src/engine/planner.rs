@@ -12,7 +12,7 @@ use super::ownership;
 use super::plan::{Action, Change, FORMAT_VERSION, FieldChange, Notice, Plan};
 use super::problem::{Cause, PlanError, Problem};
 use super::registry::SEQUENCES;
-use super::step::{Step, digest};
+use super::step::{Step, digest, digest_of};
 use crate::catalogue::PermissionKind;
 use crate::model::{DesiredApp, DesiredState};
 
@@ -30,9 +30,11 @@ pub struct PlanOptions {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Digest of the desired state, for "plan is stale" checks.
+/// Digest of the desired state, for "plan is stale" checks. It hashes the manifest's serialisation
+/// as it is written: planning ends with the whole observation and plan held, and a JSON tree of
+/// the manifest on top was the peak of a plan of 10,000 apps.
 pub fn manifest_digest(state: &DesiredState) -> String {
-    digest(&serde_json::to_value(crate::manifest::to_wire(state)).unwrap_or_default())
+    digest_of(&crate::manifest::to_wire(state))
 }
 
 /// A plan with what apply needs to carry it out: for each change, the desired and live instances.
@@ -49,8 +51,13 @@ pub fn plan(
     options: PlanOptions,
     now: DateTime<Utc>,
 ) -> Result<Planned, PlanError> {
+    // First, while the plan is still empty: the manifest's wire form is a copy of the state.
+    let manifest_digest = manifest_digest(state);
     let mut problems = Vec::new();
+    // Changes and their steps in two lists from the start: a list of pairs split at the end held
+    // both copies at once, at 10,000 apps a hundred megabytes.
     let mut changes = Vec::new();
+    let mut steps = Vec::new();
     let mut deletions = Vec::new();
     let mut notices = Vec::new();
     for app in state.apps.values() {
@@ -98,11 +105,13 @@ pub fn plan(
                 change.reason = reason.into();
             }
             if change.action == Action::Delete {
-                deletions.push((change, step));
+                deletions.push((change, step.to_write()));
             } else if change.action == Action::NoOp {
-                changes.push((change, step.unchanged()));
+                changes.push(change);
+                steps.push(step.unchanged());
             } else {
-                changes.push((change, step));
+                changes.push(change);
+                steps.push(step.to_write());
             }
         }
         for sequence in SEQUENCES {
@@ -110,7 +119,8 @@ pub fn plan(
                 if change.action == Action::Delete {
                     deletions.push((change, step));
                 } else {
-                    changes.push((change, step));
+                    changes.push(change);
+                    steps.push(step);
                 }
             }
         }
@@ -168,16 +178,18 @@ pub fn plan(
     }
     // Sub-objects go before the apps that hold them.
     deletions.sort_by_key(|(_, step)| step.kind() == Some(root_id));
-    changes.extend(deletions);
+    for (change, step) in deletions {
+        changes.push(change);
+        steps.push(step);
+    }
     if !problems.is_empty() {
         return Err(PlanError { problems });
     }
-    let (changes, steps) = changes.into_iter().unzip();
     let plan = Plan {
         format_version: FORMAT_VERSION,
         set_name: state.set_name.clone(),
         tenant_id: observed.tenant_id.clone(),
-        manifest_digest: manifest_digest(state),
+        manifest_digest,
         created_at: now,
         prune: options.prune || state.prune,
         manifest_paths: Vec::new(),

@@ -290,12 +290,12 @@ fn step(ctx: &AppContext, name: &str, plan: SecretPlan, holding: Option<Holding>
         app_key: Some(ctx.app.key.clone()),
         desired: None,
         live: None,
-        secret: Some(SecretStep {
+        secret: Some(Box::new(SecretStep {
             name: name.to_string(),
             plan,
             known: live_secrets(ctx).into_iter().map(|c| c.key_id).collect(),
             holding,
-        }),
+        })),
     }
 }
 

@@ -100,6 +100,60 @@ async fn each_example_converges_from_empty_and_a_second_apply_writes_nothing() {
     }
 }
 
+/// Apply sends each phase's writes in windows (`engine::apply`, 800 writes to a window): a run
+/// larger than a window still carries out every change exactly once, learns every app's ids, and
+/// leaves nothing to do. (Round trips at the envelope floor: benches/engine_scale.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_of_several_windows_carries_out_each_change_once() {
+    let sb = start(Faults::default(), 0x5eed).await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("apply-windows-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (paths, _) = crate::manifest_gen::write_manifest(&dir, "windows", 450);
+    let state = load(&paths);
+    let client = client(&sb);
+    let (observed, planned) = plan(&client, &sb, &state, false).await;
+    // Changes a kind carries out, one write each (secrets are sequences of several).
+    let writes: Vec<(String, engine::kinds::Phase)> = planned
+        .steps
+        .iter()
+        .zip(&planned.plan.changes)
+        .filter(|(_, c)| c.action.is_write())
+        .filter_map(|(s, c)| {
+            Some((
+                c.address.to_string(),
+                engine::kinds::kind(s.kind()?).phase(),
+            ))
+        })
+        .collect();
+    let sub_objects = writes
+        .iter()
+        .filter(|(_, phase)| *phase == engine::kinds::Phase::SubObject)
+        .count();
+    assert!(
+        sub_objects > 800,
+        "{sub_objects} sub-object writes fit one window"
+    );
+    let report = engine::apply::apply(&client, &sinks(&client, &sb), &state, &observed, &planned)
+        .await
+        .expect("apply");
+    assert!(report.failed.is_empty(), "failed: {:#?}", report.failed);
+    let mut done: std::collections::BTreeMap<String, usize> = Default::default();
+    for (address, _) in &report.done {
+        *done.entry(address.to_string()).or_default() += 1;
+    }
+    for (address, _) in &writes {
+        assert_eq!(done.get(address), Some(&1), "{address}");
+    }
+    for app in state.apps.values() {
+        let ids = &report.ids[&app.key];
+        assert!(ids.object_id.is_some() && ids.app_id.is_some() && ids.sp_id.is_some());
+    }
+    let (_, again) = plan(&client, &sb, &state, false).await;
+    assert_eq!(pending(&again), Vec::<String>::new());
+    sb.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Drift: changes made directly in the tenant are reported by `drift` (exit 2) and undone by apply
 // ---------------------------------------------------------------------------------------------
