@@ -44,13 +44,23 @@ pub struct PlainPage<'a> {
 
 impl Serialize for PlainPage<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for (key, value) in self.head {
-            map.serialize_entry(key, value)?;
-        }
-        map.serialize_entry("value", &PlainItems(self))?;
-        map.end()
+        page_of(serializer, self.head, &PlainItems(self))
     }
+}
+
+/// A collection page: the head's `@odata` annotations, then `value`. The head's keys all start
+/// with '@', which sorts before "value", so the page reads as a map in key order.
+fn page_of<S: Serializer>(
+    serializer: S,
+    head: &Map<String, Value>,
+    items: &impl Serialize,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    for (key, value) in head {
+        map.serialize_entry(key, value)?;
+    }
+    map.serialize_entry("value", items)?;
+    map.end()
 }
 
 struct PlainItems<'p, 'a>(&'p PlainPage<'a>);
@@ -137,13 +147,7 @@ fn default_names(kind: Kind) -> Option<&'static [&'static str]> {
 
 impl Serialize for Page<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        // The head's keys all start with '@', which sorts before "value".
-        for (key, value) in self.head {
-            map.serialize_entry(key, value)?;
-        }
-        map.serialize_entry("value", &Items(self))?;
-        map.end()
+        page_of(serializer, self.head, &Items(self))
     }
 }
 
@@ -330,16 +334,7 @@ impl Serialize for Property<'_> {
                 hide_key,
             } => (*items, *record, *clock, *hide_key),
         };
-        let visible = |item: &&Value| {
-            let key_id = item
-                .get("keyId")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            record
-                .credential_added_ms
-                .get(key_id)
-                .is_none_or(|ms| clock.visible(*ms))
-        };
+        let visible = |item: &&Value| super::credential_visible(item, record, clock);
         let mut seq = serializer.serialize_seq(None)?;
         for item in items.iter().filter(visible) {
             match item {
