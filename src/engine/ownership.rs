@@ -337,6 +337,9 @@ mod tests {
         let hand_made = json!({"id": "o1", "appId": ID, "displayName": "P", "tags": []});
         let renamed = json!({"id": "o1", "appId": ID, "uniqueName": "old-name", "displayName": "P", "tags": []});
         let holder = json!({"id": "o2", "appId": OTHER, "uniqueName": "payments-api", "displayName": "H", "tags": []});
+        // A tenant string appreg cannot read as an appId matches no `adopt:`.
+        let garbled = json!({"id": "o3", "appId": "not-a-uuid", "uniqueName": "payments-api", "displayName": "G", "tags": ["appreg:managed", "appreg:set=payments"]});
+        let garbled_hand_made = json!({"id": "o3", "appId": "not-a-uuid", "uniqueName": "payments-api", "displayName": "G", "tags": []});
         type Case<'a> = (
             Option<(&'a str, Option<&'a str>)>,
             Option<&'a Value>,
@@ -344,7 +347,21 @@ mod tests {
             Option<Option<Adopting>>,
             &'a str,
         );
-        let cases: [Case; 12] = [
+        let cases: [Case; 14] = [
+            (
+                Some((ID, Some("payments"))),
+                Some(&garbled),
+                None,
+                None,
+                "another set's app whose appId is unreadable is not the one adopt names",
+            ),
+            (
+                Some((ID, None)),
+                Some(&garbled_hand_made),
+                None,
+                None,
+                "a hand-made app whose appId is unreadable is not the one adopt names",
+            ),
             (None, None, None, Some(None), "a new app"),
             (None, Some(&ours), None, Some(None), "the set's own app"),
             (
