@@ -155,4 +155,18 @@ mod tests {
         );
         assert_eq!(a, b);
     }
+
+    #[test]
+    fn an_empty_string_compares_as_absent_and_a_value_as_itself() {
+        assert_eq!(text(Some(&json!(""))), Value::Null);
+        assert_eq!(text(None), Value::Null);
+        assert_eq!(text(Some(&json!("notes"))), json!("notes"));
+        assert!(
+            diff(
+                &fields(&[("notes", text(Some(&json!(""))))]),
+                &fields(&[("notes", text(None))])
+            )
+            .is_empty()
+        );
+    }
 }
