@@ -287,13 +287,15 @@ pub async fn observe(
 /// service principal, some 30 properties, and the app that creates an app is its owner.
 /// (`$expand=owners($select=…)` would spare the bytes, but Graph and the sandbox differ on it.)
 fn owner_reference(owner: Value) -> Value {
-    match owner {
-        Value::Object(mut all) => Value::Object(
-            ["@odata.type", "id", "userPrincipalName", "appId"]
-                .into_iter()
-                .filter_map(|k| all.remove_entry(k))
-                .collect(),
-        ),
+    only(owner, &["@odata.type", "id", "userPrincipalName", "appId"])
+}
+
+/// `object` with only the properties `keys` (a value that is not an object stays as it is).
+fn only(object: Value, keys: &[&str]) -> Value {
+    match object {
+        Value::Object(mut all) => {
+            Value::Object(keys.iter().filter_map(|k| all.remove_entry(*k)).collect())
+        }
         other => other,
     }
 }
@@ -310,15 +312,7 @@ const ASSIGNMENT_READ: [&str; 6] = [
 ];
 
 fn assignment(assignment: Value) -> Value {
-    match assignment {
-        Value::Object(mut all) => Value::Object(
-            ASSIGNMENT_READ
-                .into_iter()
-                .filter_map(|k| all.remove_entry(k))
-                .collect(),
-        ),
-        other => other,
-    }
+    only(assignment, &ASSIGNMENT_READ)
 }
 
 /// Where observation found an app: in the set's list, or by a lookup of round 2.
