@@ -310,11 +310,7 @@ async fn apply(
         }
     } else {
         engine::ApplyReport {
-            ids: observed
-                .apps
-                .iter()
-                .map(|(k, a)| (k.clone(), engine::apply::ids_of(a)))
-                .collect(),
+            ids: engine::apply::ids_by_app(&observed),
             ..Default::default()
         }
     };
@@ -443,7 +439,7 @@ pub fn outputs(
                 engine::apply::CredentialExpiry::current(&app.key, credentials, delivered);
             let assignments = observed
                 .and_then(|o| o.apps.get(&app.key))
-                .map(engine::apply::AssignmentOutput::from_tenant)
+                .map(|live| engine::apply::AssignmentOutput::from_tenant(&live))
                 .unwrap_or_default();
             Some((
                 app.key.clone(),

@@ -29,10 +29,10 @@ pub async fn apply(
     observed: &Observed,
     planned: &Planned,
 ) -> Result<ApplyReport, EngineError> {
-    let mut report = ApplyReport::default();
-    for (key, live) in &observed.apps {
-        report.ids.insert(key.clone(), ids_of(live));
-    }
+    let mut report = ApplyReport {
+        ids: ids_by_app(observed),
+        ..Default::default()
+    };
     let run = SequenceRun {
         client,
         sinks,
@@ -103,6 +103,15 @@ pub async fn apply(
     Ok(report)
 }
 
+/// The ids of every observed app, by manifest key.
+pub fn ids_by_app(observed: &Observed) -> BTreeMap<String, AppIds> {
+    observed
+        .apps
+        .iter()
+        .map(|(key, live)| (key.clone(), ids_of(&live)))
+        .collect()
+}
+
 pub fn ids_of(live: &ObservedApp) -> AppIds {
     AppIds {
         object_id: live
@@ -149,6 +158,8 @@ async fn run_phase(
     // of one window are held at once, not a phase's.
     let mut pre_writes = Outbox::new(client, planned, |_, _, _| {});
     let mut writes = Outbox::new(client, planned, learn_ids);
+    // An app's steps are next to each other: its observation is opened once for all of them.
+    let mut ctx: Option<AppContext> = None;
     for (index, step) in steps {
         let change = &planned.plan.changes[*index];
         let Some(kind) = step.kind().map(kinds::kind) else {
@@ -172,9 +183,13 @@ async fn run_phase(
         }
         let built = match app {
             Some(app) => {
-                let ctx = AppContext::new(&state.set_name, app, observed);
+                if ctx.as_ref().is_some_and(|c| c.app.key != app.key) {
+                    ctx = None;
+                }
+                let ctx: &AppContext =
+                    ctx.get_or_insert_with(|| AppContext::new(&state.set_name, app, observed));
                 if change.action == Action::Update
-                    && let Some(pre) = kind.before_update(&ctx, &ids)
+                    && let Some(pre) = kind.before_update(ctx, &ids)
                 {
                     pre_writes.push(
                         Write {
@@ -186,7 +201,7 @@ async fn run_phase(
                         report,
                     );
                 }
-                kinds::write(kind, &ctx, change.action, &kinds::Write { step, ids: &ids })
+                kinds::write(kind, ctx, change.action, &kinds::Write { step, ids: &ids })
             }
             None => unmanaged_delete(kind, step),
         };

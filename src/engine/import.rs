@@ -116,6 +116,7 @@ pub async fn import(
         let Some(live) = observed.apps.get(&key) else {
             continue;
         };
+        let live = &live;
         let Some(application) = live.application.as_ref() else {
             continue;
         };
@@ -170,11 +171,11 @@ async fn all_grants(client: &GraphClient, observed: &mut Observed) -> Result<(),
                 .push(grant);
         }
     }
-    for app in observed.apps.values_mut() {
+    observed.apps.for_each_mut(|app| {
         if let Some(sp) = app.service_principal.as_ref().and_then(|s| str_of(s, "id")) {
             app.grants = by_client.remove(sp).unwrap_or_default();
         }
-    }
+    });
     Ok(())
 }
 
@@ -313,8 +314,12 @@ async fn service_principals(
     let app_ids: Vec<String> = observed
         .apps
         .values()
-        .filter_map(|a| a.application.as_ref().and_then(|a| str_of(a, "appId")))
-        .map(str::to_lowercase)
+        .filter_map(|a| {
+            a.application
+                .as_ref()
+                .and_then(|a| str_of(a, "appId"))
+                .map(str::to_lowercase)
+        })
         .collect();
     let requests: Vec<Request> = app_ids
         .chunks(IN_LIMIT)
@@ -332,7 +337,7 @@ async fn service_principals(
             }
         }
     }
-    for app in observed.apps.values_mut() {
+    observed.apps.for_each_mut(|app| {
         let app_id = app
             .application
             .as_ref()
@@ -340,7 +345,7 @@ async fn service_principals(
             .map(str::to_lowercase)
             .unwrap_or_default();
         app.service_principal = by_app_id.remove(&app_id);
-    }
+    });
     Ok(())
 }
 

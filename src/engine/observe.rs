@@ -569,12 +569,14 @@ pub async fn local(
                 .unwrap_or_else(|e| Err(format!("reading a certificate: {e}")));
             observed.certificate_files.insert(path, read);
         }
+        if !app.secrets.iter().any(|s| s.sink.is_some()) {
+            continue;
+        }
         let Some(app_id) = observed
             .apps
             .get(&app.key)
-            .and_then(|o| o.application.as_ref())
-            .and_then(|a| str_of(a, "appId"))
-            .map(str::to_lowercase)
+            .and_then(|o| o.application)
+            .and_then(|a| str_of(&a, "appId").map(str::to_lowercase))
         else {
             continue;
         };
@@ -599,8 +601,8 @@ pub async fn local(
     for (key, name, holding) in futures_util::future::join_all(reads).await {
         match holding {
             Ok(holding) => {
-                if let Some(app) = observed.apps.get_mut(&key) {
-                    app.holdings.insert(name, holding);
+                if let Some(holdings) = observed.apps.holdings_mut(&key) {
+                    holdings.insert(name, holding);
                 }
             }
             Err(e) => problems.push(format!("app.{key}.secret.{name}: {e}")),
@@ -625,7 +627,7 @@ pub(super) async fn sub_objects(
 ) -> Result<(), EngineError> {
     let mut requests = Vec::new();
     let mut slots = Vec::new();
-    for (key, app) in &observed.apps {
+    for (key, app) in observed.apps.iter() {
         if let Some(application) = app.application.as_ref()
             && let Some(id) = str_of(application, "id")
         {
@@ -646,7 +648,7 @@ pub(super) async fn sub_objects(
                 slots.push((key.clone(), Slot::Keys));
             }
         }
-        for path in reads(key, app) {
+        for path in reads(key, &app) {
             requests.push(Request::get(path.clone()));
             slots.push((key.clone(), Slot::Collection(path)));
         }
@@ -674,10 +676,28 @@ pub(super) async fn sub_objects(
         .map(|window| client.batch(window))
         .buffered(2);
     let mut slots = slots.into_iter();
+    // An app's requests were made together, so its answers come together: it is opened at the
+    // first and packed again after the last.
+    let mut open: Option<(String, ObservedApp)> = None;
     while let Some(answers) = windows.next().await {
         for (answer, (key, slot)) in answers.into_iter().zip(slots.by_ref()) {
-            take_sub_objects(client, observed, key, slot, answer?).await?;
+            if open.as_ref().is_none_or(|(open_key, _)| *open_key != key) {
+                if let Some((done, app)) = open.take() {
+                    observed.apps.insert(done, app);
+                }
+                let app = observed
+                    .apps
+                    .remove(&key)
+                    .ok_or(EngineError::Internal("observed app vanished"))?;
+                open = Some((key, app));
+            }
+            if let Some((_, app)) = open.as_mut() {
+                take_sub_objects(client, app, slot, answer?).await?;
+            }
         }
+    }
+    if let Some((done, app)) = open {
+        observed.apps.insert(done, app);
     }
     Ok(())
 }
@@ -695,11 +715,10 @@ fn chunked<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
     out
 }
 
-/// Files one answer of round 3 under its app (following a next page when Graph split it).
+/// Files one answer of round 3 in its app (following a next page when Graph split it).
 async fn take_sub_objects(
     client: &GraphClient,
-    observed: &mut Observed,
-    key: String,
+    app: &mut ObservedApp,
     slot: Slot,
     response: crate::graph::Response,
 ) -> Result<(), EngineError> {
@@ -711,9 +730,7 @@ async fn take_sub_objects(
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if let Some(app) = observed.apps.get_mut(&key) {
-            app.key_credentials = keys;
-        }
+        app.key_credentials = keys;
         return Ok(());
     }
     let next = response
@@ -725,10 +742,6 @@ async fn take_sub_objects(
     if let Some(next) = next {
         items.extend(client.list::<Value>(Request::get(next)).await?);
     }
-    let app = observed
-        .apps
-        .get_mut(&key)
-        .ok_or(EngineError::Internal("observed app vanished"))?;
     match slot {
         Slot::Federated => app.federated_credentials = items,
         Slot::Grants => app.grants = items,
@@ -874,11 +887,11 @@ mod tests {
 
     fn with(observed: &Observed, property: &str, value: &Value) -> Observed {
         let mut changed = observed.clone();
-        for app in changed.apps.values_mut() {
+        changed.apps.for_each_mut(|app| {
             if let Some(Value::Object(object)) = app.application.as_mut() {
                 object.insert(property.to_string(), value.clone());
             }
-        }
+        });
         changed
     }
 

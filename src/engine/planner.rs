@@ -62,10 +62,11 @@ pub fn plan(
     let mut notices = Vec::new();
     for app in state.apps.values() {
         // Ownership first: an entry that names an app it may not manage plans nothing at all.
-        let live_app = observed.apps.get(&app.key);
+        // The context opens the app's observation, once.
+        let ctx = AppContext::new(&state.set_name, app, observed);
         let found = ownership::Found {
-            app: live_app.and_then(|l| l.application.as_ref()),
-            unique_name_holder: live_app.and_then(|l| l.unique_name_holder.as_ref()),
+            app: ctx.live.application.as_ref(),
+            unique_name_holder: ctx.live.unique_name_holder.as_ref(),
         };
         let adopting = match ownership::check(app, &found, &state.set_name, observed.caller) {
             Ok(adopting) => adopting,
@@ -77,7 +78,6 @@ pub fn plan(
         if !check_resources(app, observed, &mut problems) {
             continue;
         }
-        let ctx = AppContext::new(&state.set_name, app, observed);
         for kind in KINDS {
             kind.check(&ctx, now, &mut notices, &mut problems);
         }
@@ -86,8 +86,8 @@ pub fn plan(
             let mut change = change;
             let step = Step {
                 app_key: Some(app.key.clone()),
-                desired,
-                live,
+                desired: desired.map(Box::new),
+                live: live.map(Box::new),
                 secret: None,
             };
             let kind = step.kind().map(kinds::kind);
@@ -170,7 +170,7 @@ pub fn plan(
                 Step {
                     app_key: None,
                     desired: None,
-                    live: Some(live),
+                    live: Some(Box::new(live)),
                     secret: None,
                 },
             ));

@@ -22,10 +22,10 @@ use crate::model::DesiredState;
 pub fn notices(state: &DesiredState, observed: &Observed, today: NaiveDate) -> Vec<Notice> {
     let mut out = Vec::new();
     for key in state.apps.keys() {
-        let Some(application) = observed.apps.get(key).and_then(|a| a.application.as_ref()) else {
+        let Some(application) = observed.apps.get(key).and_then(|a| a.application) else {
             continue;
         };
-        for (resource, kind, name) in held(application) {
+        for (resource, kind, name) in held(&application) {
             if let Some(retirement) = catalogue::lifecycle::retirement(resource.app_id, kind, name)
             {
                 out.push(Notice {
@@ -162,14 +162,16 @@ mod tests {
     #[test]
     fn apps_not_in_the_tenant_or_without_retiring_permissions_are_quiet() {
         let (state, mut observed) = world();
-        observed.apps.get_mut("crm").unwrap().application = Some(json!({
-            "requiredResourceAccess": [
-                {"resourceAppId": "00000003-0000-0000-c000-000000000000",
-                 "resourceAccess": [{"id": "ef54d2bf-783f-4e0f-bca1-3210c0444d99", "type": "Role"}]}
-            ]
-        }));
+        observed.apps.update("crm", |crm| {
+            crm.application = Some(json!({
+                "requiredResourceAccess": [
+                    {"resourceAppId": "00000003-0000-0000-c000-000000000000",
+                     "resourceAccess": [{"id": "ef54d2bf-783f-4e0f-bca1-3210c0444d99", "type": "Role"}]}
+                ]
+            }))
+        });
         assert!(notices(&state, &observed, day("2027-06-01")).is_empty());
-        observed.apps.get_mut("crm").unwrap().application = None;
+        observed.apps.update("crm", |crm| crm.application = None);
         assert!(notices(&state, &observed, day("2027-06-01")).is_empty());
     }
 }

@@ -290,7 +290,7 @@ impl Write<'_> {
     }
 
     pub fn desired(&self) -> Result<&Instance, WriteError> {
-        self.step.desired.as_ref().ok_or(WriteError::NoOp)
+        self.step.desired.as_deref().ok_or(WriteError::NoOp)
     }
 
     pub fn live_id(&self) -> Result<String, WriteError> {
@@ -351,7 +351,8 @@ pub struct AppContext<'a> {
     pub set_name: &'a str,
     pub app: &'a DesiredApp,
     pub observed: &'a Observed,
-    pub live: &'a ObservedApp,
+    /// The app's live objects, opened from the observation (empty when the tenant has none).
+    pub live: ObservedApp,
     /// The app's permission resources, resolved in the tenant.
     pub resources: Vec<NamedResource<'a>>,
 }
@@ -360,8 +361,6 @@ impl<'a> AppContext<'a> {
     /// The context of `app` in `observed`: its live objects (none when the tenant has none) and
     /// the permission resources the tenant resolved.
     pub fn new(set_name: &'a str, app: &'a DesiredApp, observed: &'a Observed) -> AppContext<'a> {
-        static NOTHING: std::sync::LazyLock<ObservedApp> =
-            std::sync::LazyLock::new(ObservedApp::default);
         let resources = app
             .permissions
             .keys()
@@ -376,7 +375,7 @@ impl<'a> AppContext<'a> {
             set_name,
             app,
             observed,
-            live: observed.apps.get(&app.key).unwrap_or(&NOTHING),
+            live: observed.apps.get(&app.key).unwrap_or_default(),
             resources,
         }
     }

@@ -49,7 +49,7 @@ impl ResourceKind for ServicePrincipalOwners {
     }
 
     fn live(&self, ctx: &AppContext) -> Vec<Instance> {
-        let objects = live_sp_id(ctx.live)
+        let objects = live_sp_id(&ctx.live)
             .map(|id| ctx.live.collection(&collection(id)))
             .unwrap_or_default();
         live_in(ctx, &ctx.app.service_principal.owners, objects, PREFIX)
@@ -192,7 +192,7 @@ mod tests {
         for (why, instance, path, reference) in cases {
             let step = Step {
                 app_key: Some(app.key.clone()),
-                desired: Some(instance.clone()),
+                desired: Some(Box::new(instance.clone())),
                 live: None,
                 secret: None,
             };
@@ -215,14 +215,14 @@ mod tests {
         let gone = Step {
             app_key: Some(app.key.clone()),
             desired: None,
-            live: Some(
+            live: Some(Box::new(
                 Instance::new(
                     crate::engine::address::Address::app("x"),
                     ResourceType::Owner,
                     Default::default(),
                 )
                 .observed(&json!({"id": "user-9"})),
-            ),
+            )),
             secret: None,
         };
         let request = ServicePrincipalOwners
