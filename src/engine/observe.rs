@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::EngineError;
 use super::kinds::{self, DirectoryName, KINDS};
-use super::observed::{Observed, ObservedApp, SecretPolicy, str_of};
+use super::observed::{Observed, ObservedApp, Packed, SecretPolicy, str_of};
 use super::ownership;
 use super::resolve::{ResourceApi, ResourceRef};
 use crate::credentials::{CertificateFile, Holding, Sinks};
@@ -59,8 +59,8 @@ pub async fn observe(
         .query("$select", SP_SELECT)
         .query("$top", "999");
     let (apps, sps, resources, principals, secret_policy) = tokio::join!(
-        client.list::<Value>(apps_query),
-        client.list::<Value>(sps_query),
+        client.list::<Listed>(apps_query),
+        client.list::<Listed>(sps_query),
         resources(client, state),
         principals(client, state),
         secret_policy(client, state),
@@ -77,23 +77,23 @@ pub async fn observe(
     observed.groups = groups;
     observed.owner_service_principals = owner_sps;
 
-    // The listed apps are held once; the maps point into `listed`, and each app moves into the
-    // entry that uses it last (a copy only when two entries name the same app).
-    let mut listed: Vec<Option<Value>> = apps.into_iter().map(Some).collect();
+    // The listed apps are held once, packed; the maps point into `listed`, and each app leaves
+    // it with the entry that uses it last.
+    let mut listed: Vec<Option<Listed>> = apps.into_iter().map(Some).collect();
     let mut by_unique: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_app_id: BTreeMap<String, usize> = BTreeMap::new();
     for (i, app) in listed.iter().enumerate() {
         let Some(app) = app else { continue };
-        if let Some(app_id) = str_of(app, "appId") {
-            by_app_id.insert(app_id.to_lowercase(), i);
+        if let Some(app_id) = &app.app_id {
+            by_app_id.insert(app_id.clone(), i);
         }
-        if let Some(name) = str_of(app, "uniqueName") {
-            by_unique.insert(name.to_lowercase(), i);
+        if let Some(name) = &app.unique_name {
+            by_unique.insert(name.clone(), i);
         }
     }
-    let mut sp_by_app_id: BTreeMap<String, Value> = sps
+    let mut sp_by_app_id: BTreeMap<String, Listed> = sps
         .into_iter()
-        .filter_map(|sp| Some((str_of(&sp, "appId")?.to_lowercase(), sp)))
+        .filter_map(|sp| Some((sp.app_id.clone()?, sp)))
         .collect();
 
     // Round 2: apps of the manifest the set filter did not return, by uniqueName and, for an
@@ -121,15 +121,15 @@ pub async fn observe(
                 .query("$expand", "owners")
         })
         .collect();
-    let mut named_late: BTreeMap<String, Value> = BTreeMap::new();
+    let mut named_late: BTreeMap<String, Listed> = BTreeMap::new();
     for answer in client.batch(name_queries).await {
-        for app in collection(answer?.body) {
-            if let Some(name) = str_of(&app, "uniqueName") {
-                named_late.insert(name.to_lowercase(), app);
+        for app in collection(answer?.body).into_iter().map(Listed::from) {
+            if let Some(name) = app.unique_name.clone() {
+                named_late.insert(name, app);
             }
         }
     }
-    let mut found_late: BTreeMap<(String, Lookup), Value> = BTreeMap::new();
+    let mut found_late: BTreeMap<(String, Lookup), Listed> = BTreeMap::new();
     for (key, name) in &unnamed {
         if let Some(app) = named_late.get(name).cloned() {
             found_late.insert((key.to_string(), Lookup::UniqueName), app);
@@ -158,13 +158,12 @@ pub async fn observe(
         .await;
     for ((key, lookup, _), answer) in missing.iter().zip(answers) {
         if let Some(app) = optional(answer)? {
-            found_late.insert((key.clone(), *lookup), app);
+            found_late.insert((key.clone(), *lookup), Listed::from(app));
         }
     }
     let sp_requests: Vec<Request> = found_late
         .values()
-        .filter_map(|app| str_of(app, "appId"))
-        .map(str::to_lowercase)
+        .filter_map(|app| app.app_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .filter(|app_id| !sp_by_app_id.contains_key(app_id))
@@ -174,15 +173,15 @@ pub async fn observe(
         })
         .collect();
     for answer in client.batch(sp_requests).await {
-        if let Some(sp) = optional(answer)?
-            && let Some(app_id) = str_of(&sp, "appId")
+        if let Some(sp) = optional(answer)?.map(Listed::from)
+            && let Some(app_id) = sp.app_id.clone()
         {
-            sp_by_app_id.insert(app_id.to_lowercase(), sp);
+            sp_by_app_id.insert(app_id, sp);
         }
     }
 
     // Which object each entry sees (live) and which holds its uniqueName when it adopts another.
-    let object = |found: &Found| -> Option<&Value> {
+    let object = |found: &Found| -> Option<&Listed> {
         match found {
             Found::Listed(i) => listed[*i].as_ref(),
             Found::Late(key) => found_late.get(key),
@@ -206,21 +205,15 @@ pub async fn observe(
                 .map(|i| Found::Listed(*i))
                 .or_else(|| late(Lookup::AppId))
         });
-        let id = |found: &Option<Found>| {
-            found
-                .as_ref()
-                .and_then(&object)
-                .and_then(|o| str_of(o, "id"))
-                .map(str::to_string)
-        };
+        let id = |found: &Option<Found>| found.as_ref().and_then(&object)?.id.clone();
         let holder = match (&adopted, &named) {
             (Some(_), Some(_)) if id(&adopted) != id(&named) => named.clone(),
             _ => None,
         };
         let live = adopted.or(named);
         for found in live.iter().chain(&holder) {
-            if let Some(id) = object(found).and_then(|o| str_of(o, "id")) {
-                claimed.insert(id.to_string());
+            if let Some(id) = object(found).and_then(|o| o.id.clone()) {
+                claimed.insert(id);
             }
             if let Found::Listed(i) = found {
                 uses[*i] += 1;
@@ -233,12 +226,18 @@ pub async fn observe(
     // copied with the portal's manifest) does not make an app appreg's to delete (DESIGN.md 3).
     // No entry uses them, so they move out of `listed`.
     for slot in listed.iter_mut() {
-        let stray = slot.as_ref().is_some_and(|a| {
-            ownership::is_this_sets(a, &state.set_name)
-                && str_of(a, "id").is_some_and(|id| claimed.insert(id.to_string()))
-        });
-        if stray && let Some(app) = slot.take() {
+        let Some(id) = slot.as_ref().and_then(|a| a.id.clone()) else {
+            continue;
+        };
+        if claimed.contains(&id) {
+            continue;
+        }
+        if let Some(app) = slot.as_ref().map(|a| a.object.open())
+            && ownership::is_this_sets(&app, &state.set_name)
+        {
+            claimed.insert(id);
             observed.strays.push(app);
+            *slot = None;
         }
     }
     for (key, live, holder) in picks {
@@ -246,13 +245,13 @@ pub async fn observe(
             match found {
                 Found::Listed(i) => {
                     uses[i] -= 1;
+                    let app = listed[i].as_ref().map(|a| a.object.open());
                     if uses[i] == 0 {
-                        listed[i].take()
-                    } else {
-                        listed[i].clone()
+                        listed[i] = None;
                     }
+                    app
                 }
-                Found::Late(key) => found_late.get(&key).cloned(),
+                Found::Late(key) => found_late.get(&key).map(|a| a.object.open()),
             }
         };
         let mut entry = ObservedApp {
@@ -265,8 +264,9 @@ pub async fn observe(
                 Some(Value::Array(owners)) => owners.into_iter().map(owner_reference).collect(),
                 _ => Vec::new(),
             };
-            entry.service_principal =
-                str_of(&live, "appId").and_then(|a| sp_by_app_id.get(&a.to_lowercase()).cloned());
+            entry.service_principal = str_of(&live, "appId")
+                .and_then(|a| sp_by_app_id.get(&a.to_lowercase()))
+                .map(|sp| sp.object.open());
             entry.application = Some(live);
         }
         observed.apps.insert(key, entry);
@@ -313,6 +313,37 @@ const ASSIGNMENT_READ: [&str; 6] = [
 
 fn assignment(assignment: Value) -> Value {
     only(assignment, &ASSIGNMENT_READ)
+}
+
+/// An object as a list gave it: the keys observation matches it by, and the object packed. Each
+/// is packed as its page is read, so 10,000 listed applications are held as text, not as 10,000
+/// trees of maps (a page's trees go with the page).
+#[derive(Debug, Clone)]
+struct Listed {
+    id: Option<String>,
+    /// Lower-cased.
+    app_id: Option<String>,
+    /// Lower-cased.
+    unique_name: Option<String>,
+    object: Packed<Value>,
+}
+
+impl From<Value> for Listed {
+    fn from(object: Value) -> Listed {
+        let lower = |key| str_of(&object, key).map(str::to_lowercase);
+        Listed {
+            id: str_of(&object, "id").map(str::to_string),
+            app_id: lower("appId"),
+            unique_name: lower("uniqueName"),
+            object: Packed::pack(&object),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Listed {
+    fn deserialize<D: serde::Deserializer<'de>>(from: D) -> Result<Listed, D::Error> {
+        Value::deserialize(from).map(Listed::from)
+    }
 }
 
 /// Where observation found an app: in the set's list, or by a lookup of round 2.

@@ -54,33 +54,52 @@ impl ObservedApp {
     }
 }
 
-/// One [`ObservedApp`], packed.
+/// A value held as its JSON text until it is opened: it opens to what was packed.
+#[derive(Debug, Clone)]
+pub struct Packed<T> {
+    text: Box<[u8]>,
+    of: std::marker::PhantomData<T>,
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Packed<T> {
+    pub fn pack(value: &T) -> Packed<T> {
+        // Writing JSON values to a buffer fails only on a map key that is not a string, which
+        // `Value` cannot hold.
+        let text = serde_json::to_vec(value).expect("observed values are JSON");
+        Packed {
+            text: text.into_boxed_slice(),
+            of: std::marker::PhantomData,
+        }
+    }
+
+    pub fn open(&self) -> T {
+        // `pack` wrote it from the same type, and each value sits no deeper in it than in the
+        // Graph response it was read from (which passed the same nesting limit).
+        serde_json::from_slice(&self.text).expect("a packed value reads back")
+    }
+}
+
+/// One [`ObservedApp`], packed, with what the sinks hold beside it.
 #[derive(Debug, Clone)]
 struct PackedApp {
-    /// The app's Graph objects as JSON text: it reads back to the same values.
-    text: Box<[u8]>,
+    objects: Packed<ObservedApp>,
     holdings: BTreeMap<String, Holding>,
 }
 
 impl PackedApp {
     fn pack(mut app: ObservedApp) -> PackedApp {
         let holdings = std::mem::take(&mut app.holdings);
-        // Writing JSON values to a buffer fails only on a map key that is not a string, which
-        // `Value` cannot hold.
-        let text = serde_json::to_vec(&app).expect("observed values are JSON");
         PackedApp {
-            text: text.into_boxed_slice(),
+            objects: Packed::pack(&app),
             holdings,
         }
     }
 
     fn open(&self) -> ObservedApp {
-        // `pack` wrote it from the same type, and each value sits no deeper in it than in the
-        // Graph response it was read from (which passed the same nesting limit).
-        let mut app: ObservedApp =
-            serde_json::from_slice(&self.text).expect("a packed app reads back");
-        app.holdings = self.holdings.clone();
-        app
+        ObservedApp {
+            holdings: self.holdings.clone(),
+            ..self.objects.open()
+        }
     }
 }
 
