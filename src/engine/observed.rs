@@ -123,20 +123,12 @@ impl ObservedApps {
         self.0.remove(key).map(|packed| packed.open())
     }
 
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.keys()
     }
 
     /// Every app in key order, each opened as the iterator reaches it.
@@ -243,6 +235,7 @@ mod tests {
         };
         let mut apps = ObservedApps::default();
         apps.insert("crm".into(), app.clone());
+        assert_eq!((apps.len(), apps.is_empty()), (1, false));
         let opened = apps.get("crm").unwrap();
         assert_eq!(opened.application, app.application);
         assert_eq!(opened.owners, app.owners);
