@@ -247,6 +247,11 @@ async fn select_and_expand() {
         unknown.error().1,
         "Could not find a property named 'colour' on type 'microsoft.graph.application'."
     );
+    // Checked before the query runs: a filter that matches nothing does not excuse it.
+    let nothing = env
+        .get("/applications?$filter=displayName eq 'no such app'&$select=id,colour")
+        .await;
+    assert_eq!(nothing.status, 400, "{}", nothing.text);
     let expanded = env
         .get("/applications?$expand=owners&$select=id,displayName")
         .await;

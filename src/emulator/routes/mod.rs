@@ -541,7 +541,7 @@ fn resume(token: &str) -> GraphResult<Resume> {
 pub fn page(ctx: &Ctx, call: &Call, listing: Listing) -> GraphResult<Reply> {
     let kind = listing.kind;
     let (items, head) = choose(ctx, call, listing)?;
-    let select = page_select(call, kind, !items.is_empty())?;
+    let select = page_select(call, kind)?;
     let bodies: Vec<&Map<String, Value>> = items.iter().map(|(_, body)| *body).collect();
     let page = render::PlainPage {
         head: &head,
@@ -552,17 +552,14 @@ pub fn page(ctx: &Ctx, call: &Call, listing: Listing) -> GraphResult<Reply> {
     Ok(Reply::Rendered(StatusCode::OK, written(&page)?))
 }
 
-/// A page's `$select`, sorted and without repeats. As when items were projected one by one, a name
-/// `kind` does not have is refused only when the page has an item to show.
-fn page_select(
-    call: &Call,
-    kind: Option<Kind>,
-    has_items: bool,
-) -> GraphResult<Option<BTreeSet<String>>> {
+/// A page's `$select`, sorted and without repeats. A name `kind` does not have is refused whether
+/// or not the page has items: Graph checks the query before it runs it, so a misspelt property
+/// fails against an empty tenant too.
+fn page_select(call: &Call, kind: Option<Kind>) -> GraphResult<Option<BTreeSet<String>>> {
     let Some(names) = &call.query.select else {
         return Ok(None);
     };
-    if let (Some(kind), true) = (kind, has_items) {
+    if let Some(kind) = kind {
         check_select(kind, names)?;
     }
     Ok(Some(names.iter().cloned().collect()))
@@ -578,7 +575,7 @@ pub fn page_listed(ctx: &Ctx, call: &Call, kind: Kind, listing: Listing) -> Grap
         .into_iter()
         .filter_map(|(key, _)| listed_item(ctx, call, key))
         .collect();
-    let select = page_select(call, Some(kind), !captured.is_empty())?;
+    let select = page_select(call, Some(kind))?;
     let clock = ctx.clock();
     Ok(Reply::Later(Box::new(move || {
         let page = render::Page {
