@@ -5,7 +5,8 @@
 //!
 //! Each app's objects are held packed (compact JSON text) and opened one app at a time: as
 //! `serde_json::Value` trees, where every object is a B-tree node of some 600 bytes however few
-//! properties it has, 10,000 apps took 150 MB, four times their text.
+//! properties it has, 10,000 apps of the scale benchmark took about 150 MB (heaptrack), and the
+//! plan's peak fell from 356 to 154 MiB once they were packed.
 
 use std::collections::BTreeMap;
 
