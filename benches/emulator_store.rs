@@ -5,7 +5,7 @@
 //!
 //! The tenant is made by appreg itself (observe, plan, apply of a generated manifest, no latency):
 //! every app has a service principal, a delegated grant, two application permissions, two
-//! assignments and a federated credential, as in benches/engine_scale.rs. The sandbox measured is
+//! assignments and a federated credential (`common::write_manifest`, as in every scale bench). The sandbox measured is
 //! then a fresh one started from the saved state file, as `appreg sandbox` starts on an existing
 //! tenant: this benchmark runs appreg and the sandbox in one process, and a tenant written by an
 //! apply here leaves the sandbox's objects interleaved with the client's freed allocations, which
@@ -42,39 +42,6 @@ fn sizes() -> Vec<usize> {
         .map(|t| t.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
         .unwrap_or_else(|| vec![1000, 10_000])
-}
-
-fn manifest(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
-    let mut paths = Vec::new();
-    for file in 0..n.div_ceil(100) {
-        let mut text = format!("version: 1\nname: {SET}\napps:\n");
-        for i in file * 100..((file + 1) * 100).min(n) {
-            text.push_str(&format!(
-                "  app-{i:05}:
-    displayName: Store app {i:05}
-    permissions:
-      Microsoft Graph:
-        delegated: [User.Read]
-        application: [User.Read.All]
-      Office 365 Exchange Online:
-        application: [SMTP.SendAsApp]
-    adminConsent: true
-    servicePrincipal:
-      assignments:
-        - user: adele.vance@contoso.com
-        - group: All staff
-    federatedCredentials:
-      - name: github-deploy
-        issuer: https://token.actions.githubusercontent.com
-        subject: repo:contoso/app-{i:05}:environment:prod
-"
-            ));
-        }
-        let path = dir.join(format!("apps-{file:03}.yaml"));
-        std::fs::write(&path, text).expect("write the manifest");
-        paths.push(path);
-    }
-    paths
 }
 
 /// Ids of one app of the tenant.
@@ -282,7 +249,7 @@ fn tag_filter() -> String {
 /// Median server-side µs per request of each kind, at one size.
 async fn measure(n: usize) -> BTreeMap<&'static str, f64> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = manifest(dir.path(), n);
+    let (paths, _) = common::write_manifest(dir.path(), SET, n);
     let state = appreg::manifest::load(&paths, &|_: &str| None)
         .expect("valid manifest")
         .state;

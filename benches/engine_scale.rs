@@ -51,7 +51,7 @@ use futures_util::future::join_all;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use common::{GROUPS, MAX_IN_FLIGHT, USERS, faults, latency, sizes};
+use common::{MAX_IN_FLIGHT, faults, latency, sizes, status_kb, write_manifest};
 
 const SET_NAME: &str = "bench";
 
@@ -198,18 +198,6 @@ fn process_cpu(pid: &str) -> Duration {
     };
     // utime and stime are fields 14 and 15: indexes 11 and 12 from field 3.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-/// A `kB` line of `/proc/self/status` (VmRSS, VmHWM).
-fn status_kb(name: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            rest.trim().trim_end_matches("kB").trim().parse().ok()
-        })
-        .unwrap_or(0)
 }
 
 /// The sandbox in a child process, driven by one-line commands on its stdin.
@@ -394,49 +382,6 @@ fn reader_apps() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000)
-}
-
-fn app_key(i: usize) -> String {
-    format!("bench-app-{i:04}")
-}
-
-/// The manifest of N apps, as YAML files of at most 100 apps each (a file is capped at 1 MiB).
-fn write_manifest(dir: &Path, n: usize) -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    for (file, chunk) in (0..n).collect::<Vec<_>>().chunks(100).enumerate() {
-        let mut text = format!("version: 1\nname: {SET_NAME}\napps:\n");
-        for &i in chunk {
-            let key = app_key(i);
-            let user = USERS[i % USERS.len()];
-            let group = GROUPS[i % GROUPS.len()];
-            text.push_str(&format!(
-                "  {key}:
-    displayName: Bench app {i:04}
-    web:
-      redirectUris: [https://app{i:04}.example.com/auth/callback]
-    permissions:
-      Microsoft Graph:
-        delegated: [User.Read]
-        application: [User.Read.All]
-      Office 365 Exchange Online:
-        application: [SMTP.SendAsApp]
-    adminConsent: true
-    servicePrincipal:
-      assignments:
-        - user: {user}
-        - group: {group}
-    federatedCredentials:
-      - name: github-deploy
-        issuer: https://token.actions.githubusercontent.com
-        subject: repo:contoso/{key}:environment:prod
-"
-            ));
-        }
-        let path = dir.join(format!("apps-{file:03}.yaml"));
-        std::fs::write(&path, text).expect("write the manifest");
-        paths.push(path);
-    }
-    paths
 }
 
 fn load(paths: &[PathBuf]) -> DesiredState {
@@ -834,7 +779,7 @@ async fn sdk_row(sandbox: &SandboxProcess, python: &Path, n: usize, apps: usize)
 async fn run_size(n: usize, latency: Duration) -> SizeResult {
     let progress = |what: &str| eprintln!("[engine_scale] N={n}: {what}");
     let dir = tempfile::tempdir().expect("temp dir");
-    let paths = write_manifest(dir.path(), n);
+    let (paths, _) = write_manifest(dir.path(), SET_NAME, n);
     let started = Instant::now();
     let state = load(&paths);
     let load_time = started.elapsed();

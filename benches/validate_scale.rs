@@ -6,60 +6,12 @@
 //! before loading) against the issue's bound of 3 s and 1 GiB; asserts only that the manifest is
 //! valid. `APPREG_BENCH_APPS` overrides the 50,000 (`cargo bench --bench validate_scale`).
 
-use std::path::Path;
+mod common;
+
 use std::time::Instant;
 
-const PER_FILE: usize = 100;
 const TARGET_SECONDS: f64 = 3.0;
 const TARGET_BYTES: u64 = 1024 * 1024 * 1024;
-
-fn write_manifest(dir: &Path, apps: usize) -> (Vec<std::path::PathBuf>, u64) {
-    let mut paths = Vec::new();
-    let mut bytes = 0;
-    for file in 0..apps.div_ceil(PER_FILE) {
-        let mut text = String::from("version: 1\nname: scale\napps:\n");
-        for i in file * PER_FILE..((file + 1) * PER_FILE).min(apps) {
-            text.push_str(&format!(
-                "  app-{i:05}:
-    displayName: Scale app {i:05}
-    web:
-      redirectUris: [https://app{i:05}.example.com/auth/callback]
-    permissions:
-      Microsoft Graph:
-        delegated: [User.Read]
-        application: [User.Read.All]
-      Office 365 Exchange Online:
-        application: [SMTP.SendAsApp]
-    adminConsent: true
-    servicePrincipal:
-      assignments:
-        - user: adele.vance@contoso.com
-        - group: All staff
-    federatedCredentials:
-      - name: github-deploy
-        issuer: https://token.actions.githubusercontent.com
-        subject: repo:contoso/app-{i:05}:environment:prod
-"
-            ));
-        }
-        let path = dir.join(format!("apps-{file:03}.yaml"));
-        bytes += text.len() as u64;
-        std::fs::write(&path, text).expect("write the manifest");
-        paths.push(path);
-    }
-    (paths, bytes)
-}
-
-fn status_kb(name: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            rest.trim().trim_end_matches("kB").trim().parse().ok()
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let apps: usize = std::env::var("APPREG_BENCH_APPS")
@@ -67,13 +19,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (paths, bytes) = write_manifest(dir.path(), apps);
+    let (paths, bytes) = common::write_manifest(dir.path(), "scale", apps);
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let before = status_kb("VmRSS") * 1024;
+    let before = common::status_kb("VmRSS") * 1024;
     let started = Instant::now();
     let loaded = appreg::manifest::load(&paths, &|_: &str| None);
     let wall = started.elapsed().as_secs_f64();
-    let peak = status_kb("VmHWM") * 1024;
+    let peak = common::status_kb("VmHWM") * 1024;
     let state = match loaded {
         Ok(loaded) => loaded.state,
         Err(invalid) => {

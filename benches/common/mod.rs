@@ -3,6 +3,7 @@
 //! (a directory, so cargo does not take it for a bench of its own).
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use appreg::emulator::{ConnectionInfo, Faults, RunningSandbox, Sandbox, SandboxConfig};
@@ -20,6 +21,58 @@ pub const USERS: &[&str] = &[
     "mail-sender@contoso.com",
 ];
 pub const GROUPS: &[&str] = &["Odoo mail senders", "All staff", "IT admins"];
+
+/// Apps per manifest file, as a large tenant splits its manifest (a file is capped at 1 MiB).
+const APPS_PER_FILE: usize = 100;
+
+pub fn app_key(i: usize) -> String {
+    format!("bench-app-{i:04}")
+}
+
+/// The scale benchmarks' manifest of `n` apps of set `set`, in files of 100 apps: each app has a
+/// web redirect URI, delegated `User.Read` and application `User.Read.All` on Microsoft Graph,
+/// application `SMTP.SendAsApp` on Office 365 Exchange Online, admin consent, two assignments (a
+/// seeded user and a seeded group, in turn) and one GitHub federated credential. Returns the files
+/// and their size in bytes.
+pub fn write_manifest(dir: &Path, set: &str, n: usize) -> (Vec<PathBuf>, u64) {
+    let mut paths = Vec::new();
+    let mut bytes = 0;
+    for (file, chunk) in (0..n).collect::<Vec<_>>().chunks(APPS_PER_FILE).enumerate() {
+        let mut text = format!("version: 1\nname: {set}\napps:\n");
+        for &i in chunk {
+            let key = app_key(i);
+            let user = USERS[i % USERS.len()];
+            let group = GROUPS[i % GROUPS.len()];
+            text.push_str(&format!(
+                "  {key}:
+    displayName: Bench app {i:04}
+    web:
+      redirectUris: [https://app{i:04}.example.com/auth/callback]
+    permissions:
+      Microsoft Graph:
+        delegated: [User.Read]
+        application: [User.Read.All]
+      Office 365 Exchange Online:
+        application: [SMTP.SendAsApp]
+    adminConsent: true
+    servicePrincipal:
+      assignments:
+        - user: {user}
+        - group: {group}
+    federatedCredentials:
+      - name: github-deploy
+        issuer: https://token.actions.githubusercontent.com
+        subject: repo:contoso/{key}:environment:prod
+"
+            ));
+        }
+        let path = dir.join(format!("apps-{file:03}.yaml"));
+        bytes += text.len() as u64;
+        std::fs::write(&path, text).expect("write the manifest");
+        paths.push(path);
+    }
+    (paths, bytes)
+}
 
 /// The app counts to run: the bench's arguments (`-- 10 100`), else `APPREG_BENCH_SIZES`
 /// (`10,100`), else 10, 100 and 1,000.
@@ -118,4 +171,16 @@ pub async fn admin_token(http: &reqwest::Client, info: &ConnectionInfo) -> Strin
         .as_str()
         .expect("access_token")
         .to_string()
+}
+
+/// A `kB` line of `/proc/self/status` (VmRSS, VmHWM), in kB; 0 when it cannot be read.
+pub fn status_kb(name: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            rest.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+        .unwrap_or(0)
 }
