@@ -77,13 +77,8 @@ pub fn route_principals(
             require_method(call, &[Method::GET])?;
             super::check_expand(call, false)?;
             let id = ctx.resolve(kind, key)?;
-            let view = ctx.view(&ctx.store.objects()[&id], true, &call.query);
             let fragment = format!("{}{}/$entity", kind.set_name(), select_suffix(&call.query));
-            Ok(Reply::ok(entity(
-                ctx,
-                &fragment,
-                project(kind, view, call.query.select.as_deref())?,
-            )))
+            super::entity_reply(ctx, call, kind, id, &fragment)
         }
         [key, Seg::Name(nav), tail @ ..] if nav == "appRoleAssignments" => {
             let id = ctx.resolve(kind, key)?;
