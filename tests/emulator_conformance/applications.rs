@@ -41,6 +41,18 @@ async fn create_answers_201_with_graph_defaults() {
         app.get("owners").is_none(),
         "navigation properties only with $expand"
     );
+    // The answer is the object as a read shows it: no select-only property either.
+    assert!(app.get("authenticationBehaviors").is_none());
+    let read = env
+        .get(&format!("/applications/{}", app["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let without_context = |v: &serde_json::Value| {
+        let mut object = v.as_object().unwrap().clone();
+        object.remove("@odata.context");
+        object
+    };
+    assert_eq!(without_context(app), without_context(&read.body));
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    Call, Ctx, Listing, Reply, Seg, credentials, entity, reference_id, require_method,
-    select_suffix, service_principals, validate,
+    Call, Ctx, Listing, Reply, Seg, credentials, reference_id, require_method, select_suffix,
+    service_principals, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -97,6 +97,7 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
         Kind::Application,
         id,
         &format!("applications{}/$entity", select_suffix(&call.query)),
+        StatusCode::OK,
     )
 }
 
@@ -157,12 +158,14 @@ fn update(ctx: &mut Ctx, id: Uuid, body: &Map<String, Value>) -> GraphResult<()>
 
 fn create_reply(ctx: &mut Ctx, call: &Call, unique_name: Option<String>) -> GraphResult<Reply> {
     let id = create(ctx, call, unique_name)?;
-    let record = &ctx.store.objects()[&id];
-    let view = ctx.view(record, true, &call.query);
-    Ok(Reply::Json(
+    super::entity_reply(
+        ctx,
+        call,
+        Kind::Application,
+        id,
+        "applications/$entity",
         StatusCode::CREATED,
-        entity(ctx, "applications/$entity", view),
-    ))
+    )
 }
 
 fn create(ctx: &mut Ctx, call: &Call, unique_name: Option<String>) -> GraphResult<Uuid> {

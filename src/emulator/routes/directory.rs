@@ -1,7 +1,7 @@
 //! Users and groups (read-only seeds), `directory/deletedItems` (typed list, restore, purge),
 //! `directoryObjects/{id}` and `organization`.
 
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -78,7 +78,7 @@ pub fn route_principals(
             super::check_expand(call, false)?;
             let id = ctx.resolve(kind, key)?;
             let fragment = format!("{}{}/$entity", kind.set_name(), select_suffix(&call.query));
-            super::entity_reply(ctx, call, kind, id, &fragment)
+            super::entity_reply(ctx, call, kind, id, &fragment, StatusCode::OK)
         }
         [key, Seg::Name(nav), tail @ ..] if nav == "appRoleAssignments" => {
             let id = ctx.resolve(kind, key)?;

@@ -597,6 +597,7 @@ pub fn entity_reply(
     kind: Kind,
     id: Uuid,
     fragment: &str,
+    status: StatusCode,
 ) -> GraphResult<Reply> {
     let record = ctx
         .store
@@ -621,7 +622,7 @@ pub fn entity_reply(
             select: select.as_ref(),
             owners: owners.as_deref(),
         };
-        Ok(Reply::Rendered(StatusCode::OK, written(&entity)?))
+        Ok(Reply::Rendered(status, written(&entity)?))
     })))
 }
 
@@ -841,19 +842,6 @@ pub fn check_expand(call: &Call, owners_allowed: bool) -> GraphResult<()> {
         }
     }
     Ok(())
-}
-
-/// Adds `owners` to an object when `$expand=owners` was asked for.
-pub fn expand_owners(ctx: &Ctx, call: &Call, record: &Record, object: &mut Map<String, Value>) {
-    if call.query.expand.iter().any(|e| e.starts_with("owners")) {
-        let owners: Vec<Value> = record
-            .owners
-            .iter()
-            .filter_map(|id| ctx.store.object(id))
-            .map(|owner| Value::Object(directory_object_view(ctx, owner)))
-            .collect();
-        object.insert("owners".into(), Value::Array(owners));
-    }
 }
 
 /// The owners of `record` to expand later, when `$expand=owners` was asked for.

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{
-    Call, Ctx, Listing, Reply, Seg, applications, assignments, credentials, entity, expand_owners,
-    grants, project, require_method, select_suffix, validate,
+    Call, Ctx, Listing, Reply, Seg, applications, assignments, credentials, grants, require_method,
+    select_suffix, validate,
 };
 use crate::emulator::error::{GraphError, GraphResult};
 use crate::emulator::odata::{FilterSupport, Op};
@@ -46,10 +46,7 @@ pub fn route(ctx: &mut Ctx, call: &Call, rest: &[Seg]) -> GraphResult<Reply> {
                     .unwrap_or_default()
                     .to_string();
                 let id = create(ctx, call, &app_id, &body)?;
-                Ok(Reply::Json(
-                    StatusCode::CREATED,
-                    read(ctx, call, id, "servicePrincipals/$entity")?,
-                ))
+                created(ctx, call, id)
             } else {
                 list(ctx, call)
             }
@@ -102,15 +99,16 @@ fn list(ctx: &Ctx, call: &Call) -> GraphResult<Reply> {
     super::page_listed(ctx, call, Kind::ServicePrincipal, listing)
 }
 
-fn read(ctx: &Ctx, call: &Call, id: Uuid, fragment: &str) -> GraphResult<Value> {
-    let record = &ctx.store.objects()[&id];
-    let mut view = ctx.view(record, true, &call.query);
-    expand_owners(ctx, call, record, &mut view);
-    Ok(entity(
+/// The answer to a create: the new service principal, as a read shows it.
+fn created(ctx: &Ctx, call: &Call, id: Uuid) -> GraphResult<Reply> {
+    super::entity_reply(
         ctx,
-        fragment,
-        project(Kind::ServicePrincipal, view, call.query.select.as_deref())?,
-    ))
+        call,
+        Kind::ServicePrincipal,
+        id,
+        "servicePrincipals/$entity",
+        StatusCode::CREATED,
+    )
 }
 
 fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
@@ -125,6 +123,7 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
                 Kind::ServicePrincipal,
                 id,
                 &format!("servicePrincipals{}/$entity", select_suffix(&call.query)),
+                StatusCode::OK,
             )
         }
         Method::DELETE => {
@@ -153,10 +152,7 @@ fn item(ctx: &mut Ctx, call: &Call, key: &Seg) -> GraphResult<Reply> {
                 }
                 (None, Some(app_id)) => {
                     let id = create(ctx, call, &app_id, &body)?;
-                    Ok(Reply::Json(
-                        StatusCode::CREATED,
-                        read(ctx, call, id, "servicePrincipals/$entity")?,
-                    ))
+                    created(ctx, call, id)
                 }
                 (None, None) => Err(GraphError::not_found(&super::key_text(key))),
             }
