@@ -409,6 +409,28 @@ mod tests {
         Arc::new(Record::new(kind, body, 0))
     }
 
+    /// A clock whose replication lag (100 ms) still hides a secret added 10 ms ago.
+    fn lagging() -> Clock {
+        Clock {
+            now_ms: NOW,
+            lag_ms: 100,
+        }
+    }
+
+    fn ada() -> Arc<Record> {
+        record(
+            Kind::User,
+            wire::user(Uuid::from_u128(1), "Ada", "Ada", "L", "ada@contoso.test", 0),
+        )
+    }
+
+    fn ops() -> Arc<Record> {
+        record(
+            Kind::Group,
+            wire::group(Uuid::from_u128(4), "ops", "ops", "", 0),
+        )
+    }
+
     /// An application with a visible and a still-replicating secret, two certificates (one with
     /// its bytes stored, one without a `key` property at all) and a select-only property.
     fn application() -> Arc<Record> {
@@ -483,22 +505,13 @@ mod tests {
     #[test]
     fn pages_written_from_records_equal_pages_built_as_values() {
         // Lag 100 ms: the secret added 10 ms ago is still replicating.
-        let clock = Clock {
-            now_ms: NOW,
-            lag_ms: 100,
-        };
-        let user = record(
-            Kind::User,
-            wire::user(Uuid::from_u128(1), "Ada", "Ada", "L", "ada@contoso.test", 0),
-        );
+        let clock = lagging();
+        let user = ada();
         let owner_sp = record(
             Kind::ServicePrincipal,
             wire::service_principal(Uuid::from_u128(2), "app", Uuid::from_u128(3), None),
         );
-        let group = record(
-            Kind::Group,
-            wire::group(Uuid::from_u128(4), "ops", "ops", "", 0),
-        );
+        let group = ops();
         let app = application();
         let mut head = Map::new();
         head.insert("@odata.context".into(), json!("https://g/v1.0/$metadata#x"));
@@ -553,14 +566,8 @@ mod tests {
 
     #[test]
     fn objects_written_from_records_equal_objects_built_as_values() {
-        let clock = Clock {
-            now_ms: NOW,
-            lag_ms: 100,
-        };
-        let user = record(
-            Kind::User,
-            wire::user(Uuid::from_u128(1), "Ada", "Ada", "L", "ada@contoso.test", 0),
-        );
+        let clock = lagging();
+        let user = ada();
         let app = application();
         let context = "https://g/v1.0/$metadata#applications/$entity";
         let selects: [Option<&[&str]>; 4] = [
@@ -608,18 +615,9 @@ mod tests {
     /// build, with the user's default property set when nothing is selected.
     #[test]
     fn users_and_groups_written_from_records_equal_values() {
-        let clock = Clock {
-            now_ms: NOW,
-            lag_ms: 100,
-        };
-        let user = record(
-            Kind::User,
-            wire::user(Uuid::from_u128(1), "Ada", "Ada", "L", "ada@contoso.test", 0),
-        );
-        let group = record(
-            Kind::Group,
-            wire::group(Uuid::from_u128(4), "ops", "ops", "", 0),
-        );
+        let clock = lagging();
+        let user = ada();
+        let group = ops();
         let context = "https://g/v1.0/$metadata#x/$entity";
         let selects: [Option<&[&str]>; 3] = [
             None,
@@ -720,10 +718,7 @@ mod tests {
 
     #[test]
     fn collections_hide_certificate_bytes_and_secrets_still_replicating() {
-        let clock = Clock {
-            now_ms: NOW,
-            lag_ms: 100,
-        };
+        let clock = lagging();
         let page = written(
             clock,
             &Map::new(),
