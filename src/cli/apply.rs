@@ -310,7 +310,7 @@ async fn apply(
         }
     } else {
         engine::ApplyReport {
-            ids: engine::apply::ids_by_app(&observed),
+            ids: observed.apps.ids(),
             ..Default::default()
         }
     };

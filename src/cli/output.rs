@@ -40,7 +40,7 @@ pub fn run(global: &GlobalArgs, args: &OutputArgs) -> u8 {
         progress.finish();
         let code = match observed {
             Ok(observed) => {
-                let ids = engine::apply::ids_by_app(&observed);
+                let ids = observed.apps.ids();
                 let rows = engine::inventory::inventory(&loaded.state, &observed, global.now());
                 let outputs = super::apply::outputs(
                     &loaded.state,

@@ -11,7 +11,7 @@
 
 use super::EngineError;
 use super::kinds::{self, AppContext, Phase, ResourceKind, SequenceRun};
-use super::observed::{Observed, ObservedApp, str_of};
+use super::observed::{Observed, ObservedApp};
 use super::plan::{Action, Change};
 use super::planner::Planned;
 use super::registry::SEQUENCES;
@@ -30,7 +30,7 @@ pub async fn apply(
     planned: &Planned,
 ) -> Result<ApplyReport, EngineError> {
     let mut report = ApplyReport {
-        ids: ids_by_app(observed),
+        ids: observed.apps.ids(),
         ..Default::default()
     };
     let run = SequenceRun {
@@ -101,36 +101,6 @@ pub async fn apply(
         .await?;
     }
     Ok(report)
-}
-
-/// The ids of every observed app, by manifest key.
-pub fn ids_by_app(observed: &Observed) -> BTreeMap<String, AppIds> {
-    observed
-        .apps
-        .iter()
-        .map(|(key, live)| (key.clone(), ids_of(&live)))
-        .collect()
-}
-
-pub fn ids_of(live: &ObservedApp) -> AppIds {
-    AppIds {
-        object_id: live
-            .application
-            .as_ref()
-            .and_then(|a| str_of(a, "id"))
-            .map(str::to_string),
-        app_id: live
-            .application
-            .as_ref()
-            .and_then(|a| str_of(a, "appId"))
-            .map(str::to_string),
-        sp_id: live
-            .service_principal
-            .as_ref()
-            .and_then(|s| str_of(s, "id"))
-            .map(str::to_string),
-        fresh: false,
-    }
 }
 
 /// One write and how to read its answer.

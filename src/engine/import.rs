@@ -116,7 +116,6 @@ pub async fn import(
         let Some(live) = observed.apps.get(&key) else {
             continue;
         };
-        let live = &live;
         let Some(application) = live.application.as_ref() else {
             continue;
         };
@@ -134,7 +133,7 @@ pub async fn import(
         };
         let mut app = skeleton(&key, application, parsed_app_id, set_name);
         let from = Adopted {
-            live,
+            live: &live,
             resources: &resources,
             users: &users,
             groups: &groups,
@@ -142,7 +141,7 @@ pub async fn import(
             key: &key,
         };
         let mut inverse = kinds::inverse(&from, &mut app);
-        super::secrets::inverse(live, &mut app, &mut inverse);
+        super::secrets::inverse(&live, &mut app, &mut inverse);
         imported.apps.push(ImportedApp {
             app,
             inverse,

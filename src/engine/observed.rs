@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::resolve::ResourceApi;
+use super::step::AppIds;
 use crate::credentials::{CertificateFile, Holding};
 use crate::model::Period;
 
@@ -49,6 +50,22 @@ pub struct ObservedApp {
 }
 
 impl ObservedApp {
+    /// The ids of the app and its service principal, as far as the tenant has them.
+    pub fn ids(&self) -> AppIds {
+        let id = |object: &Option<Value>, key| {
+            object
+                .as_ref()
+                .and_then(|o| str_of(o, key))
+                .map(str::to_string)
+        };
+        AppIds {
+            object_id: id(&self.application, "id"),
+            app_id: id(&self.application, "appId"),
+            sp_id: id(&self.service_principal, "id"),
+            fresh: false,
+        }
+    }
+
     /// The collection read at `path`; empty when it was not read.
     pub fn collection(&self, path: &str) -> &[Value] {
         self.collections.get(path).map_or(&[], Vec::as_slice)
@@ -80,11 +97,13 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Packed<T> {
     }
 }
 
-/// One [`ObservedApp`], packed, with what the sinks hold beside it.
+/// One [`ObservedApp`], packed, with what the sinks hold and its ids beside it (apply and the
+/// outputs want every app's ids, not its objects).
 #[derive(Debug, Clone)]
 struct PackedApp {
     objects: Packed<ObservedApp>,
     holdings: BTreeMap<String, Holding>,
+    ids: AppIds,
 }
 
 impl PackedApp {
@@ -93,6 +112,7 @@ impl PackedApp {
         PackedApp {
             objects: Packed::pack(&app),
             holdings,
+            ids: app.ids(),
         }
     }
 
@@ -135,6 +155,14 @@ impl ObservedApps {
     /// Every app in key order, each opened as the iterator reaches it.
     pub fn iter(&self) -> impl Iterator<Item = (&String, ObservedApp)> {
         self.0.iter().map(|(key, packed)| (key, packed.open()))
+    }
+
+    /// Every app's ids, by manifest key, without opening any.
+    pub fn ids(&self) -> BTreeMap<String, AppIds> {
+        self.0
+            .iter()
+            .map(|(key, packed)| (key.clone(), packed.ids.clone()))
+            .collect()
     }
 
     /// Every app in key order, opened.
@@ -237,6 +265,15 @@ mod tests {
         let mut apps = ObservedApps::default();
         apps.insert("crm".into(), app.clone());
         assert_eq!((apps.len(), apps.is_empty()), (1, false));
+        let ids = &apps.ids()["crm"];
+        assert_eq!(
+            (
+                ids.object_id.as_deref(),
+                ids.app_id.as_deref(),
+                ids.sp_id.as_deref()
+            ),
+            (Some("1"), Some("2"), None)
+        );
         let opened = apps.get("crm").unwrap();
         assert_eq!(opened.application, app.application);
         assert_eq!(opened.owners, app.owners);
